@@ -1,0 +1,65 @@
+"""Configuration read in one place: float type, backend choice, warn-once.
+
+Environment:
+    LSTMKIT_BACKEND   "auto" (default), "kernel" or "reference": which path the
+                      recurrent layers run (see `lstmkit.kernels`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+_FLOATX = "float32"
+_WARNED: set[str] = set()
+
+BACKENDS = ("auto", "kernel", "reference")
+
+
+def floatx() -> str:
+    """Keras's default float type, "float32"."""
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float type ("float32" or "float64"), like `keras.config.set_floatx`."""
+    global _FLOATX
+    if value not in ("float32", "float64"):
+        raise ValueError(f"floatx must be 'float32' or 'float64', got {value!r}")
+    _FLOATX = value
+
+
+def backend() -> str:
+    """The backend the environment asks for (`LSTMKIT_BACKEND`), validated."""
+    value = os.environ.get("LSTMKIT_BACKEND", "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"LSTMKIT_BACKEND must be one of {BACKENDS}, got {value!r}")
+    return value
+
+
+def warn_once(key: str, message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue `message` once per process for `key`."""
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def standardize_dtype(dtype) -> str:
+    """Return "float32" / "float64" for a float dtype request (None means floatx)."""
+    if dtype is None:
+        return floatx()
+    if isinstance(dtype, dict):  # a serialized Keras DTypePolicy
+        dtype = dtype.get("config", {}).get("name", floatx())
+    name = getattr(dtype, "name", dtype)
+    if name in ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"):
+        name = "float32"  # lstmkit computes these in float32, as Keras's mixed policies do
+    try:
+        name = np.dtype(name).name
+    except TypeError as err:
+        raise TypeError(f"dtype must be a float type name like 'float32', got {dtype!r}") from err
+    if name not in ("float32", "float64"):
+        raise TypeError(f"lstmkit layers compute in float32 or float64, got dtype {dtype!r}")
+    return name

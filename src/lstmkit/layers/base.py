@@ -1,0 +1,243 @@
+"""`Variable` and `Layer`: the base of every lstmkit layer.
+
+A layer follows Keras's life cycle: the constructor stores and validates
+arguments, `build(input_shape)` creates the weights, `call` computes. Calling a
+layer on NumPy arrays builds it on first use and returns NumPy arrays.
+
+For training, a layer also has `forward(inputs, training=..., mask=..., **kw)`
+returning `(outputs, cache)` and `backward(cache, d_outputs)` returning
+`(d_inputs, d_weights)`, with `d_weights` aligned with `trainable_weights`.
+
+Example:
+    >>> import lstmkit as lk
+    >>> layer = lk.layers.LSTM(4)
+    >>> layer.build((None, 10, 8))
+    >>> [w.shape for w in layer.get_weights()]
+    [(8, 16), (4, 16), (16,)]
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import _config
+from .. import constraints as _constraints
+from .. import initializers as _initializers
+from .. import regularizers as _regularizers
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's `to_snake_case`: "LSTMCell" -> "lstm_cell", "Dense" -> "dense"."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str) -> str:
+    """"lstm", "lstm_1", "lstm_2", ... as Keras auto-names layers."""
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Variable:
+    """A named weight: a NumPy array with Keras's `path`, trainability, regularizer, constraint."""
+
+    def __init__(self, value, name, path=None, trainable=True, regularizer=None,
+                 constraint=None):
+        self.value = np.asarray(value)
+        self.name = name
+        self.path = path or name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+
+    def numpy(self) -> np.ndarray:
+        return self.value
+
+    def assign(self, value) -> None:
+        """Replace the value; the shape must stay the same."""
+        value = np.asarray(value)
+        if value.shape != self.value.shape:
+            raise ValueError(
+                f"Variable {self.path!r} has shape {self.value.shape}, "
+                f"got a value of shape {value.shape}"
+            )
+        self.value = value.astype(self.value.dtype, copy=True)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __repr__(self):
+        return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype}>"
+
+
+def check_array(x, dtype: str, what: str = "inputs") -> np.ndarray:
+    """Inputs as a NumPy array of `dtype`, cast like Keras casts (ints, bools, float16)."""
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{what} must be numeric (float, int or bool), got an array of dtype {arr.dtype}"
+        )
+    return arr.astype(dtype, copy=False)
+
+
+class Layer:
+    """The base class: name, dtype, trainable, weights, config, build-on-first-call.
+
+    Args:
+        name: the layer's name; unique by default ("lstm", "lstm_1", ...).
+        dtype: "float32" (default, Keras's floatx) or "float64"; a Keras DTypePolicy
+            dict is accepted.
+        trainable: whether the weights are updated by training.
+    """
+
+    def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
+        input_shape = kwargs.pop("input_shape", None)
+        batch_size = kwargs.pop("batch_size", None)
+        kwargs.pop("input_dim", None)
+        if kwargs:
+            raise ValueError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.dtype = _config.standardize_dtype(dtype)
+        self.trainable = bool(trainable)
+        self.built = False
+        self._weights: list[Variable] = []
+        # Sequential reads these to make its Input (Keras 3 accepts `input_shape=`).
+        self._input_shape_arg = None if input_shape is None else (batch_size, *input_shape)
+
+    # -- weights ---------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="zeros", regularizer=None, constraint=None,
+                   trainable=True, path=None):
+        """Create a weight from an initializer (a name, dict, Initializer or array)."""
+        if isinstance(initializer, np.ndarray):
+            value = initializer.astype(self.dtype)
+        else:
+            value = _initializers.get(initializer)(tuple(shape), dtype=self.dtype)
+        var = Variable(
+            value, name, path=path or f"{self.name}/{name}", trainable=trainable,
+            regularizer=_regularizers.get(regularizer), constraint=_constraints.get(constraint),
+        )
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights in Keras's order (trainable first, as Keras lists them)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        return [w for w in self._all_weights() if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return list(self._all_weights())
+        return [w for w in self._all_weights() if not w.trainable]
+
+    def _all_weights(self) -> list[Variable]:
+        """Own weights, then those of sublayers (overridden by wrappers)."""
+        return list(self._weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights as NumPy arrays, in Keras's order."""
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set the weights from a list of arrays in Keras's order and shapes."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(own)} weight arrays "
+                f"({', '.join(f'{w.name} {w.shape}' for w in own)}), got {len(weights)}"
+            )
+        for var, value in zip(own, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(
+                    f"Layer {self.name!r} weight {var.name!r} has shape {var.shape}, "
+                    f"got an array of shape {value.shape}"
+                )
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} is not built yet; call build() or call it first")
+        return int(sum(w.value.size for w in self.weights))
+
+    # -- life cycle ------------------------------------------------------------------
+    def build(self, input_shape=None):
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        inputs = self._convert_inputs(inputs)
+        if not self.built:
+            self.build(self._shape_of(inputs))
+            self.built = True
+        return self.call(inputs, *args, **kwargs)
+
+    def _convert_inputs(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            return type(inputs)(check_array(x, self.dtype) for x in inputs)
+        return check_array(inputs, self.dtype)
+
+    @staticmethod
+    def _shape_of(inputs):
+        if isinstance(inputs, (list, tuple)):
+            return [tuple(x.shape) for x in inputs]
+        return tuple(inputs.shape)
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        raise NotImplementedError(f"{type(self).__name__}.compute_output_shape")
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    # -- training protocol -------------------------------------------------------------
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        """Compute outputs and keep what `backward` needs: returns `(outputs, cache)`."""
+        raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
+
+    def backward(self, cache, d_outputs):
+        """Gradients: returns `(d_inputs, d_weights)`, d_weights aligned with trainable_weights."""
+        raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
+
+    # -- config ----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": self.dtype},
+                "registered_name": None,
+            },
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,241 @@
+"""`Bidirectional`: a forward and a backward LSTM, merged (keras/src/layers/rnn/bidirectional.py).
+
+The backward layer runs the reversed sequence (`go_backwards=True`); with
+`return_sequences` its output is flipped back so position t of both halves
+refers to input t. Masked steps give zeros in both directions.
+
+Outputs: `merged`, or with `return_state` `(merged, h_fwd, c_fwd, h_bwd, c_bwd)`;
+with `merge_mode=None` the merged output is replaced by the two outputs `y_fwd, y_bwd`.
+
+Example:
+    >>> import numpy as np
+    >>> import lstmkit as lk
+    >>> x = np.zeros((2, 5, 3), "float32")
+    >>> lk.layers.Bidirectional(lk.layers.LSTM(4))(x).shape
+    (2, 8)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+from .lstm import LSTM
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _copy_layer(layer, name, **overrides):
+    config = {**layer.get_config(), "name": name, **overrides}
+    copy = type(layer).from_config(config)
+    copy.backend = getattr(layer, "backend", None)
+    return copy
+
+
+class Bidirectional(Layer):
+    """Bidirectional wrapper for `LSTM`.
+
+    Args:
+        layer: an `LSTM` (its config is copied; its weights are not reused, as in Keras).
+        merge_mode: "concat" (default), "sum", "mul", "ave" or None (a tuple of both).
+        weights: optional initial weights, forward layer's first, then backward's.
+        backward_layer: optional `LSTM` with the opposite `go_backwards`.
+    """
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        if not isinstance(layer, LSTM):
+            raise ValueError(
+                f"Bidirectional expects an lstmkit LSTM layer, got {type(layer).__name__}: {layer!r}"
+            )
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(
+                f'Invalid merge mode. Received: {merge_mode!r}. Merge mode should be one of '
+                f'{{"sum", "mul", "ave", "concat", None}}'
+            )
+        kwargs.setdefault("dtype", layer.dtype)
+        super().__init__(**kwargs)
+        rs = layer.return_sequences
+        fwd_name = layer.name if layer.name.startswith("forward_") else f"forward_{layer.name}"
+        self.forward_layer = _copy_layer(layer, fwd_name, zero_output_for_mask=rs)
+        if backward_layer is None:
+            bwd_name = "backward_" + fwd_name[len("forward_"):]
+            self.backward_layer = _copy_layer(
+                layer, bwd_name, go_backwards=not layer.go_backwards, zero_output_for_mask=rs)
+        else:
+            if not isinstance(backward_layer, LSTM):
+                raise ValueError(f"backward_layer must be an LSTM, got {backward_layer!r}")
+            for attr in ("stateful", "return_sequences", "return_state"):
+                if getattr(backward_layer, attr) != getattr(layer, attr):
+                    raise ValueError(
+                        f"Forward layer and backward layer should have the same value for "
+                        f"`{attr}`: {getattr(layer, attr)} != {getattr(backward_layer, attr)}"
+                    )
+            if backward_layer.go_backwards == layer.go_backwards:
+                raise ValueError(
+                    "Forward layer and backward layer should have different `go_backwards` "
+                    f"values: both are {layer.go_backwards}"
+                )
+            self.backward_layer = _copy_layer(backward_layer, backward_layer.name,
+                                              zero_output_for_mask=rs)
+        self.merge_mode = merge_mode
+        self.return_sequences = rs
+        self.return_state = layer.return_state
+        self.stateful = layer.stateful
+        self._initial_weights = weights
+        self._path_prefix = self.name
+
+    @property
+    def backend_(self):
+        return self.forward_layer.backend_
+
+    def _all_weights(self):
+        return self.forward_layer._all_weights() + self.backward_layer._all_weights()
+
+    def build(self, input_shape):
+        for sub in (self.forward_layer, self.backward_layer):
+            sub._path_prefix = f"{self._path_prefix}/{sub.name}"
+            sub.build(input_shape)
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        out = self.forward_layer.compute_output_shape(input_shape)
+        state = None
+        if self.return_state:
+            out, *state = out
+        if self.merge_mode == "concat":
+            out = (*out[:-1], out[-1] * 2)
+        outs = [out, out] if self.merge_mode is None else [out]
+        return tuple(outs + state * 2) if self.return_state else (
+            tuple(outs) if self.merge_mode is None else out)
+
+    def compute_mask(self, inputs, mask=None):
+        out_mask = mask if self.return_sequences else None
+        n = 2 if self.merge_mode is None else 1
+        if self.return_state:
+            return [out_mask] * n + [None] * 4
+        return [out_mask] * n if n == 2 else out_mask
+
+    @property
+    def states(self):
+        if self.forward_layer.states is None:
+            return None
+        return list(self.forward_layer.states) + list(self.backward_layer.states)
+
+    def reset_state(self):
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    reset_states = reset_state
+
+    def __call__(self, inputs, initial_state=None, mask=None, training=None):
+        outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
+                                  initial_state=initial_state, keep_cache=False)
+        return outputs
+
+    def call(self, inputs, initial_state=None, mask=None, training=False):
+        return self(inputs, initial_state=initial_state, mask=mask, training=training)
+
+    def _split_states(self, initial_state):
+        if initial_state is None:
+            return None, None
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 4:
+            n = len(initial_state) if isinstance(initial_state, (list, tuple)) else 1
+            raise ValueError(
+                f"Layer {self.name!r} expects initial_state as 4 arrays "
+                f"[h_fwd, c_fwd, h_bwd, c_bwd]; got {n}"
+            )
+        return list(initial_state[:2]), list(initial_state[2:])
+
+    def forward(self, inputs, training=False, mask=None, initial_state=None, keep_cache=True):
+        """Returns `(outputs in Keras's order, cache)`; see the module docstring."""
+        if not self.built:
+            self.build(np.shape(inputs))
+        fwd_state, bwd_state = self._split_states(initial_state)
+        y_f, cache_f = self.forward_layer.forward(inputs, training, mask, fwd_state, keep_cache)
+        y_b, cache_b = self.backward_layer.forward(inputs, training, mask, bwd_state, keep_cache)
+        states = []
+        if self.return_state:
+            y_f, *s_f = y_f
+            y_b, *s_b = y_b
+            states = s_f + s_b
+        if self.return_sequences:
+            y_b = y_b[:, ::-1]  # ops.flip(y_rev, axis=1): back into input order
+        if self.merge_mode == "concat":
+            merged = [np.concatenate([y_f, y_b], axis=-1)]
+        elif self.merge_mode == "sum":
+            merged = [y_f + y_b]
+        elif self.merge_mode == "mul":
+            merged = [y_f * y_b]
+        elif self.merge_mode == "ave":
+            merged = [(y_f + y_b) / 2]
+        else:
+            merged = [y_f, y_b]
+        outs = merged + states
+        outputs = tuple(outs) if len(outs) > 1 else outs[0]
+        cache = (cache_f, cache_b, y_f, y_b) if keep_cache else None
+        return outputs, cache
+
+    def backward(self, cache, d_outputs):
+        """Gradients: `(d_inputs, d_weights)`, forward layer's weights first."""
+        cache_f, cache_b, y_f, y_b = cache
+        outs = list(d_outputs) if isinstance(d_outputs, (list, tuple)) else [d_outputs]
+        n = 2 if self.merge_mode is None else 1
+        d_merged, d_states = outs[:n], outs[n:]
+        d_f, d_b = self._merge_backward(d_merged, y_f, y_b)
+        if self.return_sequences and d_b is not None:
+            d_b = d_b[:, ::-1]
+        if self.return_state:
+            d_f = (d_f, *d_states[:2]) if d_states else (d_f, None, None)
+            d_b = (d_b, *d_states[2:]) if d_states else (d_b, None, None)
+        dx_f, dw_f = self.forward_layer.backward(cache_f, d_f)
+        dx_b, dw_b = self.backward_layer.backward(cache_b, d_b)
+        if cache_f.has_initial_state:
+            (dx_f, s_f), (dx_b, s_b) = dx_f, dx_b
+            return (dx_f + dx_b, s_f + s_b), dw_f + dw_b
+        return dx_f + dx_b, dw_f + dw_b
+
+    def _merge_backward(self, d_merged, y_f, y_b):
+        if self.merge_mode is None:
+            return d_merged[0], d_merged[1]
+        d = d_merged[0]
+        if d is None:
+            return None, None
+        if self.merge_mode == "concat":
+            H = y_f.shape[-1]
+            return d[..., :H], d[..., H:]
+        if self.merge_mode == "sum":
+            return d, d
+        if self.merge_mode == "mul":
+            return d * y_b, d * y_f
+        return d / 2, d / 2
+
+    def get_config(self):
+        def ser(layer):
+            return {"module": "keras.layers", "class_name": type(layer).__name__,
+                    "config": layer.get_config(), "registered_name": None}
+
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": ser(self.forward_layer), "backward_layer": ser(self.backward_layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layer = LSTM.from_config(_inner_config(config.pop("layer")))
+        backward = config.pop("backward_layer", None)
+        if backward is not None:
+            backward = LSTM.from_config(_inner_config(backward))
+        return cls(layer, backward_layer=backward, **config)
+
+
+def _inner_config(entry):
+    if entry.get("class_name") != "LSTM":
+        raise ValueError(
+            f"lstmkit's Bidirectional wraps LSTM only; this config wraps "
+            f"{entry.get('class_name')!r} (GRU and SimpleRNN are not supported yet)"
+        )
+    return dict(entry["config"])
