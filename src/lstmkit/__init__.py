@@ -10,10 +10,47 @@ Example:
     ((32, 10, 4), (32, 4), (32, 4))
 """
 
+import importlib
+
 from . import activations, constraints, initializers, layers, reference, regularizers, utils
 from ._config import floatx, set_floatx
 
 __version__ = "0.1.0"
 
+# Imported on first use, so `import lstmkit` stays light: name -> (module, attribute or None).
+_LAZY = {
+    "models": ("lstmkit.models", None),
+    "Sequential": ("lstmkit.models", "Sequential"),
+    "Model": ("lstmkit.models", "Model"),
+    "Input": ("lstmkit.layers", "Input"),
+    "optimizers": ("lstmkit.training.optimizers", None),
+    "losses": ("lstmkit.training.losses", None),
+    "metrics": ("lstmkit.training.metrics", None),
+    "callbacks": ("lstmkit.training.callbacks", None),
+    "trace": ("lstmkit.inspect", "trace"),
+    "explain": ("lstmkit.inspect", "explain"),
+    "inspect": ("lstmkit.inspect", None),
+    "convert": ("lstmkit.convert", None),
+    "datasets": ("lstmkit.datasets", None),
+    "data": ("lstmkit.data", None),
+    "io": ("lstmkit.io", None),
+    "kernels": ("lstmkit.kernels", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = ["activations", "constraints", "initializers", "layers", "reference",
-           "regularizers", "utils", "floatx", "set_floatx", "__version__"]
+           "regularizers", "utils", "floatx", "set_floatx", "__version__", *_LAZY]
