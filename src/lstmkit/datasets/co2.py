@@ -1,0 +1,86 @@
+"""Mauna Loa atmospheric CO2 (Keeling & Whorf; NOAA/SIO), monthly, 1958-2001, public domain.
+
+The package ships the weekly record (see `PROVENANCE.md` beside this file);
+`load_series()` averages it into calendar months (weeks with no value are
+skipped; a month with none is filled by linear interpolation), and
+`load_data()` cuts the monthly series into forecasting windows in time order,
+as `keras.datasets.*.load_data()` returns `(x_train, y_train), (x_test, y_test)`.
+
+Example:
+    >>> from lstmkit.datasets import co2
+    >>> dates, ppm = co2.load_series()
+    >>> str(dates[0]), round(float(ppm[0]), 1)
+    ('1958-03', 316.1)
+"""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+
+import numpy as np
+
+FILE = "mauna_loa_co2_weekly.csv"
+
+
+def load_weekly():
+    """(dates (N,) str YYYYMMDD, co2 (N,) float64 with NaN where a week has no value)."""
+    text = resources.files(__package__).joinpath(FILE).read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    dates = np.array([r["date"] for r in rows])
+    values = np.array([float(r["co2"]) if r["co2"] else np.nan for r in rows])
+    return dates, values
+
+
+def load_series():
+    """Monthly means: (months (M,) "YYYY-MM", co2 (M,) float64 ppmv), gaps interpolated."""
+    dates, values = load_weekly()
+    months = np.array([f"{d[:4]}-{d[4:6]}" for d in dates])
+    order = sorted(set(months))
+    means = np.array([np.nanmean(values[months == m]) if np.isfinite(
+        values[months == m]).any() else np.nan for m in order])
+    gaps = np.isnan(means)
+    if gaps.any():
+        idx = np.arange(len(means))
+        means[gaps] = np.interp(idx[gaps], idx[~gaps], means[~gaps])
+    return np.array(order), means
+
+
+def make_windows(series, window, horizon=1):
+    """Sliding windows: x (N, window, F), y (N, horizon * F) predicting `horizon` steps ahead.
+
+    Args:
+        series: (T,) or (T, F) values in time order.
+        window: steps of history per sample.
+        horizon: steps predicted after each window (the next `horizon` values).
+    """
+    series = np.asarray(series, dtype="float64")
+    if series.ndim == 1:
+        series = series[:, None]
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be >= 1, got {window} and {horizon}")
+    n = len(series) - window - horizon + 1
+    if n < 1:
+        raise ValueError(
+            f"a series of {len(series)} steps is too short for window={window} "
+            f"and horizon={horizon}: need at least {window + horizon}"
+        )
+    x = np.stack([series[i:i + window] for i in range(n)])  # (N, window, F)
+    y = np.stack([series[i + window:i + window + horizon].reshape(-1) for i in range(n)])
+    return x, y
+
+
+def load_data(window=24, horizon=1, test_split=0.2, dtype="float32"):
+    """Monthly CO2 as forecasting windows, split in time order (the test part is the latest).
+
+    Returns:
+        (x_train (N, window, 1), y_train (N, horizon)), (x_test, y_test), in ppmv.
+    """
+    if not 0 < test_split < 1:
+        raise ValueError(f"test_split must be in (0, 1), got {test_split}")
+    _, values = load_series()
+    x, y = make_windows(values, window, horizon)
+    n_test = int(round(len(x) * test_split))
+    split = len(x) - n_test
+    cast = (lambda a: a.astype(dtype))
+    return (cast(x[:split]), cast(y[:split])), (cast(x[split:]), cast(y[split:]))
