@@ -9,6 +9,7 @@ from .base import Layer, Variable
 from .bidirectional import Bidirectional
 from .lstm import LSTM
 from .lstm_cell import LSTMCell
+from .preprocessing import Normalization
 
 _REGISTRY: dict[str, type] = {}
 
@@ -20,7 +21,7 @@ def register(cls, *names):
     return cls
 
 
-for _cls in (LSTM, LSTMCell, Bidirectional):
+for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
     register(_cls)
 
 
@@ -53,5 +54,5 @@ def deserialize(entry: dict):
     return get(entry["class_name"]).from_config(dict(entry.get("config") or {}))
 
 
-__all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "register", "get",
+__all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "Normalization", "register", "get",
            "serialize", "deserialize"]
