@@ -1,0 +1,165 @@
+"""Windowed time-series forecasting with an LSTM: the workflow of `lstmkit train` and the demo.
+
+The steps: windows of `window` past rows predict the next `horizon` values of
+the target; the split is in time order (train, validation, test: the test part
+is the latest); scaling is computed on the training part only and kept inside
+the model as `Normalization` layers, so a saved model predicts in the data's own
+units (in lstmkit and in Keras alike). With `difference=True` the model sees
+and predicts month-to-month changes instead of levels, and forecasts are the
+last level plus the predicted changes (this handles a trending series whose
+test part lies above anything seen in training).
+
+Example:
+    >>> import numpy as np
+    >>> from lstmkit import forecast
+    >>> data = forecast.prepare(np.sin(np.arange(200) / 5.0)[:, None], target=0, window=12)
+    >>> data.x_train.shape[1:], data.y_train.shape[1:]
+    ((12, 1), (1,))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Prepared:
+    """Windows split in time order; `level_*` are the target's last level per window."""
+
+    x_train: np.ndarray  # (N, window, F)
+    y_train: np.ndarray  # (N, horizon)
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    level_test: np.ndarray  # (N_test,) target level at the end of each test window
+    truth_test: np.ndarray  # (N_test, horizon) target levels to forecast
+    window: int
+    horizon: int
+    target: int
+    difference: bool
+
+
+def _windows(values, target, window, horizon):
+    n = len(values) - window - horizon + 1
+    x = np.stack([values[i:i + window] for i in range(n)])  # (N, window, F)
+    y = np.stack([values[i + window:i + window + horizon, target] for i in range(n)])
+    last = values[window - 1:window - 1 + n, target]  # (N,)
+    return x, y, last
+
+
+def prepare(values, target=0, window=24, horizon=1, val_split=0.1, test_split=0.2,
+            difference=False) -> Prepared:
+    """Cut (T, F) values into windows and split them in time order.
+
+    Raises:
+        ValueError: NaNs, too few rows for the window, or bad split fractions.
+    """
+    values = np.asarray(values, dtype="float64")
+    if values.ndim != 2:
+        raise ValueError(f"values must be (timesteps, features), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        rows = np.unique(np.nonzero(~np.isfinite(values))[0])
+        raise ValueError(
+            f"the data has {len(rows)} rows with NaN or infinite values (first at row "
+            f"{rows[0]}); fill or drop them first"
+        )
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be >= 1, got {window} and {horizon}")
+    if not (0 <= val_split < 1 and 0 < test_split < 1 and val_split + test_split < 1):
+        raise ValueError(f"bad splits: val_split={val_split}, test_split={test_split}")
+    levels = values[:, target]
+    series = np.diff(values, axis=0) if difference else values
+    need = window + horizon + (1 if difference else 0)
+    n = len(series) - window - horizon + 1
+    if n < 5:
+        raise ValueError(
+            f"{len(values)} rows are too few for window={window} and horizon={horizon}: "
+            f"need at least {need + 4} rows"
+        )
+    x, y, _ = _windows(series, target, window, horizon)
+    offset = 1 if difference else 0  # row of `values` where window i starts
+    last_level = levels[offset + window - 1:offset + window - 1 + n]  # (N,)
+    truth = np.stack([levels[offset + i + window:offset + i + window + horizon]
+                      for i in range(n)])  # (N, horizon)
+    n_test = max(1, int(round(n * test_split)))
+    n_val = int(round(n * val_split))
+    a, b = n - n_test - n_val, n - n_test
+    if a < 2:
+        raise ValueError(f"too few windows ({n}) to split into train/validation/test")
+    f32 = (lambda arr: arr.astype("float32"))
+    return Prepared(f32(x[:a]), f32(y[:a]), f32(x[a:b]), f32(y[a:b]), f32(x[b:]), f32(y[b:]),
+                    last_level[b:], truth[b:], window, horizon, target, difference)
+
+
+def build_model(data: Prepared, units=32, seed=0):
+    """Normalization -> LSTM(units) -> Dense(horizon) -> Normalization(invert), compiled (Adam, MSE).
+
+    Scaling statistics come from the training windows only.
+    """
+    import lstmkit as lk
+
+    F = data.x_train.shape[-1]
+    flat = data.x_train.reshape(-1, F)
+    model = lk.Sequential([
+        lk.Input(shape=(data.window, F), name="window"),
+        lk.layers.Normalization(mean=flat.mean(0).tolist(), variance=flat.var(0).tolist(),
+                                name="scale_inputs"),
+        lk.layers.LSTM(units, name="lstm", seed=seed),
+        lk.layers.Dense(data.horizon, name="forecast"),
+        lk.layers.Normalization(mean=float(data.y_train.mean()),
+                                variance=float(data.y_train.var()), invert=True, axis=None,
+                                name="unscale_forecast"),
+    ], name="forecaster")
+    model.compile(optimizer=lk.optimizers.Adam(learning_rate=3e-3), loss="mse",
+                  metrics=["mae"])
+    return model
+
+
+def to_levels(data: Prepared, predictions, last_level):
+    """Model outputs (N, horizon) as levels of the target."""
+    if not data.difference:
+        return predictions
+    return last_level[:, None] + np.cumsum(predictions, axis=1)
+
+
+def baselines(data: Prepared, season=12):
+    """Mean absolute errors on the test part of two naive forecasts, in the target's units.
+
+    last value: every future step equals the last observed level.
+    seasonal naive: step k equals the level `season` steps before it (the same month last year),
+    when the history is long enough; else None.
+    """
+    truth, last = data.truth_test, data.level_test
+    errors = {"last value": float(np.abs(truth - last[:, None]).mean())}
+    errors["seasonal naive"] = None
+    if data.window >= season:
+        # the level `season` steps before step k: recover levels from the test windows
+        lv = _window_levels(data)  # (N, window)
+        k = np.arange(data.horizon)
+        idx = data.window - season + k  # position inside the window
+        if (idx < data.window).all():
+            errors["seasonal naive"] = float(np.abs(truth - lv[:, idx]).mean())
+    return errors
+
+
+def _window_levels(data: Prepared):
+    """Target levels of each test window (N, window), rebuilt from inputs when differenced."""
+    x = data.x_test[:, :, data.target].astype("float64")
+    if not data.difference:
+        return x
+    # cumulative changes back from the window's last level
+    back = np.cumsum(x[:, ::-1], axis=1)[:, ::-1]  # sum of changes from step j to the end
+    shifted = np.concatenate([back[:, 1:], np.zeros((len(x), 1))], axis=1)
+    return data.level_test[:, None] - shifted
+
+
+def evaluate_forecaster(model, data: Prepared):
+    """Test MAE (target units) of the model next to the naive baselines."""
+    pred = to_levels(data, model.predict(data.x_test, verbose=0).astype("float64"),
+                     data.level_test)
+    result = {"lstm": float(np.abs(pred - data.truth_test).mean())}
+    result.update(baselines(data))
+    return result, pred
