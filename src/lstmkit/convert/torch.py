@@ -1,0 +1,277 @@
+"""lstmkit <-> PyTorch: `to_torch`, `from_torch`, `load_torch_weights`.
+
+`to_torch(layer_or_model)` returns a `torch.nn.Module` that computes what the
+lstmkit object computes (same outputs, same order, within float rounding):
+`LSTM` -> `KerasLSTM`, `Bidirectional` -> `KerasBidirectional`, models -> a
+module over the converted layers (see `_torch_models`). Each LSTM holds a
+`torch.nn.LSTM` and runs it where PyTorch's semantics are Keras's.
+
+`from_torch(module)` goes back: an `nn.LSTM` (any `num_layers`, `bidirectional`,
+`batch_first`) becomes lstmkit layers; a module made by `to_torch` becomes the
+lstmkit object it came from. `load_torch_weights(target, module)` copies trained
+weights from a converted module (or a DistributedDataParallel wrapper) back
+into the lstmkit object in place.
+
+Example:
+    >>> import numpy as np, torch
+    >>> import lstmkit as lk
+    >>> layer = lk.layers.LSTM(4, return_sequences=True)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    >>> y = layer(x)
+    >>> module = lk.convert.to_torch(layer)
+    >>> bool(np.allclose(module(torch.from_numpy(x)).detach().numpy(), y, atol=1e-5))
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import activations as _activations
+from ..layers import LSTM, Bidirectional
+from . import _gates
+from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM
+
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def activation_name(activation) -> str:
+    """The `ACTIVATIONS` key of an lstmkit activation (Keras 2's hard_sigmoid is its own)."""
+    if activation is _activations.hard_sigmoid_keras2:
+        return "hard_sigmoid_keras2"
+    name = activation.name
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Activation {name!r} has no PyTorch equivalent in lstmkit.convert")
+    return name
+
+
+def _require_built(layer):
+    if not layer.built:
+        raise ValueError(
+            f"Layer {layer.name!r} is not built, so it has no weights to convert; call it on "
+            f"an input or build((batch, timesteps, features)) first"
+        )
+
+
+def _set_param(param: nn.Parameter, value: np.ndarray) -> None:
+    with torch.no_grad():
+        param.copy_(torch.as_tensor(np.asarray(value), dtype=param.dtype))
+
+
+# -- LSTM ------------------------------------------------------------------------------
+def lstm_to_torch(layer: LSTM) -> KerasLSTM:
+    """An lstmkit `LSTM` -> `KerasLSTM` with the same weights and semantics."""
+    _require_built(layer)
+    if layer.stateful:
+        raise ValueError(
+            f"Layer {layer.name!r} is stateful: PyTorch modules keep no state between calls "
+            f"in lstmkit.convert. Convert a stateful=False copy and pass initial_state=[h, c] "
+            f"yourself (the states a stateful layer would carry)."
+        )
+    cell = layer.cell
+    module = KerasLSTM(
+        cell.input_dim, layer.units, activation=activation_name(cell.activation),
+        recurrent_activation=activation_name(cell.recurrent_activation),
+        use_bias=cell.use_bias, return_sequences=layer.return_sequences,
+        return_state=layer.return_state, go_backwards=layer.go_backwards,
+        zero_output_for_mask=layer.zero_output_for_mask, dropout=cell.dropout,
+        recurrent_dropout=cell.recurrent_dropout, implementation=cell.implementation,
+    ).to(_TORCH_DTYPES[layer.dtype])
+    module.keras_config = layer.get_config()  # so from_torch rebuilds the same layer
+    load_lstm_weights_into_torch(module, layer.get_weights())
+    return module.eval()
+
+
+def load_lstm_weights_into_torch(module: KerasLSTM, weights) -> None:
+    """Set a `KerasLSTM`'s parameters from Keras weights [kernel, recurrent_kernel, (bias)]."""
+    w_ih, w_hh, b_ih, b_hh = _gates.keras_to_torch(*weights)
+    lstm = module.lstm
+    _set_param(lstm.weight_ih_l0, w_ih)
+    _set_param(lstm.weight_hh_l0, w_hh)
+    if b_ih is not None:
+        _set_param(lstm.bias_ih_l0, b_ih)
+        _set_param(lstm.bias_hh_l0, b_hh)
+
+
+def _lstm_weights(lstm: nn.LSTM, suffix: str) -> list:
+    """Keras weights [kernel, recurrent_kernel, (bias)] of one layer/direction of an nn.LSTM."""
+    def get(name):
+        p = getattr(lstm, name + suffix, None)
+        return None if p is None else p.detach().cpu().numpy()
+
+    kernel, recurrent_kernel, bias = _gates.torch_to_keras(
+        get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
+    return [kernel, recurrent_kernel] + ([] if bias is None else [bias])
+
+
+def _keras_lstm_weights(module: KerasLSTM) -> list:
+    return _lstm_weights(module.lstm, "_l0")
+
+
+# -- Bidirectional ------------------------------------------------------------------------
+def bidirectional_to_torch(layer: Bidirectional) -> KerasBidirectional:
+    """An lstmkit `Bidirectional` -> `KerasBidirectional`."""
+    _require_built(layer)
+    module = KerasBidirectional(lstm_to_torch(layer.forward_layer),
+                                lstm_to_torch(layer.backward_layer), layer.merge_mode)
+    module.keras_config = layer.get_config()
+    return module.eval()
+
+
+# -- dispatch -----------------------------------------------------------------------------
+def to_torch(obj) -> nn.Module:
+    """Convert an lstmkit layer or model to an equivalent `torch.nn.Module`.
+
+    Args:
+        obj: a built `LSTM`, `Bidirectional`, `Sequential` or functional `Model`
+            made of supported layers.
+
+    Returns:
+        A module in eval mode whose call takes torch tensors as the lstmkit object
+        takes arrays (`initial_state=`, `mask=` for layers) and returns Keras's outputs.
+
+    Raises:
+        ValueError: for a configuration PyTorch cannot express here (stateful layers,
+            unsupported layers), naming the layer.
+    """
+    if isinstance(obj, Bidirectional):
+        return bidirectional_to_torch(obj)
+    if isinstance(obj, LSTM):
+        return lstm_to_torch(obj)
+    from . import _torch_models
+
+    return _torch_models.model_to_torch(obj)
+
+
+def _unwrap(module):
+    # DistributedDataParallel and DataParallel keep the real module in `.module`.
+    while isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        module = module.module
+    return module
+
+
+def torch_weights(module) -> list:
+    """Keras-ordered weights (list of arrays) of a module made by `to_torch`."""
+    module = _unwrap(module)
+    if isinstance(module, KerasLSTM):
+        return _keras_lstm_weights(module)
+    if isinstance(module, KerasBidirectional):
+        return _keras_lstm_weights(module.forward_layer) + _keras_lstm_weights(
+            module.backward_layer)
+    from . import _torch_models
+
+    return _torch_models.model_torch_weights(module)
+
+
+def load_torch_weights(target, module) -> None:
+    """Copy the weights of `module` (made by `to_torch(target)`, maybe trained) into `target`.
+
+    Args:
+        target: the lstmkit layer or model that `module` was converted from.
+        module: the converted module, or a DistributedDataParallel wrapping it.
+    """
+    module = _unwrap(module)
+    if isinstance(target, (LSTM, Bidirectional)):
+        target.set_weights(torch_weights(module))
+        return
+    from . import _torch_models
+
+    _torch_models.load_model_weights(target, module)
+
+
+def from_torch(module, return_sequences=True):
+    """Convert a PyTorch module to lstmkit.
+
+    Args:
+        module: a `torch.nn.LSTM`, or a module made by `to_torch`.
+        return_sequences: for an `nn.LSTM`, whether the last lstmkit layer returns the
+            whole sequence (what `nn.LSTM` returns as `output`) or only the last step.
+
+    Returns:
+        For an `nn.LSTM`: a list of lstmkit layers, one per PyTorch layer (an `LSTM`, or a
+        `Bidirectional(LSTM, merge_mode="concat")`), built and holding the weights;
+        apply them in order to batch-major input (B, T, D) (transpose `batch_first=False`
+        input first). For a `to_torch` module: the lstmkit layer or model it came from.
+
+    Raises:
+        ValueError: `proj_size > 0` (LSTMP has no Keras equivalent) or an unknown module.
+    """
+    module = _unwrap(module)
+    if isinstance(module, nn.LSTM):
+        return _from_nn_lstm(module, return_sequences)
+    if isinstance(module, KerasLSTM):
+        layer = LSTM.from_config(dict(getattr(module, "keras_config", None)
+                                      or _keras_lstm_config(module)))
+        layer.build((None, None, module.lstm.input_size))
+        layer.set_weights(_keras_lstm_weights(module))
+        return layer
+    if isinstance(module, KerasBidirectional):
+        config = getattr(module, "keras_config", None)
+        if config is None:
+            config = {"merge_mode": module.merge_mode,
+                      "layer": {"class_name": "LSTM",
+                                "config": _keras_lstm_config(module.forward_layer)},
+                      "backward_layer": {"class_name": "LSTM",
+                                         "config": _keras_lstm_config(module.backward_layer)}}
+        layer = Bidirectional.from_config(dict(config))
+        layer.build((None, None, module.forward_layer.lstm.input_size))
+        layer.set_weights(torch_weights(module))
+        return layer
+    from . import _torch_models
+
+    if isinstance(module, _torch_models.KerasModel):
+        return _torch_models.model_from_torch(module)
+    raise ValueError(
+        f"from_torch converts torch.nn.LSTM and modules made by lstmkit.convert.to_torch; "
+        f"got {type(module).__name__}"
+    )
+
+
+def _keras_lstm_config(module: KerasLSTM) -> dict:
+    keras2 = module.activation == "hard_sigmoid_keras2" or (
+        module.recurrent_activation == "hard_sigmoid_keras2")
+    config = {
+        "units": module.units,
+        "activation": module.activation.replace("_keras2", ""),
+        "recurrent_activation": module.recurrent_activation.replace("_keras2", ""),
+        "use_bias": bool(module.lstm.bias), "return_sequences": module.return_sequences,
+        "return_state": module.return_state, "go_backwards": module.go_backwards,
+        "zero_output_for_mask": module.zero_output_for_mask, "dropout": module.dropout,
+        "recurrent_dropout": module.recurrent_dropout,
+        "dtype": str(module.lstm.weight_ih_l0.dtype).replace("torch.", ""),
+    }
+    if keras2:
+        config["_keras2_activations"] = True
+    return config
+
+
+def _from_nn_lstm(lstm: nn.LSTM, return_sequences: bool) -> list:
+    if lstm.proj_size:
+        raise ValueError(
+            f"torch.nn.LSTM with proj_size={lstm.proj_size} (LSTM with projections, LSTMP) "
+            f"has no Keras LSTM equivalent: Keras's h is the full (units,) state"
+        )
+    if lstm.mode != "LSTM":
+        raise ValueError(f"Expected an LSTM, got a torch RNN of mode {lstm.mode!r}")
+    dtype = str(lstm.weight_ih_l0.dtype).replace("torch.", "")
+    if dtype not in _TORCH_DTYPES:
+        raise ValueError(f"lstmkit layers are float32 or float64; this nn.LSTM is {dtype}")
+    H, layers = lstm.hidden_size, []
+    size = lstm.input_size
+    for k in range(lstm.num_layers):
+        last = k == lstm.num_layers - 1
+        config = {"units": H, "use_bias": bool(lstm.bias), "dtype": dtype,
+                      "return_sequences": return_sequences or not last}
+        weights = _lstm_weights(lstm, f"_l{k}")
+        if lstm.bidirectional:
+            layer = Bidirectional(LSTM(**config), merge_mode="concat")
+            weights += _lstm_weights(lstm, f"_l{k}_reverse")
+        else:
+            layer = LSTM(**config)
+        layer.build((None, None, size))
+        layer.set_weights(weights)
+        layers.append(layer)
+        size = H * (2 if lstm.bidirectional else 1)
+    return layers
