@@ -1,0 +1,337 @@
+"""`trace`: every gate and state of an LSTM at every time step, from the layer's own run.
+
+`trace(layer, x)` runs the layer once with `forward(..., keep_cache=True)` (the
+path a training step runs) and reads the gates from what the kernel kept for
+backward. Nothing is recomputed, so `trace.h[:, -1]` is bitwise the layer's
+final memory state and `trace.outputs` is what `layer(x)` returns.
+
+Per-step arrays are (B, T, H) in the order the layer *processed* the steps,
+as Keras returns the sequence: with `go_backwards=True` step 0 consumed
+x[:, T-1]. `Trace.input_order(name)` flips such an array back so position t
+refers to input t.
+
+    i, f, o   input, forget and output gates, recurrent_activation(z)    (B, T, H)
+    g         the candidate, activation(z_c) (Keras's gate "c")           (B, T, H)
+    c         carry (cell) state after the step                          (B, T, H)
+    h         memory (hidden) state after the step                       (B, T, H)
+
+At a masked step the cell still computes gates (they are kept here), but the
+layer discards the result: `c` and `h` repeat the previous step's states.
+
+Example:
+    >>> import numpy as np
+    >>> import lstmkit as lk
+    >>> x = np.random.default_rng(0).normal(size=(32, 10, 8)).astype("float32")
+    >>> lstm = lk.layers.LSTM(4, return_sequences=True, return_state=True)
+    >>> t = lk.trace(lstm, x)
+    >>> t.f.shape
+    (32, 10, 4)
+    >>> whole_seq_output, final_memory_state, final_carry_state = t.outputs
+    >>> bool((t.h[:, -1] == final_memory_state).all() and (t.c[:, -1] == final_carry_state).all())
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layers.bidirectional import Bidirectional
+from ..layers.lstm import LSTM
+
+ARRAYS = ("i", "f", "g", "o", "c", "h")
+GATES = ("i", "f", "o")  # the sigmoid gates; g is the tanh candidate
+NAMES = {
+    "i": "input gate",
+    "f": "forget gate",
+    "g": "candidate (Keras's gate c)",
+    "o": "output gate",
+    "c": "carry (cell) state c",
+    "h": "memory (hidden) state h",
+}
+
+
+def _gates_from_reference_cache(result):
+    """(i, f, g, o, c_step, h_step) stacked to (B, T, H) from a reference forward's cache.
+
+    `result` is a `kernels.ForwardResult` whose `cache` is a `reference.Sequence`
+    with its steps kept. `c_step`, `h_step` are what each step computed, before
+    the mask decides whether the layer keeps them.
+    """
+    steps = result.cache.steps
+    return tuple(np.stack([getattr(s, k) for s in steps], axis=1)  # (B, T, H)
+                 for k in ("i", "f", "g", "o", "c", "h"))
+
+
+def _gates_from_cache(result):
+    """The gates of a `lstm_forward(..., keep_cache=True)` run, whatever path ran it."""
+    from .. import kernels
+
+    if hasattr(kernels, "gates_from_cache"):
+        g = kernels.gates_from_cache(result)
+        return tuple(np.asarray(g[k] if isinstance(g, dict) else getattr(g, k))
+                     for k in ("i", "f", "g", "o", "c", "h"))
+    return _gates_from_reference_cache(result)
+
+
+def _carried(step_values, mask, initial):
+    """The state the layer carries: the step's value where valid, else the previous state.
+
+    `where` only selects, so the result is bitwise the layer's state (reference.py's loop).
+    """
+    if mask is None:
+        return step_values
+    out = np.empty_like(step_values)
+    prev = initial
+    for t in range(step_values.shape[1]):
+        prev = np.where(mask[:, t, None], step_values[:, t], prev)  # (B, H)
+        out[:, t] = prev
+    return out
+
+
+@dataclass
+class Trace:
+    """Every gate and state of one LSTM direction at every step; see the module docstring.
+
+    Attributes:
+        i, f, g, o, c, h: (B, T, H) in processing order.
+        sequence: (B, T, H) the layer's output at each step, processing order (equals
+            `h` at valid steps; at masked steps it repeats the previous output, or is zero
+            with `zero_output_for_mask`).
+        inputs: (B, T, D) as given (input order). mask: (B, T) bool or None (input order).
+        initial_state: [h0, c0], each (B, H): the states the run started from.
+        outputs: what the layer returned for this call, in Keras's order.
+        go_backwards: whether step k consumed input T-1-k.
+        dropout_mask, recurrent_dropout_mask: the masks a training run drew, or None.
+    """
+
+    layer_name: str
+    i: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    o: np.ndarray
+    c: np.ndarray
+    h: np.ndarray
+    sequence: np.ndarray
+    inputs: np.ndarray
+    mask: np.ndarray | None
+    initial_state: list
+    outputs: object
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
+    training: bool = False
+    backend: str | None = None
+    dropout_mask: np.ndarray | None = None
+    recurrent_dropout_mask: np.ndarray | None = None
+    direction: str = "forward"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self):
+        """(batch, timesteps, units)."""
+        return self.h.shape
+
+    @property
+    def input_index(self) -> np.ndarray:
+        """(T,) the input position each processing step consumed."""
+        T = self.h.shape[1]
+        return np.arange(T)[::-1].copy() if self.go_backwards else np.arange(T)
+
+    @property
+    def processing_mask(self) -> np.ndarray:
+        """(B, T) bool, True at valid steps, in processing order."""
+        B, T, _ = self.h.shape
+        if self.mask is None:
+            return np.ones((B, T), bool)
+        return self.mask[:, ::-1] if self.go_backwards else self.mask
+
+    def input_order(self, name: str) -> np.ndarray:
+        """A per-step array flipped, if needed, so that position t refers to input t."""
+        arr = self[name]
+        return arr[:, ::-1] if self.go_backwards else arr
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in ARRAYS + ("sequence",):
+            raise KeyError(f"a Trace has arrays {ARRAYS + ('sequence',)}, got {name!r}")
+        return getattr(self, name)
+
+    def saturation(self, low: float = 0.1, high: float = 0.9) -> dict:
+        """Fraction of valid steps each unit's gates spend below `low` / above `high`.
+
+        Karpathy, Johnson & Fei-Fei 2015 ("Visualizing and Understanding Recurrent
+        Networks", Fig. 3): a forget gate almost always above 0.9 integrates over long
+        spans; one below 0.1 resets at every step.
+
+        Returns:
+            {"i" | "f" | "o": (left (H,), right (H,))}, fractions over all samples and
+            valid steps.
+        """
+        valid = self.processing_mask[..., None]  # (B, T, 1)
+        n = max(int(valid.sum()), 1)
+        return {k: (((self[k] < low) & valid).sum(axis=(0, 1)) / n,
+                    ((self[k] > high) & valid).sum(axis=(0, 1)) / n) for k in GATES}
+
+    def __repr__(self):
+        B, T, H = self.h.shape
+        bits = [f"layer={self.layer_name!r}", f"direction={self.direction!r}",
+                f"batch={B}", f"timesteps={T}", f"units={H}"]
+        if self.go_backwards:
+            bits.append("go_backwards=True (arrays in processing order)")
+        if self.mask is not None:
+            bits.append(f"masked steps={int((~self.mask).sum())}")
+        return f"<Trace {' '.join(bits)}; arrays i, f, g, o, c, h each {self.h.shape}>"
+
+
+@dataclass
+class BidirectionalTrace:
+    """Traces of both directions of a `Bidirectional` layer from one call.
+
+    `backward` is in its own processing order (step 0 consumed the last input);
+    `backward.input_order("h")` aligns it with the inputs, as the layer does
+    before merging.
+    """
+
+    layer_name: str
+    forward: Trace
+    backward: Trace
+    outputs: object
+    merge_mode: str | None
+
+    inputs = property(lambda self: self.forward.inputs)
+    mask = property(lambda self: self.forward.mask)
+
+    @property
+    def directions(self):
+        return [("forward", self.forward), ("backward", self.backward)]
+
+    def __repr__(self):
+        return (f"<BidirectionalTrace layer={self.layer_name!r} merge_mode={self.merge_mode!r}"
+                f" forward={self.forward!r} backward={self.backward!r}>")
+
+
+def _is_model(obj) -> bool:
+    return hasattr(obj, "get_layer") and hasattr(obj, "layers") and not isinstance(
+        obj, (LSTM, Bidirectional))
+
+
+def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, layer=None):
+    """(layer, inputs, mask, initial_state, training or None) for a layer or a layer in a model.
+
+    `trace(layer, x)`: x goes to the layer. `trace(layer, x, model=m)` and
+    `trace(m, x, layer="encoder")`: x goes to the model, and the layer gets what the
+    model feeds it (`model.layer_inputs`); explicit mask/initial_state win.
+    """
+    if _is_model(layer_or_model):
+        if model is not None:
+            raise TypeError("pass the model once: trace(model, x, layer=...) or "
+                            "trace(layer, x, model=model)")
+        model, layer_or_model = layer_or_model, layer
+        if layer_or_model is None:
+            raise TypeError("trace(model, x) needs layer=<name or layer> to say which layer")
+    elif layer is not None and layer_or_model is None:
+        layer_or_model = layer
+    elif layer is not None:
+        raise TypeError("layer= is for trace(model, x, layer=...); got a layer twice")
+    target = layer_or_model
+    training = None
+    if model is not None:
+        if isinstance(target, str):
+            target = model.get_layer(target)
+        if not hasattr(model, "layer_inputs"):
+            raise TypeError(
+                f"{type(model).__name__} has no layer_inputs(); cannot tell what it feeds "
+                f"{getattr(target, 'name', target)!r}. Pass the layer's own inputs instead."
+            )
+        fed = model.layer_inputs(target, inputs)
+        inputs = fed["inputs"]
+        mask = fed.get("mask") if mask is None else mask
+        initial_state = fed.get("initial_state") if initial_state is None else initial_state
+        training = fed.get("training")
+    if not isinstance(target, (LSTM, Bidirectional)):
+        raise TypeError(
+            f"trace expects an lstmkit LSTM or Bidirectional layer (or a model and layer=), "
+            f"got {type(target).__name__}: {target!r}"
+        )
+    return target, inputs, mask, initial_state, training
+
+
+def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False, *,
+          model=None, layer=None):
+    """Run `layer` once on `inputs` and keep every gate and state.
+
+    Args:
+        layer_or_model: an `LSTM` or `Bidirectional` layer, or a model (then give `layer=`).
+        inputs: (B, T, D) array the layer receives; for a model, the model's inputs.
+        mask: (B, T) bool, True = valid step; None = all valid.
+        initial_state: [h0, c0] ((B, H) each), or 4 arrays for `Bidirectional`.
+        training: run in training mode (dropout masks are drawn and recorded).
+        model: the model `layer_or_model` belongs to; `inputs` then go to the model.
+        layer: with a model as first argument, the layer (or its name) to trace.
+
+    Returns:
+        `Trace`, or `BidirectionalTrace` (`.forward`, `.backward`) for `Bidirectional`.
+
+    A stateful layer starts from its stored states and keeps them: tracing does not
+    advance it.
+
+    Example:
+        >>> import numpy as np
+        >>> import lstmkit as lk
+        >>> t = lk.trace(lk.layers.Bidirectional(lk.layers.LSTM(3)), np.ones((2, 5, 4)))
+        >>> t.forward.h.shape, t.backward.go_backwards, t.outputs.shape
+        ((2, 5, 3), True, (2, 6))
+    """
+    target, inputs, mask, initial_state, fed_training = resolve(
+        layer_or_model, inputs, mask, initial_state, model, layer)
+    if fed_training is not None and training is False:
+        training = bool(fed_training)
+    subs = [target] if isinstance(target, LSTM) else [target.forward_layer, target.backward_layer]
+    saved = [None if s.states is None else [a.copy() for a in s.states] for s in subs]
+    try:
+        outputs, cache = target.forward(inputs, training=bool(training), mask=mask,
+                                        initial_state=initial_state, keep_cache=True)
+    finally:
+        for s, st in zip(subs, saved):
+            s.states = st
+    starts = _start_states(subs, saved, initial_state)
+    if isinstance(target, LSTM):
+        return _one_direction(target, cache.result, starts[0], outputs, inputs, mask,
+                              bool(training))
+    cache_f, cache_b, _, _ = cache
+    fwd = _one_direction(target.forward_layer, cache_f.result, starts[0], outputs, inputs,
+                         mask, bool(training), "forward")
+    bwd = _one_direction(target.backward_layer, cache_b.result, starts[1], outputs, inputs,
+                         mask, bool(training), "backward")
+    return BidirectionalTrace(target.name, fwd, bwd, outputs, target.merge_mode)
+
+
+def _start_states(subs, saved, initial_state):
+    """[h0, c0] (or None = zeros) per direction: the argument, else stored states."""
+    if initial_state is not None:
+        given = list(initial_state)
+        return [given[2 * k:2 * k + 2] for k in range(len(subs))]
+    return saved
+
+
+def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
+    i, f, g, o, c_step, h_step = _gates_from_cache(result)
+    saved = getattr(result.cache, "inputs", None)
+    saved = saved if isinstance(saved, dict) else {}
+    B, _T, H = h_step.shape
+    if start is None:
+        h0 = c0 = np.zeros((B, H), h_step.dtype)
+    else:
+        h0, c0 = (np.asarray(s, h_step.dtype) for s in start)
+    x = np.asarray(inputs, layer.dtype)
+    m = None if mask is None else np.asarray(mask).astype(bool)
+    pm = None if m is None else (m[:, ::-1] if layer.go_backwards else m)
+    h = _carried(h_step, pm, h0)
+    c = _carried(c_step, pm, c0)
+    return Trace(
+        layer_name=layer.name, i=i, f=f, g=g, o=o, c=c, h=h, sequence=result.outputs,
+        inputs=x, mask=m, initial_state=[h0, c0], outputs=outputs,
+        go_backwards=layer.go_backwards, zero_output_for_mask=layer.zero_output_for_mask,
+        training=training, backend=result.backend, dropout_mask=saved.get("dropout_mask"),
+        recurrent_dropout_mask=saved.get("recurrent_dropout_mask"), direction=direction,
+    )
