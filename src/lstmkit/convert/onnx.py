@@ -1,0 +1,171 @@
+"""lstmkit -> ONNX: `to_onnx` writes a model built on the standard `LSTM` operator.
+
+The exported model takes batch-major float32 inputs like Keras, `inputs`
+(batch, timesteps, features), and returns Keras's outputs in Keras's order.
+Layers add, on request:
+- `sequence_lens` int32 (batch,): the number of valid steps of each row, i.e. a
+  **right-padded** Keras mask (`mask=True`). ONNX cannot express a mask with holes
+  or left padding; `onnx_feed` refuses such masks. Models whose mask comes from
+  `Embedding(mask_zero=True)` or `Masking` compute `sequence_lens` in the graph,
+  which is exact for right-padded input (the usual `pad_sequences(padding="post")`).
+- `initial_h`, `initial_c` (batch, units) (`initial_state=True`); `Bidirectional`
+  takes `initial_h_forward`, `initial_c_forward`, `initial_h_backward`, `initial_c_backward`.
+
+Weights are written as float32 (onnxruntime's LSTM kernel is float32).
+
+Example:
+    >>> import numpy as np, onnxruntime as ort, tempfile, os
+    >>> import lstmkit as lk
+    >>> layer = lk.layers.LSTM(4, return_sequences=True)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    >>> y = layer(x)
+    >>> path = os.path.join(tempfile.mkdtemp(), "lstm.onnx")
+    >>> _ = lk.convert.to_onnx(layer, path)
+    >>> sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    >>> bool(np.allclose(sess.run(None, lk.convert.onnx_feed(x))[0], y, atol=1e-5))
+    True
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from ..layers import LSTM, Bidirectional
+from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
+
+DOC = ("Exported by lstmkit. Inputs are batch-major (batch, timesteps, features); masks "
+       "are sequence_lens (right-padded), Keras's carried outputs are reproduced.")
+_FLOAT = TensorProto.FLOAT
+
+
+_LSTM_STATES = ["initial_h", "initial_c"]
+_BIDIRECTIONAL_STATES = ["initial_h_forward", "initial_c_forward", "initial_h_backward",
+                         "initial_c_backward"]
+
+
+def _state_names(layer):
+    return _BIDIRECTIONAL_STATES if isinstance(layer, Bidirectional) else _LSTM_STATES
+
+
+def _output_names(layer):
+    if isinstance(layer, Bidirectional):
+        ys = ["output"] if layer.merge_mode is not None else ["output_forward",
+                                                              "output_backward"]
+        states = ["h_forward", "c_forward", "h_backward", "c_backward"]
+        return ys + (states if layer.return_state else [])
+    return ["output", "h", "c"] if layer.return_state else ["output"]
+
+
+def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
+    if not layer.built:
+        raise ValueError(
+            f"Layer {layer.name!r} is not built, so it has no weights to export; call it on "
+            f"an input or build((batch, timesteps, features)) first"
+        )
+    g = Graph()
+    sub = layer.forward_layer if isinstance(layer, Bidirectional) else layer
+    x = g.add_input("inputs", _FLOAT, ["batch", "timesteps", sub.cell.input_dim])
+    seq_lens = g.add_input("sequence_lens", TensorProto.INT32, ["batch"]) if mask else None
+    states = None
+    if initial_state:
+        units = ([layer.forward_layer.units] * 2 + [layer.backward_layer.units] * 2
+                 if isinstance(layer, Bidirectional) else [layer.units] * 2)
+        states = [g.add_input(n, _FLOAT, ["batch", u])
+                  for n, u in zip(_state_names(layer), units)]
+    emit = bidirectional_outputs if isinstance(layer, Bidirectional) else lstm_outputs
+    outs = emit(g, layer, x, seq_lens, states)
+    shapes = layer.compute_output_shape((None, None, sub.cell.input_dim))
+    if not isinstance(shapes[0], tuple):
+        shapes = [shapes]
+    for name, source, shape in zip(_output_names(layer), outs, shapes):
+        g.add_output(name, source, _FLOAT, symbolic_shape(shape))
+    return g
+
+
+def symbolic_shape(shape):
+    """A Keras shape with None -> ONNX's named dimensions ("batch", "timesteps")."""
+    names = ["batch", "timesteps"]
+    return [names[i] if d is None and i < 2 else (f"dim{i}" if d is None else int(d))
+            for i, d in enumerate(shape)]
+
+
+def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
+    """Write `obj` as an ONNX model that onnxruntime runs with lstmkit's outputs.
+
+    Args:
+        obj: a built `LSTM` or `Bidirectional`, or a `Sequential`/functional model of
+            supported layers.
+        path: where to write the `.onnx` file.
+        mask: (layers) add the `sequence_lens` input for right-padded masks.
+        initial_state: (layers) add inputs for the initial states.
+        opset: the ONNX opset (15 or later).
+
+    Returns:
+        The `onnx.ModelProto` written.
+
+    Raises:
+        ValueError: where ONNX cannot express the configuration (an activation ONNX's
+            LSTM lacks, a stateful layer, an unsupported layer), naming the layer.
+    """
+    if opset < 15:
+        raise ValueError(f"to_onnx needs opset 15 or later (Shape with start/end), got {opset}")
+    if isinstance(obj, (LSTM, Bidirectional)):
+        model = _layer_graph(obj, mask, initial_state).model(opset, DOC)
+    else:
+        from . import _onnx_models
+
+        if mask or initial_state:
+            raise ValueError(
+                "mask= and initial_state= are for single layers; a model's masks come from "
+                "its Embedding(mask_zero=True)/Masking layers and its initial states from "
+                "its inputs"
+            )
+        model = _onnx_models.model_graph(obj).model(opset, DOC)
+    directory = os.path.dirname(os.fspath(path))
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    onnx.save(model, os.fspath(path))
+    return model
+
+
+def right_padded_lengths(mask) -> np.ndarray:
+    """Valid steps per row of a right-padded mask (B, T); ValueError for any other mask."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype.kind not in "biu":
+        raise ValueError(f"mask must be a boolean (batch, timesteps) array, got {mask.shape} "
+                         f"{mask.dtype}")
+    mask = mask.astype(bool)
+    lens = mask.sum(axis=1)
+    padded = np.arange(mask.shape[1])[None, :] < lens[:, None]
+    bad = np.flatnonzero((padded != mask).any(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"ONNX's LSTM takes masks as sequence_lens, so the mask must be right-padded "
+            f"(valid steps first, then padding); rows {bad[:10].tolist()} are not. "
+            f"Use lk.convert.to_torch for arbitrary masks."
+        )
+    return lens.astype(np.int32)
+
+
+def onnx_feed(inputs, mask=None, initial_state=None) -> dict:
+    """onnxruntime's input dict for a layer exported by `to_onnx`.
+
+    Args:
+        inputs: (B, T, D) array.
+        mask: a right-padded (B, T) bool mask (for `mask=True` exports) or None.
+        initial_state: [h, c] (LSTM) or [h_f, c_f, h_b, c_b] (Bidirectional) or None.
+    """
+    feed = {"inputs": np.asarray(inputs, np.float32)}
+    if mask is not None:
+        feed["sequence_lens"] = right_padded_lengths(mask)
+    if initial_state is not None:
+        n = len(initial_state)
+        if n not in (2, 4):
+            raise ValueError(f"initial_state must be 2 arrays (LSTM) or 4 (Bidirectional), got {n}")
+        names = _LSTM_STATES if n == 2 else _BIDIRECTIONAL_STATES
+        feed.update({k: np.asarray(v, np.float32) for k, v in zip(names, initial_state)})
+    return feed
