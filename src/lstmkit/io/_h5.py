@@ -1,0 +1,153 @@
+"""Safe HDF5 access for Keras weight files: hard links only, plain numeric datasets.
+
+h5py follows soft and external links and reads external raw storage, any of which
+would let a file make lstmkit read other files; a crafted dataset can also declare
+a huge shape over a few stored bytes. Everything here refuses those before reading:
+`child` follows hard links only, `read_dataset` checks the dtype, the shape the
+layer expects, and the declared size against the stored size.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+#: A dataset declaring more than this many times its stored bytes (past 1 MiB) is refused.
+MAX_EXPANSION = 1000
+
+
+def open_h5(source, path: str):
+    """An `h5py.File` opened read-only from a path or from bytes; ValueError if not HDF5."""
+    import h5py
+
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            return h5py.File(io.BytesIO(source), "r")
+        return h5py.File(os.fspath(source), "r")
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RuntimeError) as err:
+        if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+            raise
+        raise ValueError(f"{path}: not a valid HDF5 file: {str(err).splitlines()[0]}") from None
+
+
+def child(group, name: str, path: str):
+    """`group[name]` if it is a hard link, else None; soft/external links are refused."""
+    import h5py
+
+    try:
+        link = group.get(name, getlink=True)
+    except (KeyError, ValueError, OSError, RuntimeError, TypeError):
+        return None
+    if link is None:
+        return None
+    if not isinstance(link, h5py.HardLink):
+        raise ValueError(f"{path}: {group.name}/{name} is a {type(link).__name__}; lstmkit "
+                         "only follows hard links inside the file")
+    try:
+        return group[name]
+    except (KeyError, ValueError, OSError, RuntimeError) as err:
+        raise ValueError(f"{path}: cannot open {group.name}/{name}: {err}") from None
+
+
+def walk(group, parts, path: str):
+    """Follow `parts` (a "/"-separated path or list) through hard links; None if absent."""
+    import h5py
+
+    node = group
+    for part in (parts.split("/") if isinstance(parts, str) else parts):
+        if not part:
+            continue
+        if not isinstance(node, h5py.Group):
+            return None
+        node = child(node, part, path)
+        if node is None:
+            return None
+    return node
+
+
+def dataset_info(dset, path: str):
+    """(shape, dtype) of a dataset after the safety checks, without reading its data."""
+    import h5py
+
+    where = f"{path}: {dset.name}"
+    if not isinstance(dset, h5py.Dataset):
+        raise ValueError(f"{where} is a group, a weight array (dataset) was expected")
+    try:
+        dtype, shape = dset.dtype, dset.shape
+        external = dset.external
+        virtual = dset.is_virtual
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{where}: unreadable dataset: {err}") from None
+    if dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{where} has dtype {dtype}; weights must be plain numbers")
+    if shape is None:
+        raise ValueError(f"{where} is an empty (null-shaped) dataset")
+    if external or virtual:
+        raise ValueError(f"{where} stores its data outside the file; refused")
+    return tuple(int(d) for d in shape), dtype
+
+
+def read_dataset(dset, path: str, expected_shape=None, what: str = "weight") -> np.ndarray:
+    """Read a numeric dataset after checking its dtype, shape and declared size."""
+    shape, dtype = dataset_info(dset, path)
+    if expected_shape is not None and shape != tuple(expected_shape):
+        raise ValueError(f"{path}: {what} {dset.name!r} has shape {shape}, the layer expects "
+                         f"{tuple(expected_shape)}")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    try:
+        stored = dset.id.get_storage_size()
+    except (OSError, ValueError, RuntimeError):
+        stored = 0
+    if nbytes > (1 << 20) and nbytes > MAX_EXPANSION * max(stored, 1):
+        raise ValueError(f"{path}: {dset.name!r} declares {nbytes} bytes over {stored} stored: "
+                         "refusing a likely decompression bomb")
+    try:
+        value = dset[()]
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: cannot read {dset.name!r}: {err}") from None
+    return np.asarray(value)
+
+
+def attr_strings(obj, name: str, path: str) -> list[str]:
+    """A string-list attribute (`layer_names`, `weight_names`), decoded; [] if absent."""
+    try:
+        if name not in obj.attrs:
+            return []
+        raw = obj.attrs[name]
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: unreadable attribute {name!r} of {obj.name}: {err}") from None
+    raw = np.asarray(raw)
+    if raw.size == 0:
+        return []
+    if raw.dtype.kind not in "SUO":
+        raise ValueError(f"{path}: attribute {name!r} of {obj.name} must hold strings, "
+                         f"got dtype {raw.dtype}")
+    out = []
+    for item in raw.reshape(-1):
+        if isinstance(item, bytes):
+            item = item.decode("utf-8", "replace")
+        if not isinstance(item, str):
+            raise ValueError(f"{path}: attribute {name!r} of {obj.name} must hold strings")
+        out.append(item)
+    return out
+
+
+def attr_string(obj, name: str, path: str):
+    """A single string attribute (`model_config`, `keras_version`); None if absent."""
+    try:
+        if name not in obj.attrs:
+            return None
+        raw = obj.attrs[name]
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: unreadable attribute {name!r}: {err}") from None
+    if isinstance(raw, np.ndarray) and raw.shape == ():
+        raw = raw[()]
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    if isinstance(raw, str):
+        return raw
+    raise ValueError(f"{path}: attribute {name!r} must be a string, got {type(raw).__name__}")

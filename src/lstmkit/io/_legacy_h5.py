@@ -1,0 +1,135 @@
+"""Legacy HDF5 model files (keras/src/legacy/saving/legacy_h5_format.py; tf-keras
+saving/legacy/hdf5_format.py), read and written safely.
+
+Root attributes `model_config` (JSON), `keras_version`, `backend`; a group
+`model_weights` with attribute `layer_names`, one subgroup per layer with attribute
+`weight_names` (Keras 2 names end in ":0"). Keras loads by order: the layers that
+have weights, in model order, take the file's layers that have weights, in file
+order; inside a layer, weights go by position.
+
+Example:
+    >>> from lstmkit.io._legacy_h5 import LegacyH5
+    >>> f = LegacyH5("tests/data/keras_files/tfkeras2_classifier.h5")
+    >>> f.keras_version, [name for name, _ in f.layers() if _]
+    ('2.21.0', ['lstm', 'logits'])
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+
+from . import _h5
+
+
+class LegacyH5:
+    """A legacy `.h5` model (or weights) file: config, version and weights by layer."""
+
+    def __init__(self, source, path: str | None = None):
+        self.path = path or str(source)
+        self.file = _h5.open_h5(source, self.path)
+        weights = _h5.child(self.file, "model_weights", self.path)
+        self.weights_group = weights if weights is not None else self.file
+        self.keras_version = (_h5.attr_string(self.file, "keras_version", self.path)
+                              or _h5.attr_string(self.weights_group, "keras_version", self.path))
+        self.backend = (_h5.attr_string(self.file, "backend", self.path)
+                        or _h5.attr_string(self.weights_group, "backend", self.path))
+
+    def close(self):
+        self.file.close()
+
+    def model_config(self):
+        """The `model_config` entry as a dict, or None for a weights-only file."""
+        raw = _h5.attr_string(self.file, "model_config", self.path)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError) as err:
+            raise ValueError(f"{self.path}: model_config is not valid JSON: {err}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{self.path}: model_config must be a JSON object")
+        return value
+
+    def layers(self):
+        """[(layer name, [(shape, dataset)])] in the file's order."""
+        names = _h5.attr_strings(self.weights_group, "layer_names", self.path)
+        if not names and "layer_names" not in self.weights_group.attrs:
+            raise ValueError(f"{self.path}: no 'layer_names': not a Keras .h5 model or weights "
+                             "file")
+        out = []
+        for name in names:
+            group = _h5.child(self.weights_group, name, self.path)
+            if group is None:
+                raise ValueError(f"{self.path}: layer {name!r} is listed but has no group")
+            entries = []
+            for wname in _h5.attr_strings(group, "weight_names", self.path):
+                dset = _h5.walk(group, wname, self.path)
+                if dset is None:
+                    raise ValueError(f"{self.path}: weight {wname!r} of layer {name!r} is "
+                                     "listed but missing")
+                shape, _ = _h5.dataset_info(dset, self.path)
+                entries.append((shape, dset))
+            out.append((name, entries))
+        return out
+
+    def total_elements(self) -> int:
+        return sum(int(np.prod(shape, dtype=np.float64)) for _, entries in self.layers()
+                   for shape, _ in entries)
+
+
+def load_by_order(legacy: LegacyH5, model, path: str) -> None:
+    """Set the model's weights from a legacy file, matched by order, all checked first."""
+    file_layers = [(n, e) for n, e in legacy.layers() if e]
+    model_layers = [layer for layer in model.layers if layer.weights]
+    if len(file_layers) != len(model_layers):
+        raise ValueError(
+            f"{path}: the file has weights for {len(file_layers)} layers "
+            f"({', '.join(n for n, _ in file_layers)}), the model has "
+            f"{len(model_layers)} layers with weights "
+            f"({', '.join(layer.name for layer in model_layers)})")
+    updates = []
+    for layer, (name, entries) in zip(model_layers, file_layers):
+        variables = layer.weights
+        if len(entries) != len(variables):
+            raise ValueError(f"{path}: layer {layer.name!r} expects {len(variables)} weights, "
+                             f"the file's layer {name!r} holds {len(entries)}")
+        for var, (shape, dset) in zip(variables, entries):
+            what = f"weight {var.name!r} of layer {layer.name!r}"
+            if shape != tuple(var.shape):
+                raise ValueError(f"{path}: {what} has shape {shape} in the file (layer "
+                                 f"{name!r}), the model expects {tuple(var.shape)}")
+            value = _h5.read_dataset(dset, path, var.shape, what)
+            if value.dtype.kind != "f":
+                raise ValueError(f"{path}: {what} has dtype {value.dtype}; a float was expected")
+            updates.append((var, value))
+    for var, value in updates:
+        var.assign(value)
+
+
+def legacy_h5_bytes(model, model_config: dict | None, keras_version: str) -> bytes:
+    """A legacy `.h5` (Keras 3 style names, no ":0"), with `model_config` if given."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        if model_config is not None:
+            f.attrs["model_config"] = json.dumps(model_config)
+        f.attrs["keras_version"] = keras_version
+        f.attrs["backend"] = "numpy"
+        group = f.create_group("model_weights") if model_config is not None else f
+        group.attrs["keras_version"] = keras_version
+        group.attrs["backend"] = "numpy"
+        layers = model.layers
+        group.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers])
+        for layer in layers:
+            g = group.create_group(layer.name)
+            names = [var.path.encode() for var in layer.weights]
+            g.attrs["weight_names"] = np.array(names) if names else np.zeros(0)
+            for var in layer.weights:
+                g.create_dataset(var.path, data=np.asarray(var.value))
+        if model_config is not None:
+            group.create_group("top_level_model_weights").attrs["weight_names"] = np.zeros(0)
+    return buffer.getvalue()

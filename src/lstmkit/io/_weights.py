@@ -1,0 +1,259 @@
+"""Keras 3 weight layout: variables by path (keras/src/saving/saving_lib.py).
+
+Keras 3 stores each object's own variables as datasets "0", "1", ... of a group
+`<path>/vars`, where a model's layers live under `layers/<snake_case class name>`
+(`_1`, `_2`, ... for repeats, in `model.layers` order), an LSTM's cell under
+`<layer>/cell`, a Bidirectional's halves under `forward_layer` / `backward_layer`
+and a TimeDistributed's layer under `layer`. Keras 2.13 `.keras` files keep the
+layers under `_layer_checkpoint_dependencies/` (`H5IOStore.get`).
+
+Example:
+    >>> from lstmkit.io._weights import H5Store
+    >>> store = H5Store("tests/data/keras_files/keras3_classifier.weights.h5")
+    >>> [shape for shape, _ in store.get("layers/lstm/cell")]
+    [(3, 20), (5, 20), (20,)]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+import numpy as np
+
+from ..layers.base import to_snake_case
+from . import _h5
+from ._archive import check_member
+
+
+# -- which variables a layer owns, by path --------------------------------------------------
+def var_groups(layer, prefix: str) -> list:
+    """[(path, [Variable, ...])] for a layer and its sublayers, Keras's paths and order."""
+    kind = type(layer).__name__
+    if kind == "LSTM":
+        return [(prefix, []), (f"{prefix}/cell", list(layer.cell._weights))]
+    if kind == "Bidirectional":
+        return ([(prefix, [])] + var_groups(layer.backward_layer, f"{prefix}/backward_layer")
+                + var_groups(layer.forward_layer, f"{prefix}/forward_layer"))
+    if kind == "TimeDistributed":
+        return [(prefix, list(layer._weights))] + var_groups(layer.layer, f"{prefix}/layer")
+    return [(prefix, list(layer._weights))]
+
+
+def layer_paths(layers) -> list:
+    """[(layer, "layers/<snake>")] with Keras's counters for repeated class names."""
+    used: dict[str, int] = {}
+    out = []
+    for layer in layers:
+        name = to_snake_case(type(layer).__name__)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        out.append((layer, f"layers/{name}"))
+    return out
+
+
+def model_var_groups(model, layers=None) -> list:
+    """[(path, [Variable])] for every layer of a model (its `layers` unless given)."""
+    groups = []
+    for layer, prefix in layer_paths(model.layers if layers is None else layers):
+        groups += var_groups(layer, prefix)
+    return groups
+
+
+# -- stores ----------------------------------------------------------------------------------
+class H5Store:
+    """Keras 3's `model.weights.h5` / `.weights.h5`, read through `lstmkit.io._h5`'s checks."""
+
+    def __init__(self, source, path: str | None = None):
+        self.path = path or os.fspath(source)
+        self.file = _h5.open_h5(source, self.path)
+
+    def close(self):
+        self.file.close()
+
+    def _vars_group(self, inner: str):
+        group = _h5.walk(self.file, f"{inner}/vars", self.path)
+        if group is None and inner.startswith("layers"):
+            legacy = "_layer_checkpoint_dependencies" + inner[len("layers"):]
+            group = _h5.walk(self.file, f"{legacy}/vars", self.path)
+        return group
+
+    def get(self, inner: str):
+        """[(shape, dataset)] of `<inner>/vars`, in order "0", "1", ...; None if absent."""
+        import h5py
+
+        group = self._vars_group(inner)
+        if group is None:
+            return None
+        if not isinstance(group, h5py.Group):
+            raise ValueError(f"{self.path}: {inner}/vars must be a group")
+        keys = list(group.keys())
+        if sorted(keys) != sorted(str(i) for i in range(len(keys))):
+            raise ValueError(f"{self.path}: {inner}/vars must hold datasets named 0..n-1, got "
+                             f"{keys[:10]}")
+        out = []
+        for i in range(len(keys)):
+            dset = _h5.child(group, str(i), self.path)
+            shape, _ = _h5.dataset_info(dset, self.path)
+            out.append((shape, dset))
+        return out
+
+    def total_elements(self) -> int:
+        """How many numbers the file's datasets declare (each checked, none read)."""
+        import h5py
+
+        total = 0
+
+        def visit(name, obj):
+            nonlocal total
+            if isinstance(obj, h5py.Dataset):
+                shape, _ = _h5.dataset_info(obj, self.path)
+                total += int(np.prod(shape, dtype=np.float64))
+
+        try:
+            self.file.visititems(visit)
+        except (OSError, RuntimeError, KeyError) as err:
+            raise ValueError(f"{self.path}: corrupt HDF5 structure: {err}") from None
+        return total
+
+    def read(self, entry, expected_shape, what):
+        _, dset = entry
+        return _h5.read_dataset(dset, self.path, expected_shape, what)
+
+
+class NpzStore:
+    """`model.weights.npz`: numeric arrays named `<path>/vars/<i>`, read without pickle.
+
+    Keras 3.15 itself writes each `vars` group as a pickled dict (an object array),
+    which `np.load(allow_pickle=False)` -- Keras's loader too -- refuses; lstmkit
+    refuses it with that explanation and never unpickles.
+    """
+
+    def __init__(self, data: bytes, path: str):
+        self.path = path
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, ValueError, EOFError) as err:
+            raise ValueError(f"{path}: model.weights.npz is not a valid npz archive: {err}") \
+                from None
+        self.headers = {}
+        for info in self.zip.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            check_member(info, path)
+            self.headers[info.filename[:-4]] = (info, self._header(info))
+
+    def _header(self, info):
+        try:
+            with self.zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as err:
+            raise ValueError(f"{self.path}: npz member {info.filename!r} has a bad header: "
+                             f"{err}") from None
+        if dtype.hasobject or dtype.kind not in "fiub":
+            raise ValueError(
+                f"{self.path}: npz member {info.filename!r} holds {dtype} (pickled Python "
+                "objects, as Keras 3.15 writes weights_format='npz'); lstmkit never unpickles, "
+                "and Keras's own loader (allow_pickle=False) refuses it too: save with the "
+                "default h5 weights instead")
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise ValueError(f"{self.path}: npz member {info.filename!r} declares {nbytes} "
+                             f"bytes but holds {info.file_size}")
+        return tuple(int(d) for d in shape), dtype
+
+    def close(self):
+        self.zip.close()
+
+    def get(self, inner: str):
+        out = []
+        while f"{inner}/vars/{len(out)}" in self.headers:
+            key = f"{inner}/vars/{len(out)}"
+            out.append((self.headers[key][1][0], key))
+        return out or None
+
+    def total_elements(self) -> int:
+        return sum(int(np.prod(shape, dtype=np.float64)) for _, (shape, _) in
+                   self.headers.values())
+
+    def read(self, entry, expected_shape, what):
+        shape, key = entry
+        if expected_shape is not None and shape != tuple(expected_shape):
+            raise ValueError(f"{self.path}: {what} {key!r} has shape {shape}, the layer "
+                             f"expects {tuple(expected_shape)}")
+        info = self.headers[key][0]
+        try:
+            with self.zip.open(info) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{self.path}: cannot read npz member {key!r}: {err}") from None
+
+
+# -- loading and writing ---------------------------------------------------------------------
+def load_groups(store, groups, path: str) -> None:
+    """Set every variable of `groups` from `store`; all are checked before any is set."""
+    updates = []
+    for inner, variables in groups:
+        entries = store.get(inner)
+        found = 0 if entries is None else len(entries)
+        if not variables:
+            continue
+        if found != len(variables):
+            raise ValueError(
+                f"{path}: {inner!r} expected {len(variables)} variables "
+                f"({', '.join(f'{v.name} {v.shape}' for v in variables)}), but the file holds "
+                f"{found}")
+        for var, entry in zip(variables, entries):
+            what = f"weight {var.name!r} of {inner!r}"
+            if entry[0] != tuple(var.shape):
+                raise ValueError(f"{path}: {what} has shape {entry[0]} in the file, the layer "
+                                 f"expects {tuple(var.shape)}")
+            value = store.read(entry, var.shape, what)
+            if value.dtype.kind != "f":
+                raise ValueError(f"{path}: {what} has dtype {value.dtype}; a float was expected")
+            updates.append((var, value))
+    for var, value in updates:
+        var.assign(value)
+
+
+def write_groups(h5file, groups, names=None, root_name=None) -> None:
+    """Write `[(path, [Variable])]` into an open h5py file in Keras 3's layout."""
+    names = names or {}
+    for inner, variables in groups:
+        group = h5file.require_group(f"{inner}/vars")
+        if inner in names:
+            group.attrs["name"] = names[inner]
+        for i, var in enumerate(variables):
+            group.create_dataset(str(i), data=np.asarray(var.value))
+    root = h5file.require_group("vars")
+    if root_name is not None:
+        root.attrs["name"] = root_name
+
+
+def weights_h5_bytes(model, groups=None) -> bytes:
+    """The bytes of a Keras 3 `model.weights.h5` for `model`."""
+    import h5py
+
+    groups = model_var_groups(model) if groups is None else groups
+    names = {}
+    for layer, prefix in layer_paths(model.layers):
+        names[prefix] = layer.name
+        if type(layer).__name__ == "Bidirectional":
+            names[f"{prefix}/forward_layer"] = layer.forward_layer.name
+            names[f"{prefix}/backward_layer"] = layer.backward_layer.name
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        h5file = f
+        h5file.require_group("layers")
+        write_groups(h5file, groups, names, root_name=model.name)
+    return buffer.getvalue()
