@@ -160,3 +160,35 @@ def get(identifier, keras2: bool = False) -> Activation:
 def serialize(activation: Activation) -> str:
     """The Keras name of an activation, as `get_config` writes it."""
     return activation.name
+
+
+# -- softmax (added for Dense/Activation heads): not elementwise, so `grad` cannot give the
+# vector-Jacobian product; layers use `softmax_vjp` (see lstmkit.layers.activation).
+def _softmax(x, axis=-1):
+    # keras/src/activations/activations.py softmax: exp(x - max) / sum(exp(x - max)).
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _softmax_grad(x, y):
+    raise NotImplementedError(
+        "softmax is not elementwise: use lstmkit.activations.softmax_vjp(y, d_y)"
+    )
+
+
+def softmax_vjp(y, d_y, axis=-1):
+    """d_x for y = softmax(x) and an upstream gradient d_y: y * (d_y - sum(d_y * y))."""
+    return y * (d_y - np.sum(d_y * y, axis=axis, keepdims=True))
+
+
+softmax = Activation("softmax", _softmax, _softmax_grad)
+_REGISTRY["softmax"] = softmax
+
+
+def _log_softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+log_softmax = Activation("log_softmax", _log_softmax, _softmax_grad)
+_REGISTRY["log_softmax"] = log_softmax

@@ -9,6 +9,13 @@ from .base import Layer, Variable
 from .bidirectional import Bidirectional
 from .lstm import LSTM
 from .lstm_cell import LSTMCell
+from .activation import Activation
+from .core import Dense, Embedding
+from .input_layer import Input, InputLayer
+from .merging import Add, Concatenate
+from .regularization import Dropout, Masking
+from .reshaping import Flatten, RepeatVector
+from .wrappers import TimeDistributed
 from .preprocessing import Normalization
 
 _REGISTRY: dict[str, type] = {}
@@ -22,6 +29,11 @@ def register(cls, *names):
 
 
 for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
+    register(_cls)
+
+
+for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
+             Flatten, RepeatVector, TimeDistributed):
     register(_cls)
 
 
@@ -55,4 +67,6 @@ def deserialize(entry: dict):
 
 
 __all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "Normalization", "register", "get",
-           "serialize", "deserialize"]
+           "serialize", "deserialize", "Activation", "Dense", "Embedding", "Input", "InputLayer",
+           "Add", "Concatenate", "Dropout", "Masking", "Flatten", "RepeatVector",
+           "TimeDistributed"]

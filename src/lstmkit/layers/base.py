@@ -26,6 +26,7 @@ from .. import _config
 from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from . import node as _node
 
 _NAME_COUNTS: dict[str, int] = {}
 
@@ -41,6 +42,30 @@ def unique_name(base: str) -> str:
     n = _NAME_COUNTS.get(base, 0)
     _NAME_COUNTS[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
+
+
+# The kwargs Keras 3.15 writes into `inbound_nodes` for a call with only the inputs
+# (measured with keras.saving.serialize_keras_object on each layer type).
+_AUTO_NODE_KWARGS = {
+    "LSTM": ("training", "mask"),
+    "Bidirectional": ("mask",),
+    "TimeDistributed": ("mask",),
+    "Dropout": ("training",),
+}
+
+
+def _symbolic_shape(t):
+    if not isinstance(t, _node.KerasTensor):
+        raise TypeError(
+            f"A layer called on symbolic tensors (lk.Input) got a non-symbolic input: {t!r}"
+        )
+    return t.shape
+
+
+def _is_shape_list(shape) -> bool:
+    """Whether `compute_output_shape` returned several shapes (a list/tuple of tuples)."""
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and all(
+        isinstance(s, (list, tuple)) for s in shape)
 
 
 class Variable:
@@ -115,6 +140,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.built = False
         self._weights: list[Variable] = []
+        self._inbound_nodes: list = []  # one Node per symbolic call (see layers/node.py)
         # Sequential reads these to make its Input (Keras 3 accepts `input_shape=`).
         self._input_shape_arg = None if input_shape is None else (batch_size, *input_shape)
 
@@ -187,11 +213,59 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
+        if _node.any_symbolic(inputs, args, kwargs):
+            return self._symbolic_call(inputs, *args, **kwargs)
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
         return self.call(inputs, *args, **kwargs)
+
+    # -- symbolic calls (functional models) ------------------------------------------------
+    @staticmethod
+    def _is_symbolic_call(*structures) -> bool:
+        """Whether a call gets KerasTensors (from `lk.Input`) rather than arrays."""
+        return _node.any_symbolic(*structures)
+
+    def _symbolic_call(self, inputs, *args, **kwargs):
+        """Call on KerasTensors: build from shapes, record a Node, return output KerasTensors.
+
+        Follows keras/src/layers/layer.py `__call__`: the mask of the only tensor argument
+        is passed on automatically, so a call with `initial_state` gets no automatic mask.
+        """
+        if args:
+            raise TypeError(
+                f"Layer {self.name!r}: pass arguments other than the inputs by keyword "
+                f"(initial_state=..., mask=..., training=...), got {len(args)} positional"
+            )
+        for key in kwargs:
+            if key not in ("initial_state", "mask", "training"):
+                raise TypeError(f"Layer {self.name!r} got an unexpected keyword {key!r}")
+        shapes = _node.map_structure(_symbolic_shape, inputs)
+        if isinstance(shapes, tuple) and shapes and isinstance(shapes[0], tuple):
+            shapes = list(shapes)
+        if not self.built:
+            self.build(shapes)
+            self.built = True
+        out_shape = self.compute_output_shape(shapes)
+        out_dtype = getattr(self, "_output_dtype", self.dtype)
+        if _is_shape_list(out_shape):
+            outputs = [_node.KerasTensor(s, out_dtype) for s in out_shape]
+        else:
+            outputs = _node.KerasTensor(out_shape, out_dtype)
+        config_kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        single_tensor = kwargs.get("initial_state") is None
+        for key in _AUTO_NODE_KWARGS.get(type(self).__name__, ()):
+            if key == "training" and (single_tensor or type(self).__name__ == "Dropout"):
+                config_kwargs.setdefault("training", False)
+            elif key == "mask" and single_tensor:
+                # The automatic mask is written as null: lstmkit recomputes masks as it runs.
+                config_kwargs.setdefault("mask", None)
+        config_kwargs = {k: config_kwargs[k] for k in
+                         ("training", "initial_state", "mask") if k in config_kwargs}
+        call_kwargs = {k: v for k, v in kwargs.items() if v is not None and k != "training"}
+        _node.Node(self, inputs, call_kwargs, outputs, config_kwargs)
+        return outputs
 
     def _convert_inputs(self, inputs):
         if isinstance(inputs, (list, tuple)):

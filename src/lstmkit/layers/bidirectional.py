@@ -133,6 +133,8 @@ class Bidirectional(Layer):
     reset_states = reset_state
 
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
+        if self._is_symbolic_call(inputs, initial_state, mask):  # lk.Input: record a Node
+            return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
         return outputs

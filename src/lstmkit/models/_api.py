@@ -1,0 +1,178 @@
+"""What `Model` and `Sequential` share: weights, `get_layer`, `summary`, `predict`, training.
+
+The training methods (`compile`, `fit`, `evaluate`, ...) are defined in
+`lstmkit.training.trainer` and bound here, so models depend on training only
+when it is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ModelAPI:
+    """Mixin for models; the subclass provides `layers`, `forward`, `backward`."""
+
+    def __init__(self):
+        self.compiled = False
+        self.optimizer = None
+        self.stop_training = False
+        self.history = None
+
+    # -- weights -------------------------------------------------------------------------
+    def _unique(self, attr):
+        seen, out = set(), []
+        for layer in self.layers:
+            for v in getattr(layer, attr):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    @property
+    def weights(self):
+        """All weights, layer by layer, in Keras's order."""
+        return self._unique("weights")
+
+    @property
+    def trainable_weights(self):
+        return self._unique("trainable_weights") if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return self._unique("non_trainable_weights")
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    def get_weights(self) -> list:
+        """Copies of every weight as NumPy arrays, in Keras's order."""
+        return [v.value.copy() for v in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from a list of arrays in Keras's order (as `get_weights` gives)."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"You called `set_weights(weights)` on model {self.name!r} with a weight list "
+                f"of length {len(weights)}, but the model was expecting {len(own)} weights."
+            )
+        for var, value in zip(own, weights):
+            if np.shape(value) != var.shape:
+                raise ValueError(
+                    f"Weight {var.path!r} has shape {var.shape}, got an array of shape "
+                    f"{np.shape(value)}"
+                )
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(v.value.size for v in self.weights))
+
+    @property
+    def losses(self) -> list:
+        """The weight regularization penalties (floats), as Keras adds them to the loss."""
+        return [float(v.regularizer(v.value)) for v in self.weights
+                if getattr(v, "regularizer", None) is not None]
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in `layers` (exactly one of them)."""
+        if (name is None) == (index is None):
+            raise ValueError("Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        layers = self.layers
+        if index is not None:
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(layers)} layers.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in layers]}.")
+
+    # -- summary -------------------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        """Print Keras's table of layers, output shapes and parameter counts."""
+        from .summary import summary_text
+        text = summary_text(self, line_length=line_length)
+        (print_fn or print)(text)
+
+    # -- inference -----------------------------------------------------------------------
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        from ..training import trainer
+        return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps,
+                               callbacks=callbacks)
+
+    def predict_on_batch(self, x):
+        from ..training import trainer
+        return trainer.predict_on_batch(self, x)
+
+    # -- training ------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        from ..training import trainer
+        trainer.compile(self, optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, weighted_metrics=weighted_metrics)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        from ..training import trainer
+        return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, validation_split=validation_split,
+                           validation_data=validation_data, shuffle=shuffle,
+                           class_weight=class_weight, sample_weight=sample_weight,
+                           initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                           validation_batch_size=validation_batch_size,
+                           validation_freq=validation_freq)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        from ..training import trainer
+        return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                sample_weight=sample_weight, callbacks=callbacks,
+                                return_dict=return_dict)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        from ..training import trainer
+        return trainer.train_on_batch(self, x, y, sample_weight=sample_weight,
+                                      class_weight=class_weight, return_dict=return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        from ..training import trainer
+        return trainer.test_on_batch(self, x, y, sample_weight=sample_weight,
+                                     return_dict=return_dict)
+
+    @property
+    def metrics_names(self):
+        state = getattr(self, "_compile_state", None)
+        return [] if state is None else state.metrics_names()
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Save to a `.keras` / `.h5` file (needs `lstmkit.io`)."""
+        try:
+            from .. import io as _io
+            save_model = _io.save_model
+        except (ImportError, AttributeError) as err:
+            raise NotImplementedError("Saving models needs lstmkit.io.save_model") from err
+        return save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        try:
+            from .. import io as _io
+            save_weights = _io.save_weights
+        except (ImportError, AttributeError) as err:
+            raise NotImplementedError("Saving weights needs lstmkit.io.save_weights") from err
+        return save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, **kwargs):
+        from .. import io as _io
+        return _io.load_weights(self, filepath, **kwargs)

@@ -1,0 +1,219 @@
+"""Keras 3 model configs: what `get_config` / `from_config` write and read.
+
+The format is the one Keras 3 writes into a `.keras` file's config.json
+(keras/src/models/functional.py `get_config`, `functional_from_config`;
+keras/src/models/sequential.py): a Functional config lists each layer with its
+`name` and `inbound_nodes` (`{"args": [...], "kwargs": {...}}` with
+`__keras_tensor__` entries), then `input_layers` and `output_layers`; a
+Sequential config lists an `InputLayer` with `batch_shape`, then the layers with
+their `build_config`, and `build_input_shape`.
+
+Loading builds only registered lstmkit layers (`lstmkit.layers.deserialize`).
+"""
+
+from __future__ import annotations
+
+from .. import layers as _layers
+from ..layers.input_layer import InputLayer
+from ..layers.node import KerasTensor, map_structure  # noqa: F401
+
+# Keras ops that a Keras functional graph records when it computes masks
+# (Masking / Embedding(mask_zero) in a functional model); lstmkit computes masks
+# itself, so these entries are skipped on load.
+_MASK_OPS = {"NotEqual", "Any", "Equal", "All", "LogicalAnd", "LogicalOr", "ExpandDims"}
+
+
+def _shape_list(shape):
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [_shape_list(s) for s in shape]
+    return list(shape)
+
+
+def build_config(layer):
+    """Keras's `build_config` for a layer's first call, or None for layers without `build`."""
+    if isinstance(layer, InputLayer) or type(layer).__name__ in ("Activation", "Dropout",
+                                                                 "Masking"):
+        return None
+    if not layer._inbound_nodes:
+        shape = getattr(layer, "_build_input_shape", None)
+        return None if shape is None else {"input_shape": _shape_list(shape)}
+    node = layer._inbound_nodes[0]
+    shapes = map_structure(lambda t: list(t.shape), node.call_args)
+    if "initial_state" in node.call_kwargs:
+        states = [list(t.shape) for t in node.call_kwargs["initial_state"]]
+        return {"shapes_dict": {"sequences_shape": shapes, "initial_state_shape": states}}
+    return {"input_shape": shapes}
+
+
+def layer_entry(layer, with_nodes=None):
+    """`serialize(layer)` plus `build_config` (and `name`, `inbound_nodes` for Functional)."""
+    entry = _layers.serialize(layer)
+    if isinstance(layer, InputLayer):
+        entry["module"] = "keras.layers"
+    else:
+        bc = build_config(layer)
+        if bc is not None:
+            entry["build_config"] = bc
+    if with_nodes is not None:
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [n.serialize() for n in layer._inbound_nodes
+                                  if n in with_nodes and n.input_tensors]
+    return entry
+
+
+def _history_entry(t):
+    layer, node_index, tensor_index = t._keras_history
+    return [layer.name, node_index, tensor_index]
+
+
+def functional_config(model) -> dict:
+    nodes = set(model._run_order)
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": [layer_entry(layer, nodes) for layer in model.layers],
+    }
+    ins = [_history_entry(t) for t in model.inputs]
+    outs = [_history_entry(t) for t in model.outputs]
+    config["input_layers"] = ins if isinstance(model._inputs_struct, list) else ins[0]
+    config["output_layers"] = outs if isinstance(model._outputs_struct, list) else outs[0]
+    return config
+
+
+def sequential_config(model) -> dict:
+    config = _layers.Layer.get_config(model)
+    entries = []
+    if model._input_layer is not None:
+        entries.append(layer_entry(model._input_layer))
+    entries += [layer_entry(layer) for layer in model.layers]
+    config["layers"] = entries
+    if model._input_layer is not None:
+        config["build_input_shape"] = list(model._input_layer.batch_shape)
+    return config
+
+
+def _deserialize_tensor(value, created):
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        name, node_index, tensor_index = value["config"]["keras_history"]
+        if (name, node_index) not in created:
+            raise KeyError((name, node_index))
+        outs = created[(name, node_index)]
+        return outs[tensor_index] if isinstance(outs, list) else outs
+    return value
+
+
+def functional_from_config(config, cls):
+    """A functional model from Keras 3's config (dict of the Functional's `config`)."""
+    if not isinstance(config, dict) or "layers" not in config:
+        raise ValueError(f"A Functional config must be a dict with 'layers', got {config!r}")
+    by_name, pending = {}, []
+    for entry in config["layers"]:
+        if entry.get("class_name") in _MASK_OPS:
+            continue
+        layer = _layers.deserialize(entry)
+        name = entry.get("name", layer.name)
+        by_name[name] = layer
+        for node_index, node in enumerate(entry.get("inbound_nodes") or []):
+            pending.append((name, node_index, node))
+    created = {}
+    for name, layer in by_name.items():
+        if isinstance(layer, InputLayer):
+            created[(name, 0)] = layer.output
+    while pending:
+        progress = False
+        for item in list(pending):
+            name, node_index, node = item
+            try:
+                args = _restore(_unwrap(node.get("args", [])), created)
+                kwargs = {}
+                for key, value in (node.get("kwargs") or {}).items():
+                    if key == "initial_state":
+                        kwargs[key] = _restore(_unwrap(value), created)
+            except KeyError:
+                continue
+            layer = by_name[name]
+            inputs = args[0] if len(args) == 1 else args
+            created[(name, node_index)] = layer(inputs, **kwargs)
+            pending.remove(item)
+            progress = True
+        if not progress:
+            raise ValueError(
+                f"Cannot rebuild the model graph: layers {[p[0] for p in pending]} wait for "
+                f"inputs that no layer makes"
+            )
+
+    def tensors(spec):
+        if spec and isinstance(spec[0], (list, tuple)):
+            return [tensors(s) for s in spec]
+        name, node_index, tensor_index = spec
+        outs = created[(name, node_index)]
+        return outs[tensor_index] if isinstance(outs, list) else outs
+
+    inputs = tensors(config["input_layers"])
+    outputs = tensors(config["output_layers"])
+    return cls(inputs, outputs, name=config.get("name"),
+               trainable=config.get("trainable", True))
+
+
+def _restore(value, created):
+    """Replace `__keras_tensor__` entries by the tensors made so far (KeyError if not yet)."""
+    if isinstance(value, list):
+        return [_restore(v, created) for v in value]
+    return _deserialize_tensor(value, created)
+
+
+def _unwrap(value):
+    """Keras may wrap lists of tensors as {"class_name": "__tuple__", ...}; unwrap them."""
+    if isinstance(value, dict) and value.get("class_name") == "__tuple__":
+        return [_unwrap(v) for v in value["config"]["value"]]
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def sequential_from_config(config, cls):
+    if not isinstance(config, dict) or "layers" not in config:
+        raise ValueError(f"A Sequential config must be a dict with 'layers', got {config!r}")
+    model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    for entry in config["layers"]:
+        model.add(_layers.deserialize(entry), rebuild=False)
+    if model._input_layer is None and config.get("build_input_shape") is not None:
+        model._input_layer = InputLayer(batch_shape=tuple(config["build_input_shape"]))
+    model._maybe_build()
+    return model
+
+
+def serialize(model) -> dict:
+    """The model's whole entry, as `keras.saving.serialize_keras_object(model)` writes it."""
+    from .sequential import Sequential
+    if isinstance(model, Sequential):
+        entry = {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
+                 "registered_name": None}
+        shape = None if model._input_layer is None else list(model._input_layer.batch_shape)
+    else:
+        entry = {"module": "keras.src.models.functional", "class_name": "Functional",
+                 "config": model.get_config(), "registered_name": "Functional"}
+        shape = None
+    if shape is not None or not isinstance(model, Sequential):
+        entry["build_config"] = {"input_shape": shape}
+    state = getattr(model, "_compile_state", None)
+    entry["compile_config"] = {} if state is None else state.get_config()
+    return entry
+
+
+def deserialize(entry: dict):
+    """A model from `serialize`'s entry (class_name "Sequential", "Functional" or "Model")."""
+    from .model import Model
+    from .sequential import Sequential
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise ValueError(f"A model entry must be a dict with 'class_name', got {entry!r}")
+    name = entry["class_name"]
+    if name == "Sequential":
+        return Sequential.from_config(entry["config"])
+    if name in ("Functional", "Model"):
+        return Model.from_config(entry["config"])
+    raise ValueError(f"Unknown model class {name!r}; expected Sequential or Functional")
+
+
+__all__ = ["serialize", "deserialize", "functional_config", "sequential_config",
+           "functional_from_config", "sequential_from_config", "build_config", "KerasTensor"]

@@ -1,0 +1,117 @@
+"""`model.summary()`: Keras's table of layers, output shapes and parameter counts.
+
+Like keras/src/utils/summary_utils.py, with box-drawing borders; a functional
+model adds the "Connected to" column. lstmkit adds one line: the backend
+("kernel" or "reference") each LSTM ran on its last call.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from ..layers.input_layer import InputLayer
+
+
+def _shape_text(layer, model):
+    nodes = [n for n in layer._inbound_nodes if n in model._run_order] if not isinstance(
+        layer, InputLayer) else layer._inbound_nodes[:1]
+    if not nodes:
+        return "?"
+    outs = nodes[0].outputs
+    if isinstance(outs, list):
+        return "[" + ", ".join(_fmt(t.shape) for t in outs) + "]"
+    return _fmt(outs.shape)
+
+
+def _fmt(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")")
+
+
+def _connected(layer, model):
+    if isinstance(layer, InputLayer):
+        return "-"
+    parts = []
+    for node in layer._inbound_nodes:
+        if node not in model._run_order:
+            continue
+        for t in node.input_tensors:
+            src, ni, ti = t._keras_history
+            parts.append(f"{src.name}[{ni}][{ti}]")
+    return ", ".join(parts) or "-"
+
+
+def _params(layer):
+    return sum(w.value.size for w in layer.weights) if layer.built else 0
+
+
+def _size(n_params, model):
+    nbytes = sum(w.value.nbytes for w in model.weights) if n_params else 0
+    return nbytes
+
+
+def _human(nbytes):
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+
+
+def summary_text(model, line_length=None) -> str:
+    from .sequential import Sequential
+    sequential = isinstance(model, Sequential)
+    if sequential:
+        model._ensure_built()
+    rows = []
+    layers = model.layers
+    for layer in layers:
+        row = [f"{layer.name} ({type(layer).__name__})", _shape_text(layer, model),
+               f"{_params(layer):,}"]
+        if not sequential:
+            row.append(_connected(layer, model))
+        rows.append(row)
+    widths = [31, 22, 13] if sequential else [19, 17, 10, 17]
+    if line_length:
+        scale = line_length / (sum(widths) + 3 * len(widths) + 1)
+        widths = [max(8, int(w * scale)) for w in widths]
+    headers = ["Layer (type)", "Output Shape", "Param #"] + ([] if sequential else
+                                                             ["Connected to"])
+    right = {2}
+
+    def line(cells):
+        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]
+        height = max(len(w) for w in wrapped)
+        out = []
+        for i in range(height):
+            parts = []
+            for j, (w, width) in enumerate(zip(wrapped, widths)):
+                text = w[i] if i < len(w) else ""
+                parts.append(text.rjust(width) if j in right else text.ljust(width))
+            out.append("│ " + " │ ".join(parts) + " │")
+        return out
+
+    def border(left, mid, right_, fill):
+        return left + mid.join(fill * (w + 2) for w in widths) + right_
+
+    out = [f'Model: "{model.name}"', border("┏", "┳", "┓", "━")]
+    head = [h.rjust(w) if j in right else h.ljust(w)
+            for j, (h, w) in enumerate(zip(headers, widths))]
+    out.append("┃ " + " ┃ ".join(head) + " ┃")
+    out.append(border("┡", "╇", "┩", "━"))
+    for i, row in enumerate(rows):
+        out += line(row)
+        out.append(border("├", "┼", "┤", "─") if i < len(rows) - 1 else
+                   border("└", "┴", "┘", "─"))
+    total = sum(w.value.size for w in model.weights)
+    trainable = sum(w.value.size for w in model.trainable_weights)
+    tb = sum(w.value.nbytes for w in model.trainable_weights)
+    nb = sum(w.value.nbytes for w in model.weights) - tb
+    out.append(f" Total params: {total:,} ({_human(tb + nb)})")
+    out.append(f" Trainable params: {trainable:,} ({_human(tb)})")
+    out.append(f" Non-trainable params: {total - trainable:,} ({_human(nb)})")
+    backends = [(layer.name, getattr(layer, "backend_", None)) for layer in layers
+                if type(layer).__name__ in ("LSTM", "Bidirectional")]
+    if backends:
+        out.append(" LSTM backend (last run): " + ", ".join(
+            f"{name}={b or 'not run yet'}" for name, b in backends))
+    return "\n".join(out)

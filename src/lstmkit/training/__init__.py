@@ -1,0 +1,1 @@
+"""Training with Keras's names: losses, metrics, optimizers, schedules, callbacks, the fit loop."""

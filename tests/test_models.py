@@ -1,0 +1,131 @@
+"""Sequential and functional models: graph, weights, configs in Keras 3's format.
+
+Oracle: Keras 3 on the torch backend (configs from `keras.saving.serialize_keras_object`,
+outputs of the same architecture with the same weights).
+"""
+
+import json
+import numpy as np
+import pytest
+
+import lstmkit as lk
+from _training_oracle import keras as _keras
+from _training_oracle import keras_call, keras_weights
+from lstmkit.layers import LSTM, Dense, TimeDistributed
+
+
+def _json(obj):
+    return json.loads(json.dumps(obj))
+
+
+def _seq_pair(keras):
+    ours = lk.Sequential([lk.Input((6, 3), name="x_in"), LSTM(4, name="rnn"),
+                          Dense(2, activation="softmax", name="head")], name="seq")
+    theirs = keras.Sequential([keras.Input((6, 3), name="x_in"),
+                               keras.layers.LSTM(4, name="rnn"),
+                               keras.layers.Dense(2, activation="softmax", name="head")],
+                              name="seq")
+    return ours, theirs
+
+
+def _encdec_pair(keras):
+    def build(lib, L, Input, Model):
+        ei = Input((5, 3), name="enc_in")
+        di = Input((None, 2), name="dec_in")
+        _, h, c = L.LSTM(4, return_state=True, name="encoder")(ei)
+        y = L.LSTM(4, return_sequences=True, name="decoder")(di, initial_state=[h, c])
+        y = L.TimeDistributed(L.Dense(3, name="proj"), name="td")(y)
+        z = L.Dense(1, name="aux")(h)
+        return Model([ei, di], [y, z], name="encdec")
+    ours = build(lk, lk.layers, lk.Input, lk.Model)
+    theirs = build(keras, keras.layers, keras.Input, keras.Model)
+    return ours, theirs
+
+
+def test_sequential_config_matches_keras():
+    keras = _keras()
+    ours, theirs = _seq_pair(keras)
+    assert _json(lk.models.serialize(ours)) == _json(keras.saving.serialize_keras_object(theirs))
+    assert _json(ours.get_config()) == _json(theirs.get_config())
+
+
+def test_functional_config_matches_keras():
+    keras = _keras()
+    ours, theirs = _encdec_pair(keras)
+    assert _json(ours.get_config()) == _json(theirs.get_config())
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+
+
+def test_same_outputs_as_keras_with_same_weights():
+    keras = _keras()
+    rng = np.random.default_rng(0)
+    for ours, theirs, x in [
+        (*_seq_pair(keras), rng.normal(size=(4, 6, 3)).astype("float32")),
+        (*_encdec_pair(keras), [rng.normal(size=(4, 5, 3)).astype("float32"),
+                                rng.normal(size=(4, 7, 2)).astype("float32")]),
+    ]:
+        ours.set_weights(keras_weights(theirs))
+        expected = keras_call(theirs, x)
+        got = ours.predict(x)
+        for e, g in zip(expected if isinstance(expected, list) else [expected],
+                        got if isinstance(got, list) else [got]):
+            np.testing.assert_allclose(g, e, atol=1e-5)
+        assert [w.shape for w in ours.get_weights()] == [w.shape for w in keras_weights(theirs)]
+
+
+def test_config_round_trip_and_weights():
+    keras = _keras()
+    ours, _ = _encdec_pair(keras)
+    clone = lk.Model.from_config(ours.get_config())
+    clone.set_weights(ours.get_weights())
+    x = [np.ones((2, 5, 3), "float32"), np.ones((2, 4, 2), "float32")]
+    for a, b in zip(clone.predict(x), ours.predict(x)):
+        np.testing.assert_array_equal(a, b)
+    assert _json(clone.get_config()) == _json(ours.get_config())
+    seq = lk.Sequential([lk.Input((6, 3)), LSTM(4), Dense(2)])
+    again = lk.Sequential.from_config(seq.get_config())
+    assert _json(again.get_config()) == _json(seq.get_config())
+    assert again.count_params() == seq.count_params() == 4 * (3 * 4 + 4 * 4 + 4) + 10
+
+
+def test_get_layer_layers_and_layer_inputs():
+    x_in = lk.Input((5, 3), name="inp")
+    enc = LSTM(4, return_state=True, name="enc")
+    _, h, c = enc(x_in)
+    dec = LSTM(4, return_sequences=True, name="dec")(x_in, initial_state=[h, c])
+    model = lk.Model(x_in, TimeDistributed(Dense(2))(dec))
+    assert model.get_layer("enc") is enc
+    assert model.get_layer(index=0).name == "inp"
+    with pytest.raises(ValueError, match="No such layer"):
+        model.get_layer("nope")
+    x = np.random.default_rng(1).normal(size=(3, 5, 3)).astype("float32")
+    fed = model.layer_inputs("dec", x)
+    _, h_val, c_val = enc(x)
+    np.testing.assert_array_equal(fed["inputs"], x)
+    np.testing.assert_allclose(fed["initial_state"][0], h_val)
+    np.testing.assert_allclose(fed["initial_state"][1], c_val)
+    assert fed["training"] is False
+
+
+def test_shared_layer_and_several_inputs():
+    a, b = lk.Input((4, 2), name="a"), lk.Input((4, 2), name="b")
+    shared = LSTM(3, name="shared")
+    merged = lk.layers.Concatenate()([shared(a), shared(b)])
+    model = lk.Model([a, b], merged)
+    xa = np.random.default_rng(2).normal(size=(2, 4, 2)).astype("float32")
+    xb = np.random.default_rng(3).normal(size=(2, 4, 2)).astype("float32")
+    out = model.predict([xa, xb])
+    np.testing.assert_allclose(out, np.concatenate([shared(xa), shared(xb)], -1), rtol=1e-6)
+    assert len(model.weights) == 3
+
+
+def test_bad_inputs_get_clear_errors():
+    model = lk.Sequential([lk.Input((5, 3)), LSTM(2)])
+    with pytest.raises(ValueError, match="expected shape"):
+        model.predict(np.zeros((2, 5, 4), "float32"))
+    with pytest.raises(ValueError, match="expects 1 input"):
+        model.predict([np.zeros((2, 5, 3)), np.zeros((2, 5, 3))])
+    with pytest.raises(ValueError, match="weight list of length"):
+        model.set_weights([np.zeros((3, 8))])
+    with pytest.raises(TypeError):
+        lk.Model()
