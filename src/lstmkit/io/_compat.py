@@ -153,7 +153,7 @@ def check_config(entry, where: str = "config") -> int:
         raise ValueError(f"{where}: {len(config['layers'])} layers is more than {MAX_LAYERS}")
     total = 0
     for i, layer in enumerate(config["layers"]):
-        total += check_layer_entry(layer, f"{class_name} layer {i}")
+        total += check_layer_entry(layer, f"{where}, {class_name} layer {i}")
         if total > MAX_WEIGHTS:
             raise ValueError(f"{where}: the model would allocate at least {total} weights "
                              f"(limit {MAX_WEIGHTS}); refusing")

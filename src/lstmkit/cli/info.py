@@ -1,0 +1,80 @@
+"""`lstmkit info MODEL`: what a Keras model file holds, without running it.
+
+Prints the file's format and the Keras version that wrote it, the model's inputs
+and outputs, and one line per layer (class, output shape, parameters).
+
+Example:
+    $ lstmkit info tests/data/keras_files/tfkeras2_classifier.h5
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "info", help="summarize a Keras model file (.keras, .h5): layers, shapes, parameters",
+        description="Read a Keras model file (Keras 3 or tf.keras 2; .keras or legacy .h5) "
+                    "safely and print its layers, shapes, parameter counts and the Keras "
+                    "version that wrote it.")
+    p.add_argument("model", help="path to a .keras or .h5 model file")
+    return p
+
+
+def _shape(shape) -> str:
+    if isinstance(shape, list):
+        return ", ".join(_shape(s) for s in shape)
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _output_shape(layer):
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return None
+    shapes = [t.shape for t in nodes[0].output_tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def describe(path) -> str:
+    """The text `lstmkit info` prints for a model file."""
+    from ..io import _saving
+
+    loaded = _saving.read_model_file(path)
+    try:
+        model = _saving._build(loaded)
+        _saving._assign(model, loaded)
+    finally:
+        loaded.close()
+    kind = {"keras": ".keras (zip)", "h5": "legacy .h5 (HDF5)"}[loaded.kind]
+    writer = (f"tf.keras {loaded.keras_version}" if loaded.keras2
+              else f"Keras {loaded.keras_version or 'unknown version'}")
+    if loaded.backend:
+        writer += f", backend {loaded.backend}"
+    lines = [f"file:    {os.path.abspath(path)}",
+             f"format:  {kind}, written by {writer}",
+             f"model:   {type(model).__name__} {model.name!r}"]
+    for label, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
+        parts = [f"{t._keras_history[0].name} {_shape(t.shape)} {t.dtype}" for t in tensors]
+        lines.append(f"{label + ':':8} " + "; ".join(parts))
+    rows = [("layer", "class", "output shape", "params")]
+    for layer in model.layers:
+        shape = _output_shape(layer)
+        rows.append((layer.name, type(layer).__name__, "" if shape is None else _shape(shape),
+                     str(sum(int(w.value.size) for w in layer.weights))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines.append("")
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    trainable = sum(int(w.value.size) for w in model.trainable_weights)
+    total = sum(int(w.value.size) for w in model.weights)
+    lines.append("")
+    lines.append(f"parameters: {total} ({trainable} trainable, {total - trainable} "
+                 "non-trainable)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    print(describe(args.model))
+    return 0
