@@ -92,8 +92,8 @@ class RandomNormal(Initializer):
     def __call__(self, shape, dtype="float32", seed=None):
         return self._rng(seed).normal(self.mean, self.stddev, size=shape).astype(dtype)
 
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+    def get_config(self):  # Keras's key order: RandomInitializer's seed first
+        return {"seed": self.seed, "mean": self.mean, "stddev": self.stddev}
 
 
 def _truncated_normal(rng, mean, stddev, shape):
@@ -120,14 +120,21 @@ class RandomUniform(Initializer):
         return self._rng(seed).uniform(self.minval, self.maxval, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+        return {"seed": self.seed, "minval": self.minval, "maxval": self.maxval}
 
 
 class VarianceScaling(Initializer):
     """Keras's VarianceScaling: scale / fan, then a uniform or (truncated) normal draw."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                 input_axes=None, output_axes=None):
         super().__init__(seed)
+        # input_axes / output_axes (Keras 3.13+) only matter for rank > 2 kernels.
+        self.input_axes, self.output_axes = input_axes, output_axes
+        if isinstance(distribution, str):
+            distribution = distribution.lower()
+        if distribution == "normal":  # Keras stores "normal" as "truncated_normal"
+            distribution = "truncated_normal"
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale!r}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -144,7 +151,7 @@ class VarianceScaling(Initializer):
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, n)
         rng = self._rng(seed)
-        if self.distribution in ("truncated_normal", "normal"):
+        if self.distribution == "truncated_normal":
             # 0.879... is the stddev of a unit normal truncated to [-2, 2].
             stddev = math.sqrt(scale) / 0.87962566103423978
             return _truncated_normal(rng, 0.0, stddev, shape).astype(dtype)
@@ -155,18 +162,18 @@ class VarianceScaling(Initializer):
 
     def get_config(self):
         return {
+            "seed": self.seed,
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
-            "seed": self.seed,
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
         }
 
 
 def _variance(name, scale, mode, distribution):
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        # input_axes / output_axes (Keras 3.13+) only matter for rank > 2 kernels.
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
-        self.input_axes, self.output_axes = input_axes, output_axes
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     cls = type(
         name,
@@ -226,7 +233,8 @@ class Identity(Initializer):
         return (self.gain * np.eye(*shape)).astype(dtype)
 
     def get_config(self):
-        return {"gain": self.gain}
+        # Keras's Identity inherits `Initializer.get_config` and serializes no gain (3.15).
+        return {}
 
 
 _CLASSES = {

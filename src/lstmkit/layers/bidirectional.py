@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, check_array
 from .lstm import LSTM
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -32,6 +32,10 @@ def _copy_layer(layer, name, **overrides):
     return copy
 
 
+def _removeprefix(name, prefix):
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
 class Bidirectional(Layer):
     """Bidirectional wrapper for `LSTM`.
 
@@ -39,7 +43,8 @@ class Bidirectional(Layer):
         layer: an `LSTM` (its config is copied; its weights are not reused, as in Keras).
         merge_mode: "concat" (default), "sum", "mul", "ave" or None (a tuple of both).
         weights: optional initial weights, forward layer's first, then backward's.
-        backward_layer: optional `LSTM` with the opposite `go_backwards`.
+        backward_layer: optional `LSTM` with `go_backwards` opposite to `layer`'s and the same
+            `stateful`, `return_sequences`, `return_state`; used as given, like Keras.
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
@@ -52,31 +57,36 @@ class Bidirectional(Layer):
                 f'Invalid merge mode. Received: {merge_mode!r}. Merge mode should be one of '
                 f'{{"sum", "mul", "ave", "concat", None}}'
             )
-        kwargs.setdefault("dtype", layer.dtype)
+        # The wrapper's dtype is its own (floatx unless given), as in Keras: the merged
+        # outputs are cast to it, the states keep the wrapped layers' dtype.
         super().__init__(**kwargs)
         rs = layer.return_sequences
-        fwd_name = layer.name if layer.name.startswith("forward_") else f"forward_{layer.name}"
+        # Names and directions as keras/src/layers/rnn/bidirectional.py: the backward copy
+        # always gets go_backwards=True, so wrapping a go_backwards layer is an error.
+        fwd_name = "forward_" + _removeprefix(layer.name, "forward_")
         self.forward_layer = _copy_layer(layer, fwd_name, zero_output_for_mask=rs)
         if backward_layer is None:
-            bwd_name = "backward_" + fwd_name[len("forward_"):]
-            self.backward_layer = _copy_layer(
-                layer, bwd_name, go_backwards=not layer.go_backwards, zero_output_for_mask=rs)
+            bwd_name = "backward_" + _removeprefix(layer.name, "backward_")
+            self.backward_layer = _copy_layer(layer, bwd_name, go_backwards=True,
+                                              zero_output_for_mask=rs)
         else:
             if not isinstance(backward_layer, LSTM):
                 raise ValueError(f"backward_layer must be an LSTM, got {backward_layer!r}")
-            for attr in ("stateful", "return_sequences", "return_state"):
-                if getattr(backward_layer, attr) != getattr(layer, attr):
-                    raise ValueError(
-                        f"Forward layer and backward layer should have the same value for "
-                        f"`{attr}`: {getattr(layer, attr)} != {getattr(backward_layer, attr)}"
-                    )
-            if backward_layer.go_backwards == layer.go_backwards:
+            self.backward_layer = backward_layer  # used as given (weights kept), as Keras does
+            backward_layer.zero_output_for_mask = rs
+        if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
+            raise ValueError(
+                "Forward layer and backward layer should have different `go_backwards` value. "
+                f"Received: forward_layer.go_backwards {self.forward_layer.go_backwards}, "
+                f"backward_layer.go_backwards={self.backward_layer.go_backwards}"
+            )
+        for attr in ("stateful", "return_sequences", "return_state"):
+            if getattr(self.backward_layer, attr) != getattr(layer, attr):
                 raise ValueError(
-                    "Forward layer and backward layer should have different `go_backwards` "
-                    f"values: both are {layer.go_backwards}"
+                    f"Forward layer and backward layer are expected to have the same value "
+                    f"for attribute {attr!r}, got {getattr(layer, attr)} for forward layer "
+                    f"and {getattr(self.backward_layer, attr)} for backward layer"
                 )
-            self.backward_layer = _copy_layer(backward_layer, backward_layer.name,
-                                              zero_output_for_mask=rs)
         self.merge_mode = merge_mode
         self.return_sequences = rs
         self.return_state = layer.return_state
@@ -93,8 +103,12 @@ class Bidirectional(Layer):
 
     def build(self, input_shape):
         for sub in (self.forward_layer, self.backward_layer):
+            if sub.built:  # a given backward_layer keeps its weights, as in Keras
+                continue
             sub._path_prefix = f"{self._path_prefix}/{sub.name}"
             sub.build(input_shape)
+            # serialize_keras_object(layer) writes the shape a built layer was built with.
+            sub._build_config = {"input_shape": tuple(input_shape)}
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -155,6 +169,7 @@ class Bidirectional(Layer):
 
     def forward(self, inputs, training=False, mask=None, initial_state=None, keep_cache=True):
         """Returns `(outputs in Keras's order, cache)`; see the module docstring."""
+        inputs = check_array(inputs, self.dtype)  # Keras autocasts to the wrapper's dtype
         if not self.built:
             self.build(np.shape(inputs))
         fwd_state, bwd_state = self._split_states(initial_state)
@@ -165,6 +180,8 @@ class Bidirectional(Layer):
             y_f, *s_f = y_f
             y_b, *s_b = y_b
             states = s_f + s_b
+        y_f = y_f.astype(self.dtype, copy=False)  # ops.cast(y, self.compute_dtype)
+        y_b = y_b.astype(self.dtype, copy=False)
         if self.return_sequences:
             y_b = y_b[:, ::-1]  # ops.flip(y_rev, axis=1): back into input order
         if self.merge_mode == "concat":
@@ -218,8 +235,11 @@ class Bidirectional(Layer):
 
     def get_config(self):
         def ser(layer):
-            return {"module": "keras.layers", "class_name": type(layer).__name__,
-                    "config": layer.get_config(), "registered_name": None}
+            entry = {"module": "keras.layers", "class_name": type(layer).__name__,
+                     "config": layer.get_config(), "registered_name": None}
+            if getattr(layer, "_build_config", None) is not None:
+                entry["build_config"] = layer._build_config
+            return entry
 
         return {**super().get_config(), "merge_mode": self.merge_mode,
                 "layer": ser(self.forward_layer), "backward_layer": ser(self.backward_layer)}

@@ -316,10 +316,15 @@ class LSTM(Layer):
         }
         config.update(cell)
         config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
-        # Keras's key order: activity_regularizer sits between the regularizers and constraints.
+        # Keras's key order (LSTM.get_config, not the cell's): unit_forget_bias follows the
+        # initializers; activity_regularizer sits between the regularizers and constraints
+        # when None, else right after dtype (Layer.get_config puts it there first).
         order = list(config)
-        order.remove("activity_regularizer")
-        order.insert(order.index("kernel_constraint"), "activity_regularizer")
+        after_dtype = "return_sequences" if self.activity_regularizer else "kernel_constraint"
+        for key, before in (("activity_regularizer", after_dtype),
+                            ("unit_forget_bias", "kernel_regularizer")):
+            order.remove(key)
+            order.insert(order.index(before), key)
         return {k: config[k] for k in order}
 
     @classmethod

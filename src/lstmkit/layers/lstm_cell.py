@@ -120,15 +120,18 @@ class LSTMCell(Layer):
         Implementation 2 (no recurrent dropout): one input mask (B, D) for all gates.
         Implementation 1: one mask per gate, (4, B, D) and (4, B, H).
         """
-        if not training or (self.dropout == 0 and self.recurrent_dropout == 0):
+        # LSTMCell.call applies a mask only when `0 < rate < 1`: a rate of 1.0 drops nothing.
+        use_dm = 0.0 < self.dropout < 1.0
+        use_rm = 0.0 < self.recurrent_dropout < 1.0
+        if not training or not (use_dm or use_rm):
             return None, None
         rng = self.seed_generator.next()
         per_gate = (4,) if self.implementation == 1 else ()
         dm = rm = None
-        if self.dropout > 0:
+        if use_dm:
             dm = dropout_mask(rng, per_gate + (batch_size, self.input_dim), self.dropout,
                               self.dtype)
-        if self.recurrent_dropout > 0:
+        if use_rm:
             rm = dropout_mask(rng, per_gate + (batch_size, self.units), self.recurrent_dropout,
                               self.dtype)
         return dm, rm
