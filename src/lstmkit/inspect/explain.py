@@ -226,10 +226,12 @@ def _config_line(layer):
     return ", ".join(bits)
 
 
-def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None, shape=None):
-    """The `Explanation` of one `LSTM` or `Bidirectional` (see `explain`)."""
-    tr = None
-    if inputs is not None:
+def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None, shape=None,
+                  tr=None):
+    """The `Explanation` of one `LSTM` or `Bidirectional` (see `explain`); `tr`: its trace."""
+    if tr is not None:
+        shape, mask = tr.inputs.shape, tr.mask
+    elif inputs is not None:
         tr = trace(layer, inputs, mask=mask, initial_state=initial_state, model=model)
         shape, mask = tr.inputs.shape, tr.mask
     D = shape[-1] if shape else (layer.input_dim if layer.built and isinstance(layer, LSTM)

@@ -1,2 +1,211 @@
-def report(*a, **k):
-    raise NotImplementedError
+"""`report`: one self-contained HTML page that shows everything an LSTM model computes.
+
+The page holds the model summary, the explanation of every recurrent layer (what
+each returned array is, with its equalities checked on these inputs), pictures
+(PNG, base64) and an interactive view: pick a direction, sample and unit and see
+i, f, g, o, c, h over time. Styles, script and data are inline: the file opens
+offline and fetches nothing (report.css, report.js ship with the package).
+
+Example:
+    >>> import numpy as np, os, tempfile
+    >>> import lstmkit as lk
+    >>> x = np.random.default_rng(0).normal(size=(4, 10, 8)).astype("float32")
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
+    >>> html = lk.inspect.report(lk.layers.LSTM(4, return_sequences=True), x, path)
+    >>> os.path.exists(path) and "<canvas" not in html  # canvases are made by the script
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+import html as _html
+import json
+from importlib import resources
+
+import numpy as np
+
+from ..layers.bidirectional import Bidirectional
+from ..layers.lstm import LSTM
+from .explain import explain_layer, recurrent_layers
+from .trace import ARRAYS, NAMES, _is_model, trace
+
+e = _html.escape
+
+
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _json_array(arr, digits=4):
+    arr = np.round(np.asarray(arr, dtype="float64"), digits)
+    if not np.isfinite(arr).all():
+        return np.where(np.isfinite(arr), arr, None).tolist()
+    return arr.tolist()
+
+
+def _layer_data(name, tr, max_samples, max_units, max_steps):
+    """The JSON the page's script draws from: arrays in input order, cut to the limits."""
+    dirs = tr.directions if hasattr(tr, "directions") else [(tr.direction, tr)]
+    first = dirs[0][1]
+    B, T, H = first.h.shape
+    S, U, Tn = min(B, max_samples), min(H, max_units), min(T, max_steps)
+    out = {"name": name, "samples": S, "units": U, "timesteps": Tn,
+           "labels": {k: NAMES[k] for k in ARRAYS}, "directions": [],
+           "mask": None if first.mask is None else first.mask[:S, :Tn].astype(int).tolist()}
+    for dname, one in dirs:
+        d = {"name": dname}
+        for k in ARRAYS:
+            d[k] = _json_array(one.input_order(k)[:S, :Tn, :U])
+        out["directions"].append(d)
+    cut = (S, Tn, U) != (B, T, H)
+    return out, (f"The interactive view shows the first {S} of {B} samples, {Tn} of {T} steps "
+                 f"and {U} of {H} units." if cut else "")
+
+
+def _png_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _figure_png(fig) -> bytes:
+    if isinstance(fig, (bytes, bytearray)):
+        return bytes(fig)
+    from .plots import to_png
+
+    return to_png(fig)
+
+
+def _pictures(tr, tokens, dpi):
+    """[(caption, png)] for one traced layer; empty without matplotlib."""
+    try:
+        from . import plots
+
+        plots._mpl()
+    except ImportError:
+        return None
+    out = []
+    dirs = tr.directions if hasattr(tr, "directions") else [(tr.direction, tr)]
+    for dname, one in dirs:
+        fig = plots.heatmaps(one)
+        out.append(((f"Gates and states of sample 0, {dname} direction: rows are units, "
+                    "columns input positions."), plots.to_png(fig, dpi)))
+        fig = plots.trajectories(one)
+        out.append((f"Carry state c and memory state h of sample 0, {dname} direction.",
+                    plots.to_png(fig, dpi)))
+        if tokens is not None:
+            fig = plots.token_activations(one, tokens)
+            out.append((f"Memory state h per unit over the tokens, {dname} direction.",
+                        plots.to_png(fig, dpi)))
+    out.append((("Gate saturation (Karpathy et al. 2015): for each unit, the fraction of "
+                "steps its gate spends below 0.1 and above 0.9."),
+                plots.to_png(plots.saturation(tr), dpi)))
+    return out
+
+
+def _summary_html(obj, traced):
+    if _is_model(obj) and hasattr(obj, "summary"):
+        lines = []
+        try:
+            obj.summary(print_fn=lambda s, *a, **k: lines.append(str(s)))
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError,
+                NotImplementedError) as err:  # an undrawable summary must not lose the report
+            lines = [f"(model.summary() failed: {type(err).__name__}: {err})"]
+        return f"<pre>{e(chr(10).join(lines))}</pre>"
+    rows = []
+    for layer, tr in traced:
+        out = tr.outputs if isinstance(tr.outputs, tuple) else (tr.outputs,)
+        shapes = ", ".join(str(tuple(o.shape)) for o in out)
+        rows.append(f"<tr><td>{e(layer.name)}</td><td>{type(layer).__name__}</td>"
+                    f"<td>{e(str(tr.inputs.shape))}</td><td>{e(shapes)}</td>"
+                    f"<td>{layer.count_params()}</td></tr>")
+    return ("<table><tr><th>layer</th><th>type</th><th>input shape</th><th>output shapes"
+            "</th><th>parameters</th></tr>" + "".join(rows) + "</table>")
+
+
+def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title=None,
+           tokens=None, extra_figures=None, max_samples=16, max_units=64, max_steps=400,
+           dpi=80, pictures=True):
+    """Write (and return) a self-contained HTML report of a model or layer on inputs `x`.
+
+    Args:
+        model_or_layer: an `LSTM`, a `Bidirectional`, or a model (each of its LSTM and
+            Bidirectional layers is traced with what the model feeds it).
+        x: the inputs: (B, T, D) for a layer; what the model takes for a model.
+        path: where to write the HTML file (None: only return it).
+        mask, initial_state: for a bare layer, as in its call.
+        title: the page title.
+        tokens: the T tokens of sample 0 (strings), for the per-token picture.
+        extra_figures: {caption: matplotlib Figure or PNG bytes} added at the end.
+        max_samples, max_units, max_steps: how much of each trace the interactive view embeds.
+        dpi: resolution of the pictures.
+        pictures: False leaves out the matplotlib pictures (faster; the interactive view
+            stays).
+
+    Returns:
+        The HTML text.
+    """
+    if _is_model(model_or_layer):
+        layers = recurrent_layers(model_or_layer)
+        traced = [(lay, trace(lay, x, model=model_or_layer)) for lay in layers]
+        name = getattr(model_or_layer, "name", "model")
+    elif isinstance(model_or_layer, (LSTM, Bidirectional)):
+        traced = [(model_or_layer, trace(model_or_layer, x, mask=mask,
+                                         initial_state=initial_state))]
+        name = model_or_layer.name
+    else:
+        raise TypeError(f"report expects a model, an LSTM or a Bidirectional, got "
+                        f"{type(model_or_layer).__name__}: {model_or_layer!r}")
+    from .. import __version__
+
+    title = title or f"lstmkit report: {name}"
+    data, sections, nav = {"layers": []}, [], []
+    for k, (layer, tr) in enumerate(traced):
+        layer_json, cut_note = _layer_data(layer.name, tr, max_samples, max_units, max_steps)
+        data["layers"].append(layer_json)
+        expl = explain_layer(layer, tr=tr)
+        pics = _pictures(tr, tokens, dpi) if pictures else []
+        if pics is None:
+            pic_html = ("<p class='lk-meta'>Pictures need matplotlib: "
+                        "<code>pip install lstmkit[viz]</code>.</p>")
+        else:
+            pic_html = "".join(f"<figure>{_png_tag(png, cap)}<figcaption>{e(cap)}</figcaption>"
+                               f"</figure>" for cap, png in pics)
+        nav.append(f'<a href="#layer-{k}">{e(layer.name)}</a>')
+        sections.append(
+            f'<h2 id="layer-{k}">{e(type(layer).__name__)} {e(layer.name)!s}</h2>'
+            f"{expl._repr_html_()}"
+            f"<h3>Interactive: gates and states over time</h3>"
+            f"<p class='lk-meta'>Heatmap rows are units; i, f, o in [0, 1] (viridis), g, c, h "
+            f"blue (negative) to red (positive); grey columns are masked steps. Time is the "
+            f"input position t. {e(cut_note)}</p>"
+            f'<div class="lk-panel" id="lk-panel-{k}"></div>'
+            f"<h3>Pictures</h3>{pic_html}")
+    extras = ""
+    if extra_figures:
+        extras = "<h2 id='more'>More pictures</h2>" + "".join(
+            f"<figure>{_png_tag(_figure_png(fig), cap)}<figcaption>{e(cap)}</figcaption></figure>"
+            for cap, fig in extra_figures.items())
+        nav.append('<a href="#more">more pictures</a>')
+    if not traced:
+        sections.append("<p>This model has no LSTM or Bidirectional layer to trace.</p>")
+    x_shape = getattr(x, "shape", None)
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{e(title)}</title><style>{_asset('report.css')}</style></head><body>"
+        f"<h1>{e(title)}</h1>"
+        f"<p class='lk-meta'>lstmkit {e(__version__)}; inputs "
+        f"{e(str(tuple(x_shape)) if x_shape is not None else type(x).__name__)}; "
+        f"{len(traced)} recurrent layer(s). This file is self-contained and works offline.</p>"
+        f"<nav>{''.join(nav)}</nav>"
+        f"<h2>Summary</h2>{_summary_html(model_or_layer, traced)}"
+        + "".join(sections) + extras
+        + f"<script type='application/json' id='lk-data'>{payload}</script>"
+        f"<script>{_asset('report.js')}</script></body></html>\n"
+    )
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    return page

@@ -245,6 +245,8 @@ def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, l
             )
         fed = model.layer_inputs(target, inputs)
         inputs = fed["inputs"]
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+            inputs = inputs[0]  # the layer's call structure: one positional input
         mask = fed.get("mask") if mask is None else mask
         initial_state = fed.get("initial_state") if initial_state is None else initial_state
         training = fed.get("training")
