@@ -47,6 +47,8 @@ ACTIVATIONS = {
     "exponential": torch.exp,
     "relu6": F.relu6,
     "hard_tanh": F.hardtanh,
+    "softmax": lambda x: F.softmax(x, -1),  # Dense/Activation outputs; not for LSTM gates
+    "log_softmax": lambda x: F.log_softmax(x, -1),
 }
 
 
@@ -108,6 +110,11 @@ class KerasLSTM(nn.Module):
             y, h, c = self._loop(x, h0, c0, mask)
         out = y if self.return_sequences else y[:, -1]
         return (out, h, c) if self.return_state else out
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras <= 3.15: the mask passes on with return_sequences; states get None."""
+        out = mask if self.return_sequences else None
+        return [out, None, None] if self.return_state else out
 
     def _dropout_masks(self, x):
         """Keras's DropoutRNNCell masks: drawn once per call, the same at every step."""
@@ -182,6 +189,13 @@ class KerasBidirectional(nn.Module):
         self.merge_mode = merge_mode
         self.return_sequences = forward_layer.return_sequences
         self.return_state = forward_layer.return_state
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        n = 2 if self.merge_mode is None else 1
+        if self.return_state:
+            return [out] * n + [None] * 4
+        return [out] * n if n == 2 else out
 
     def forward(self, x, initial_state=None, mask=None):
         s_f = s_b = None
