@@ -1,40 +1,99 @@
 """Dispatch of the LSTM sequence computation: the fused kernels or the reference.
 
 `lstm_forward` and `lstm_backward` are the one contract the layers call. The
-backend is "kernel" (fused compiled kernels), "reference" (`lstmkit.reference`),
-or "auto": the kernel whenever it supports the call, else the reference.
+backend is "kernel" (fused compiled kernels, `lstmkit.kernels._run`), "reference"
+(`lstmkit.reference`), or "auto": the kernel whenever it supports the call, else
+the reference. The choice comes from the `backend` argument, else the
+`LSTMKIT_BACKEND` environment variable, else "auto".
 
-Until the compiled kernels land, every backend runs the reference.
+What the kernel supports: float32 or float64 arrays of one dtype, activation
+"tanh" and recurrent_activation "sigmoid" (Keras's defaults), and everything
+else `reference.lstm_sequence` takes (masks, go_backwards, initial states,
+zero_output_for_mask, dropout masks shared or per gate, return_sequences).
+
+Fallback policy: under "auto" an unsupported call runs the reference without a
+warning (tests run with warnings as errors, and falling back is correct, only
+slower); the reason is in `ForwardResult.reason` and logged once at INFO level
+on the "lstmkit.kernels" logger. Forcing "kernel" on an unsupported call raises
+`ValueError` naming the reason and the fix.
+
+Example:
+    >>> import numpy as np
+    >>> from lstmkit import kernels
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2, 3, 4)).astype("float32")
+    >>> K = rng.normal(size=(4, 20)).astype("float32")
+    >>> R = rng.normal(size=(5, 20)).astype("float32")
+    >>> res = kernels.lstm_forward(x, K, R, None, None, None, keep_cache=True)
+    >>> res.backend, res.outputs.shape, sorted(kernels.gates_from_cache(res))
+    ('kernel', (2, 3, 5), ['c', 'f', 'g', 'h', 'i', 'o'])
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import logging
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import _config
 from .. import reference as _ref
 
+_log = logging.getLogger(__name__)
+_LOGGED: set[str] = set()
+
 
 class ForwardResult(NamedTuple):
     """What a forward run returns to the layer (arrays in processing order)."""
 
-    outputs: Optional[np.ndarray]  # (B, T, H), or None when not needed
+    outputs: np.ndarray | None  # (B, T, H), or None when not needed
     last_output: np.ndarray  # (B, H) = outputs[:, -1]
     h: np.ndarray  # (B, H) final memory state
     c: np.ndarray  # (B, H) final carry state
     cache: object  # what lstm_backward needs (None unless training)
     backend: str  # "kernel" or "reference": which path ran
+    reason: str | None = None  # why "auto" ran the reference, else None
 
 
-def resolve_backend(backend: Optional[str]) -> str:
+def resolve_backend(backend: str | None) -> str:
     """The backend asked for: the argument, else `LSTMKIT_BACKEND`, else "auto"."""
     if backend is None:
         return _config.backend()
     if backend not in _config.BACKENDS:
         raise ValueError(f"backend must be one of {_config.BACKENDS}, got {backend!r}")
     return backend
+
+
+def _load_run():
+    """The compiled path, imported on first use (numba loads its cache then)."""
+    from . import _run
+
+    return _run
+
+
+def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
+                       activation=_ref.TANH, recurrent_activation=_ref.SIGMOID,
+                       dropout_mask=None, recurrent_dropout_mask=None) -> str | None:
+    """Why the fused kernel cannot run this call, or None when it can."""
+    if activation is not _ref.TANH or recurrent_activation is not _ref.SIGMOID:
+        return (f"the fused kernel computes activation='tanh' with "
+                f"recurrent_activation='sigmoid', got {activation.name!r} and "
+                f"{recurrent_activation.name!r}")
+    dtype = getattr(x, "dtype", None)
+    if dtype not in (np.float32, np.float64):
+        return f"the fused kernel computes float32 or float64 inputs, got {dtype}"
+    arrays = {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0,
+              "c0": c0, "dropout_mask": dropout_mask,
+              "recurrent_dropout_mask": recurrent_dropout_mask}
+    for name, a in arrays.items():
+        if a is not None and getattr(a, "dtype", None) != dtype:
+            return (f"the fused kernel needs every array in the inputs' dtype {dtype}, "
+                    f"got {name} of dtype {getattr(a, 'dtype', type(a).__name__)}")
+    try:
+        _load_run()
+    except ImportError as err:  # numba missing or broken
+        return f"the fused kernel could not be loaded ({err})"
+    return None
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_backwards=False,
@@ -44,23 +103,81 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
     """Run an LSTM over `x` (B, T, D); see `reference.lstm_sequence` for the arguments.
 
     `keep_cache=True` keeps what `lstm_backward` needs (training).
+    `return_sequences=False` lets the kernel skip the (B, T, H) outputs (then
+    `outputs` is None; the reference computes them anyway).
     """
-    resolve_backend(backend)
-    seq = _ref.lstm_sequence(
-        x, kernel, recurrent_kernel, bias, h0, c0, mask=mask, go_backwards=go_backwards,
-        activation=activation, recurrent_activation=recurrent_activation,
-        zero_output_for_mask=zero_output_for_mask, dropout_mask=dropout_mask,
-        recurrent_dropout_mask=recurrent_dropout_mask, keep_steps=keep_cache,
-    )
-    return ForwardResult(seq.outputs, seq.outputs[:, -1], seq.h, seq.c,
-                         seq if keep_cache else None, "reference")
+    backend = resolve_backend(backend)
+    reason = None
+    if backend != "reference":
+        reason = unsupported_reason(
+            x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
+            recurrent_activation=recurrent_activation, dropout_mask=dropout_mask,
+            recurrent_dropout_mask=recurrent_dropout_mask)
+        if reason is not None and backend == "kernel":
+            raise ValueError(f"backend='kernel' cannot run this call: {reason}. "
+                             f"Use backend='auto' or 'reference' (or LSTMKIT_BACKEND=auto).")
+        if reason is not None and reason not in _LOGGED:
+            _LOGGED.add(reason)
+            _log.info("lstmkit runs the reference LSTM loop: %s", reason)
+    if backend == "reference" or reason is not None:
+        seq = _ref.lstm_sequence(
+            x, kernel, recurrent_kernel, bias, h0, c0, mask=mask, go_backwards=go_backwards,
+            activation=activation, recurrent_activation=recurrent_activation,
+            zero_output_for_mask=zero_output_for_mask, dropout_mask=dropout_mask,
+            recurrent_dropout_mask=recurrent_dropout_mask, keep_steps=keep_cache,
+        )
+        return ForwardResult(seq.outputs, seq.outputs[:, -1], seq.h, seq.c,
+                             seq if keep_cache else None, "reference", reason)
+    outputs, last, h, c, cache = _load_run().forward(
+        x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
+        dropout_mask, recurrent_dropout_mask, return_sequences or keep_cache, keep_cache)
+    return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 
 
 def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
-    """Gradients for a `lstm_forward(..., keep_cache=True)` run.
+    """Gradients for a `lstm_forward(..., keep_cache=True)` run, on the path that ran it.
 
     d_outputs: (B, T, H) in processing order, or None; d_h, d_c: (B, H) or None.
     """
     if result.cache is None:
         raise ValueError("lstm_backward needs a forward run with keep_cache=True")
-    return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
+    if isinstance(result.cache, _ref.Sequence):
+        return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
+    return _load_run().backward(result.cache, d_outputs, d_h, d_c)
+
+
+def gates_from_cache(result: ForwardResult) -> dict:
+    """The gates and states a training forward computed, per step, from either path.
+
+    Returns:
+        dict with "i", "f", "g" (the candidate, Keras's gate "c"), "o", "c", "h", each
+        (B, T, H) in processing order (reversed input order under go_backwards).
+        "c" and "h" are the carry and memory states after each step: at a masked step
+        they repeat the previous state (not the output, which may be zeros).
+    """
+    cache = getattr(result, "cache", None)
+    if cache is None:
+        raise ValueError("gates_from_cache needs a lstm_forward(..., keep_cache=True) result")
+    if isinstance(cache, _ref.Sequence):
+        steps, before = cache.steps, cache.inputs["before"]
+        after = before[1:] + [(cache.h, cache.c)]
+        out = {k: np.stack([getattr(s, k) for s in steps], axis=1) for k in "ifgo"}
+        out["c"] = np.stack([c for _, c in after], axis=1)
+        out["h"] = np.stack([h for h, _ in after], axis=1)
+        return out
+    H = cache.recurrent_kernel.shape[0]
+    out = {k: np.ascontiguousarray(cache.A[:, :, n * H:(n + 1) * H].transpose(1, 0, 2))
+           for n, k in enumerate("ifgo")}
+    out["c"] = np.ascontiguousarray(cache.C[1:].transpose(1, 0, 2))
+    out["h"] = np.ascontiguousarray(cache.S[1:].transpose(1, 0, 2))
+    return out
+
+
+__all__ = [
+    "ForwardResult",
+    "gates_from_cache",
+    "lstm_backward",
+    "lstm_forward",
+    "resolve_backend",
+    "unsupported_reason",
+]

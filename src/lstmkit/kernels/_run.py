@@ -1,0 +1,162 @@
+"""The kernel path end to end: buffers, the GEMMs around the loops, the cache.
+
+Forward: x (B, T, D) is copied once to time-major processing order X (T, B, D)
+(the copy also reverses for `go_backwards` and applies a shared input dropout
+mask), then ONE GEMM gives Z = X @ kernel (T, B, 4H) for all steps, then
+`_forward.forward_loop` runs the recurrence. Backward: `_backward.backward_loop`
+fills dZ (T, B, 4H), then single GEMMs over all T*B rows give
+
+    d_kernel = X^T dZ,  d_recurrent_kernel = S[:T]^T dZ,  d_bias = sum dZ,  dx = dZ kernel^T
+
+(S[:T] are the states each step started from). Dropout masks are constant over
+time, so they enter these GEMMs as one elementwise product each.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import reference as _ref
+from ._backward import backward_loop
+from ._forward import forward_loop
+
+
+class KernelCache(NamedTuple):
+    """What the kernel's backward needs; every array time-major, in processing order."""
+
+    X: np.ndarray  # (T, B, D) inputs (times a shared dropout mask)
+    A: np.ndarray  # (T, B, 4H) activations i, f, g, o per step
+    S: np.ndarray  # (T+1, B, H) memory states; S[t] is the one step t starts from
+    C: np.ndarray  # (T+1, B, H) carry states; C[0] = c0
+    mask: np.ndarray  # (T, B) uint8, or size 0
+    kernel: np.ndarray  # (D, 4H)
+    recurrent_kernel: np.ndarray  # (H, 4H)
+    bias: np.ndarray | None  # (4H,) or None
+    dropout_mask: np.ndarray | None  # (B, D) or (4, B, D)
+    recurrent_dropout_mask: np.ndarray | None  # (B, H) or (4, B, H)
+    go_backwards: bool
+    zero_output_for_mask: bool
+
+    @property
+    def inputs(self) -> dict:
+        """The call's arguments, under the names `reference.Sequence.inputs` uses."""
+        return {"kernel": self.kernel, "recurrent_kernel": self.recurrent_kernel,
+                "bias": self.bias, "dropout_mask": self.dropout_mask,
+                "recurrent_dropout_mask": self.recurrent_dropout_mask,
+                "go_backwards": self.go_backwards,
+                "zero_output_for_mask": self.zero_output_for_mask}
+
+
+def _empty(ndim, dtype):
+    return np.empty((0,) * ndim, dtype)
+
+
+def _gate_blocks(w, H):
+    """(rows, 4H) -> (4, rows, H) contiguous: one block per gate i, f, c, o."""
+    return np.ascontiguousarray(w.reshape(w.shape[0], 4, H).transpose(1, 0, 2))
+
+
+def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
+            dropout_mask, recurrent_dropout_mask, return_sequences, train):
+    """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
+    dtype = x.dtype
+    B, T, D = x.shape
+    H = recurrent_kernel.shape[0]
+    dm, rm = dropout_mask, recurrent_dropout_mask
+    # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
+    # weights must give the same bits whatever layout they arrive in.
+    kernel = np.ascontiguousarray(kernel)
+    recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+    X = np.empty((T, B, D), dtype)
+    X[...] = (x[:, ::-1] if go_backwards else x).transpose(1, 0, 2)  # (T, B, D)
+    if dm is not None and dm.ndim == 2:
+        X *= dm
+    Z = np.empty((T, B, 4 * H), dtype)
+    Z2 = Z.reshape(T * B, 4 * H)
+    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
+    if dm is not None and dm.ndim == 3:
+        for k in range(4):  # implementation 1: each gate sees its own masked input
+            Z2[:, k * H:(k + 1) * H] = (X * dm[k]).reshape(T * B, D) @ kernel[:, k * H:(k + 1) * H]
+    else:
+        np.matmul(X.reshape(T * B, D), kernel, out=Z2)  # (T*B, 4H): all steps at once
+    bias_arg = _empty(1, dtype)
+    if bias is not None:
+        if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
+            Z2 += bias
+        else:  # implementation 2: (x @ K + h @ R) + b, added inside the loop
+            bias_arg = np.ascontiguousarray(bias, dtype)
+    mask_tm = _empty(2, np.uint8)
+    if mask is not None:
+        mask_tm = np.ascontiguousarray((mask[:, ::-1] if go_backwards else mask).T, np.uint8)
+    rmode, rdrop, Rg = 0, _empty(3, dtype), _empty(3, dtype)
+    if rm is not None:
+        rmode = 2 if rm.ndim == 3 else 1
+        rdrop = np.ascontiguousarray(rm if rm.ndim == 3 else rm[None], dtype)
+        if rmode == 2:
+            Rg = _gate_blocks(recurrent_kernel, H)
+    n_states = T + 1 if train else 2
+    S = np.empty((n_states, B, H), dtype)
+    C = np.empty((n_states, B, H), dtype)
+    out = np.empty((B, T, H), dtype) if return_sequences else _empty(3, dtype)
+    last = np.empty((B, H), dtype)
+    h0 = np.zeros((B, H), dtype) if h0 is None else np.ascontiguousarray(h0, dtype)
+    c0 = np.zeros((B, H), dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
+    forward_loop(Z, recurrent_kernel, Rg, bias_arg, h0, c0, mask_tm, rdrop,
+                 rmode, S, C, out, last, train, bool(zero_output_for_mask),
+                 bool(return_sequences))
+    end = T if train else T % 2
+    cache = None
+    if train:
+        cache = KernelCache(X, Z, S, C, mask_tm, kernel, recurrent_kernel, bias, dm, rm,
+                            bool(go_backwards), bool(zero_output_for_mask))
+    return (out if return_sequences else None), last, S[end].copy(), C[end].copy(), cache
+
+
+def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
+    """BPTT for a training `forward`; same meaning and result as the reference's."""
+    X, A, S, C = cache.X, cache.A, cache.S, cache.C
+    K, R = cache.kernel, cache.recurrent_kernel
+    dm, rm = cache.dropout_mask, cache.recurrent_dropout_mask
+    dtype = A.dtype
+    T, B, D = X.shape
+    H = R.shape[0]
+    dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype, copy=True, order="C")
+    dc = np.zeros((B, H), dtype) if d_c is None else np.array(d_c, dtype, copy=True, order="C")
+    d_out = _empty(3, dtype) if d_outputs is None else np.ascontiguousarray(d_outputs, dtype)
+    rmode, rdrop, RgT = 0, _empty(3, dtype), _empty(3, dtype)
+    if rm is not None:
+        rmode = 2 if rm.ndim == 3 else 1
+        rdrop = np.ascontiguousarray(rm if rm.ndim == 3 else rm[None], dtype)
+        if rmode == 2:
+            RgT = np.ascontiguousarray(_gate_blocks(R, H).transpose(0, 2, 1))
+    dZ = np.empty_like(A)  # (T, B, 4H)
+    backward_loop(A, C, np.ascontiguousarray(R.T), RgT, cache.mask, rdrop, rmode, d_out, dh, dc,
+                  dZ, cache.zero_output_for_mask)
+    dZ2 = dZ.reshape(T * B, 4 * H)
+    Hp = S[:T]  # (T, B, H) the state each step started from
+    if rmode == 0:
+        dR = Hp.reshape(T * B, H).T @ dZ2
+    elif rmode == 1:
+        dR = (Hp * rm).reshape(T * B, H).T @ dZ2
+    else:
+        dR = np.empty_like(R)
+        for k in range(4):
+            dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
+    if dm is None or dm.ndim == 2:
+        dK = X.reshape(T * B, D).T @ dZ2  # (D, 4H)
+        dX = (dZ2 @ K.T).reshape(T, B, D)
+        if dm is not None:
+            dX *= dm
+    else:
+        dK = np.empty_like(K)
+        dX = np.zeros((T, B, D), dtype)
+        for k in range(4):
+            cols = slice(k * H, (k + 1) * H)
+            dK[:, cols] = (X * dm[k]).reshape(T * B, D).T @ dZ2[:, cols]
+            dX += (dZ2[:, cols] @ K[:, cols].T).reshape(T, B, D) * dm[k]
+    d_bias = None if cache.bias is None else dZ2.sum(axis=0)
+    dX = dX.transpose(1, 0, 2)  # (B, T, D), processing order
+    dx = np.ascontiguousarray(dX[:, ::-1] if cache.go_backwards else dX)
+    return _ref.Gradients(dx, dK, dR, d_bias, dh, dc)
