@@ -53,41 +53,41 @@ NAMES = {
 
 
 def _gates_from_reference_cache(result):
-    """(i, f, g, o, c_step, h_step) stacked to (B, T, H) from a reference forward's cache.
+    """{i, f, g, o, c, h} (B, T, H) from a reference forward's cache (`reference.Sequence`).
 
-    `result` is a `kernels.ForwardResult` whose `cache` is a `reference.Sequence`
-    with its steps kept. `c_step`, `h_step` are what each step computed, before
-    the mask decides whether the layer keeps them.
+    A stand-in for `kernels.gates_from_cache` on lstmkit versions without it: the
+    gates as the steps computed them, and the states the layer carried (at a masked
+    step the previous state; `where` only selects, so values are bitwise the layer's).
     """
-    steps = result.cache.steps
-    return tuple(np.stack([getattr(s, k) for s in steps], axis=1)  # (B, T, H)
-                 for k in ("i", "f", "g", "o", "c", "h"))
+    seq = result.cache
+    out = {k: np.stack([getattr(s, k) for s in seq.steps], axis=1) for k in "ifgo"}  # (B, T, H)
+    h, c = seq.inputs["before"][0]
+    mask = seq.inputs["mask"]  # processing order
+    hs, cs = [], []
+    for t, s in enumerate(seq.steps):
+        m = np.ones((s.h.shape[0], 1), bool) if mask is None else mask[:, t, None]
+        h, c = np.where(m, s.h, h), np.where(m, s.c, c)
+        hs.append(h)
+        cs.append(c)
+    out["h"], out["c"] = np.stack(hs, axis=1), np.stack(cs, axis=1)
+    return out
 
 
 def _gates_from_cache(result):
-    """The gates of a `lstm_forward(..., keep_cache=True)` run, whatever path ran it."""
+    """The gates and carried states of a `lstm_forward(..., keep_cache=True)` run."""
     from .. import kernels
 
-    if hasattr(kernels, "gates_from_cache"):
-        g = kernels.gates_from_cache(result)
-        return tuple(np.asarray(g[k] if isinstance(g, dict) else getattr(g, k))
-                     for k in ("i", "f", "g", "o", "c", "h"))
+    if hasattr(kernels, "gates_from_cache"):  # both the kernel's and the reference's cache
+        return kernels.gates_from_cache(result)
     return _gates_from_reference_cache(result)
 
 
-def _carried(step_values, mask, initial):
-    """The state the layer carries: the step's value where valid, else the previous state.
-
-    `where` only selects, so the result is bitwise the layer's state (reference.py's loop).
-    """
-    if mask is None:
-        return step_values
-    out = np.empty_like(step_values)
-    prev = initial
-    for t in range(step_values.shape[1]):
-        prev = np.where(mask[:, t, None], step_values[:, t], prev)  # (B, H)
-        out[:, t] = prev
-    return out
+def _dropout_masks(cache):
+    """(dropout_mask, recurrent_dropout_mask) a training run used, from either cache."""
+    saved = getattr(cache, "inputs", None)
+    if isinstance(saved, dict):  # reference.Sequence
+        return saved.get("dropout_mask"), saved.get("recurrent_dropout_mask")
+    return (getattr(cache, "dropout_mask", None), getattr(cache, "recurrent_dropout_mask", None))
 
 
 @dataclass
@@ -317,23 +317,18 @@ def _start_states(subs, saved, initial_state):
 
 
 def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
-    i, f, g, o, c_step, h_step = _gates_from_cache(result)
-    saved = getattr(result.cache, "inputs", None)
-    saved = saved if isinstance(saved, dict) else {}
-    B, _T, H = h_step.shape
+    g = _gates_from_cache(result)
+    B, T, H = g["h"].shape
     if start is None:
-        h0 = c0 = np.zeros((B, H), h_step.dtype)
+        h0 = c0 = np.zeros((B, H), g["h"].dtype)
     else:
-        h0, c0 = (np.asarray(s, h_step.dtype) for s in start)
-    x = np.asarray(inputs, layer.dtype)
-    m = None if mask is None else np.asarray(mask).astype(bool)
-    pm = None if m is None else (m[:, ::-1] if layer.go_backwards else m)
-    h = _carried(h_step, pm, h0)
-    c = _carried(c_step, pm, c0)
+        h0, c0 = (np.asarray(s, g["h"].dtype) for s in start)
+    dm, rm = _dropout_masks(result.cache)
     return Trace(
-        layer_name=layer.name, i=i, f=f, g=g, o=o, c=c, h=h, sequence=result.outputs,
-        inputs=x, mask=m, initial_state=[h0, c0], outputs=outputs,
-        go_backwards=layer.go_backwards, zero_output_for_mask=layer.zero_output_for_mask,
-        training=training, backend=result.backend, dropout_mask=saved.get("dropout_mask"),
-        recurrent_dropout_mask=saved.get("recurrent_dropout_mask"), direction=direction,
+        layer_name=layer.name, i=g["i"], f=g["f"], g=g["g"], o=g["o"], c=g["c"], h=g["h"],
+        sequence=result.outputs, inputs=np.asarray(inputs, layer.dtype),
+        mask=None if mask is None else np.asarray(mask).astype(bool), initial_state=[h0, c0],
+        outputs=outputs, go_backwards=layer.go_backwards,
+        zero_output_for_mask=layer.zero_output_for_mask, training=training,
+        backend=result.backend, dropout_mask=dm, recurrent_dropout_mask=rm, direction=direction,
     )
