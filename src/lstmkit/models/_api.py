@@ -156,6 +156,11 @@ class ModelAPI:
         state = getattr(self, "_compile_state", None)
         return [] if state is None else state.metrics_names()
 
+    def to_json(self, **kwargs) -> str:
+        """The model's Keras 3 config entry as a JSON string (see `lstmkit.io.to_json`)."""
+        from .. import io as _io
+        return _io.to_json(self, **kwargs)
+
     def save(self, filepath, overwrite=True, **kwargs):
         """Save to a `.keras` / `.h5` file (needs `lstmkit.io`)."""
         try:
