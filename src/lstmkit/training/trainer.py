@@ -70,3 +70,228 @@ def _batch_size(batch_size):
             batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
+
+
+# -- compile ------------------------------------------------------------------------------
+def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+            weighted_metrics=None):
+    """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`."""
+    from .compile_state import CompileState
+    if hasattr(model, "_ensure_built") and not model.built:
+        state_model = model
+    else:
+        state_model = model
+    model._compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                               metrics=metrics, weighted_metrics=weighted_metrics)
+    model._compile_state = None
+    if getattr(state_model, "built", False):
+        model._compile_state = CompileState(model, optimizer, loss, loss_weights, metrics,
+                                            weighted_metrics)
+        model.optimizer = model._compile_state.optimizer
+    else:  # a Sequential without an input shape: validate names now, finish on first data
+        from . import losses as _losses
+        from . import optimizers as _optimizers
+        if loss is None:
+            raise ValueError("compile() needs a `loss` (e.g. loss='mse')")
+        model.optimizer = _optimizers.get(optimizer)
+        model._compile_args["optimizer"] = model.optimizer
+        for spec in (loss if isinstance(loss, (list, tuple)) else [loss]):
+            if spec is not None and not isinstance(spec, dict):
+                _losses.get(spec)
+    model.compiled = True
+
+
+def _state(model, x=None):
+    if not getattr(model, "compiled", False):
+        raise RuntimeError("You must call `compile()` before using the model for training.")
+    _prepare(model, x)
+    if model._compile_state is None:
+        from .compile_state import CompileState
+        model._compile_state = CompileState(model, **model._compile_args)
+        model.optimizer = model._compile_state.optimizer
+    return model._compile_state
+
+
+# -- one step -----------------------------------------------------------------------------
+def _regularization(model):
+    """Sum of the weight penalties and their gradients by id(Variable)."""
+    total, grads = 0.0, {}
+    for v in model.weights:
+        reg = getattr(v, "regularizer", None)
+        if reg is not None:
+            total += float(reg(v.value))
+            if v.trainable:
+                grads[id(v)] = reg.grad(v.value)
+    return total, grads
+
+
+def _loss_and_grads(model, state, xs, ys, sample_weight, training, need_grad):
+    """Forward and loss: (total loss, flat predictions, masks, run, d_outputs)."""
+    from .data import take  # noqa: F401  (keeps the import graph explicit)
+    outs, run = model.forward(xs if len(xs) > 1 else xs[0], training=training,
+                              keep_cache=need_grad)
+    preds = outs if isinstance(outs, list) else [outs]
+    masks = model.output_masks(run)
+    total = 0.0
+    d_outs = []
+    for i, (loss_fn, weight) in enumerate(zip(state.losses, state.loss_weights)):
+        if loss_fn is None:
+            d_outs.append(None)
+            continue
+        if ys[i] is None:
+            raise ValueError(f"Output {state.output_names[i]!r} has a loss but no target")
+        value, d = loss_fn.compute(ys[i], preds[i], sample_weight, masks[i],
+                                   need_grad=need_grad)
+        if state.multi:
+            state.output_loss_trackers[i].update_state(np.asarray([float(value)]),
+                                                       np.asarray([preds[i].shape[0]]))
+        w = 1.0 if weight is None else float(weight)
+        total += w * float(value)
+        d_outs.append(None if d is None else (d * np.float32(w) if weight is not None else d))
+    reg_loss, _ = _regularization(model)
+    total += reg_loss + run.activity_loss
+    return total, preds, masks, run, d_outs
+
+
+def _train_step(model, state, xs, ys, sample_weight):
+    total, preds, masks, run, d_outs = _loss_and_grads(model, state, xs, ys, sample_weight,
+                                                       training=True, need_grad=True)
+    n = xs[0].shape[0]
+    state.loss_tracker.update_state(np.asarray([total]), np.asarray([n]))
+    weights = model.trainable_weights
+    if weights:
+        _, d_weights = model.backward(run, d_outs if state.multi else d_outs[0])
+        _, reg_grads = _regularization(model)
+        d_weights = [g + reg_grads[id(v)] if id(v) in reg_grads else g
+                     for v, g in zip(weights, d_weights)]
+        state.optimizer.apply(d_weights, weights)
+    state.update_metrics(ys, preds, masks, sample_weight)
+    return state.results()
+
+
+def _test_step(model, state, xs, ys, sample_weight):
+    total, preds, masks, _, _ = _loss_and_grads(model, state, xs, ys, sample_weight,
+                                                training=False, need_grad=False)
+    state.loss_tracker.update_state(np.asarray([total]), np.asarray([xs[0].shape[0]]))
+    state.update_metrics(ys, preds, masks, sample_weight)
+    return state.results()
+
+
+def _inputs_targets(model, x, y, sample_weight):
+    from .data import as_arrays, num_samples
+    if x is None:
+        raise ValueError("Pass the input data x")
+    xs = as_arrays(x, len(model.inputs), "input")
+    if y is None:
+        raise ValueError("Pass the targets y: this model trains on (x, y) pairs")
+    ys = as_arrays(y, len(model.outputs), "output")
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float32)
+    num_samples(xs, ys, sw)
+    return xs, ys, sw
+
+
+# -- fit / evaluate -------------------------------------------------------------------------
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
+        validation_freq=1):
+    """Train for `epochs` epochs; returns a `History` with Keras's keys."""
+    from ..utils import make_rng
+    from . import callbacks as _callbacks
+    from . import data as _data
+    state = _state(model, x)
+    batch_size = _batch_size(batch_size)
+    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy, vsw = _data.unpack_validation_data(validation_data)
+        val = _inputs_targets(model, vx, vy, vsw)
+    elif validation_split:
+        (xs, ys, sw), val = _data.split_validation(xs, ys, sw, validation_split)
+    if class_weight is not None:
+        if len(ys) > 1:
+            raise ValueError("`class_weight` is only supported for Models with a single output.")
+        if sw is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+        sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
+    n = _data.num_samples(xs, ys, sw)
+    steps = -(-n // batch_size)
+    verbose = 1 if verbose == "auto" else int(verbose)
+    cbs = list(callbacks or [])
+    history = next((c for c in cbs if isinstance(c, _callbacks.History)), None)
+    if history is None:
+        history = _callbacks.History()
+        cbs.append(history)
+    if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
+        cbs.append(_callbacks.ProgbarLogger(verbose=verbose))
+    cb = _callbacks.CallbackList(cbs, model=model, epochs=epochs, steps=steps, verbose=verbose)
+    rng = make_rng()
+    model.stop_training = False
+    cb.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        state.reset()
+        cb.on_epoch_begin(epoch)
+        for step, index in enumerate(_data.batch_slices(n, batch_size, shuffle, rng)):
+            cb.on_train_batch_begin(step)
+            logs = _train_step(model, state, _data.take(xs, index), _data.take(ys, index),
+                               _data.take(sw, index))
+            cb.on_train_batch_end(step, dict(logs))
+            if model.stop_training:
+                break
+        epoch_logs = dict(logs)
+        if val is not None and (epoch + 1) % validation_freq == 0:
+            val_logs = _evaluate_arrays(model, state, *val,
+                                        validation_batch_size or batch_size)
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        cb.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    cb.on_train_end(logs)
+    return history
+
+
+def _evaluate_arrays(model, state, xs, ys, sw, batch_size):
+    from . import data as _data
+    state.reset()
+    n = _data.num_samples(xs, ys, sw)
+    logs = {}
+    for index in _data.batch_slices(n, batch_size, False, None):
+        logs = _test_step(model, state, _data.take(xs, index), _data.take(ys, index),
+                          _data.take(sw, index))
+    return logs
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+             callbacks=None, return_dict=False):
+    """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
+    state = _state(model, x)
+    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    logs = _evaluate_arrays(model, state, xs, ys, sw, _batch_size(batch_size))
+    return _format(state, logs, return_dict)
+
+
+def _format(state, logs, return_dict):
+    if return_dict:
+        return logs
+    values = state.ordered(logs)
+    return values[0] if len(values) == 1 else values
+
+
+def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+    """One optimizer step on one batch; metrics keep accumulating (as in Keras 3)."""
+    from . import data as _data
+    state = _state(model, x)
+    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    if class_weight is not None:
+        sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
+    return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
+
+
+def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
+    state = _state(model, x)
+    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    state.reset()
+    return _format(state, _test_step(model, state, xs, ys, sw), return_dict)

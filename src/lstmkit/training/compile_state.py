@@ -1,0 +1,159 @@
+"""What `compile` stores: optimizer, per-output losses and weights, metrics and their names.
+
+Names follow keras/src/trainers/compile_utils.py: one output logs "loss" and each
+metric under the string it was given ("accuracy", "mae"); several outputs log
+"loss", "<output>_loss" and "<output>_<metric>". "accuracy" becomes binary,
+sparse categorical or categorical accuracy from the shapes of the first batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import losses as _losses
+from . import metrics as _metrics
+from . import optimizers as _optimizers
+
+_DIRECTIONS = {"accuracy": "up", "acc": "up", "binary_accuracy": "up",
+               "categorical_accuracy": "up", "sparse_categorical_accuracy": "up",
+               "mae": "down", "mse": "down", "mean_absolute_error": "down",
+               "mean_squared_error": "down"}
+
+
+def _per_output(spec, names, what):
+    """A list with one entry per output from a single spec, a list or a dict by name."""
+    n = len(names)
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(names)
+        if unknown:
+            raise ValueError(f"Unknown output names in `{what}`: {sorted(unknown)}; the model's "
+                             f"outputs are {names}")
+        return [spec.get(name) for name in names]
+    if isinstance(spec, (list, tuple)) and what == "loss":
+        if len(spec) != n:
+            raise ValueError(f"`loss` has {len(spec)} entries for a model with {n} outputs")
+        return list(spec)
+    if isinstance(spec, (list, tuple)) and what in ("metrics", "weighted_metrics"):
+        if n > 1 and len(spec) == n and all(isinstance(s, (list, tuple)) or s is None
+                                            for s in spec):
+            return [list(s or []) for s in spec]
+        return [list(spec) for _ in names]
+    return [spec for _ in names]
+
+
+class CompileState:
+    def __init__(self, model, optimizer, loss, loss_weights, metrics, weighted_metrics):
+        self.output_names = list(model.output_names)
+        self.multi = len(self.output_names) > 1
+        if loss is None:
+            raise ValueError("compile() needs a `loss` (e.g. loss='mse')")
+        self.optimizer = _optimizers.get(optimizer)
+        self._user = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                          weighted_metrics=weighted_metrics, optimizer=optimizer)
+        self.losses = [None if s is None else _losses.get(s)
+                       for s in _per_output(loss, self.output_names, "loss")]
+        if all(loss_fn is None for loss_fn in self.losses):
+            raise ValueError("compile() got no loss for any output")
+        if loss_weights is None:
+            self.loss_weights = [None] * len(self.output_names)
+        elif isinstance(loss_weights, (int, float)):
+            self.loss_weights = [float(loss_weights)] * len(self.output_names)
+        else:
+            self.loss_weights = _per_output(loss_weights, self.output_names, "loss")
+        self._metric_specs = _per_output(metrics or [], self.output_names, "metrics")
+        self._weighted_specs = _per_output(weighted_metrics or [], self.output_names,
+                                           "weighted_metrics")
+        for specs in self._metric_specs + self._weighted_specs:
+            for s in specs:
+                if isinstance(s, str) and s.lower() not in ("accuracy", "acc"):
+                    _metrics.get(s)  # unknown names fail at compile time
+        self.metrics = None  # built on the first batch: [(output index, metric, weighted)]
+        self.loss_tracker = _metrics.Mean("loss")
+        self.output_loss_trackers = [_metrics.Mean(f"{n}_loss") for n in self.output_names] \
+            if self.multi else []
+
+    def build_metrics(self, ys, preds):
+        if self.metrics is not None:
+            return
+        self.metrics = []
+        for i, (specs, wspecs) in enumerate(zip(self._metric_specs, self._weighted_specs)):
+            for spec, weighted in [(s, False) for s in specs] + [(s, True) for s in wspecs]:
+                m = _metrics.get(spec, ys[i], preds[i])
+                name = spec if isinstance(spec, str) else m.name
+                m.name = f"{self.output_names[i]}_{name}" if self.multi else name
+                self.metrics.append((i, m, weighted))
+
+    def reset(self):
+        self.loss_tracker.reset_state()
+        for t in self.output_loss_trackers:
+            t.reset_state()
+        for _, m, _ in self.metrics or []:
+            m.reset_state()
+
+    def update_metrics(self, ys, preds, masks, sample_weight):
+        self.build_metrics(ys, preds)
+        for i, m, weighted in self.metrics:
+            m.update_state(ys[i], preds[i], sample_weight=sample_weight if weighted else None,
+                           mask=masks[i])
+
+    def results(self) -> dict:
+        """The logs: running means, keys sorted as Keras's `pythonify_logs` sorts them."""
+        logs = {"loss": float(self.loss_tracker.result())}
+        for t in self.output_loss_trackers:
+            logs[t.name] = float(t.result())
+        for _, m, _ in self.metrics or []:
+            logs[m.name] = float(m.result())
+        return dict(sorted(logs.items()))
+
+    def ordered(self, logs) -> list:
+        """Keras's `_flatten_metrics_in_order`: loss, compile metrics, per-output losses."""
+        keys = ["loss"] + [m.name for _, m, _ in self.metrics or []] + \
+            [t.name for t in self.output_loss_trackers]
+        return [logs[k] for k in keys if k in logs]
+
+    def metrics_names(self) -> list:
+        return ["loss"] + (["compile_metrics"] if self._metric_specs and any(
+            self._metric_specs) else []) + [t.name for t in self.output_loss_trackers]
+
+    def metric_direction(self, name):
+        """"up" / "down" for a logged metric name (for `mode="auto"` callbacks)."""
+        for prefix in [""] + [f"{n}_" for n in self.output_names]:
+            if name.startswith(prefix) and name[len(prefix):] in _DIRECTIONS:
+                return _DIRECTIONS[name[len(prefix):]]
+        return None
+
+    def get_config(self) -> dict:
+        """Keras's `compile_config` as saved in a `.keras` file."""
+        u = self._user
+        opt = _optimizers.serialize(self.optimizer)
+        opt["module"] = "keras.optimizers"
+        opt["registered_name"] = None
+
+        def ser(spec):
+            if spec is None or isinstance(spec, (str, int, float)):
+                return spec
+            if isinstance(spec, (list, tuple)):
+                return [ser(s) for s in spec]
+            if isinstance(spec, dict):
+                return {k: ser(v) for k, v in spec.items()}
+            if isinstance(spec, _losses.Loss):
+                return _losses.serialize(spec)
+            return getattr(spec, "name", str(spec))
+
+        return {"optimizer": opt, "loss": ser(u["loss"]), "loss_weights": ser(u["loss_weights"]),
+                "metrics": ser(u["metrics"]), "weighted_metrics": ser(u["weighted_metrics"]),
+                "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def as_list(value, n, what):
+    """Targets (or sample weights) as a list with one entry per output."""
+    if n == 1:
+        if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(
+                value[0], np.ndarray):
+            return [value[0]]
+        return [value]
+    if isinstance(value, dict):
+        raise TypeError(f"{what} as a dict is not supported; pass a list in output order")
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f"The model has {n} outputs; `{what}` must be a list of {n} arrays")
+    return list(value)
