@@ -34,7 +34,7 @@ class L1L2(Regularizer):
     """`l1 * sum(|w|) + l2 * sum(w**2)`."""
 
     def __init__(self, l1=0.0, l2=0.0):
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1, self.l2 = _validate(l1, "l1"), _validate(l2, "l2")
 
     def __call__(self, w):
         return self.l1 * np.abs(w).sum() + self.l2 * np.square(w).sum()
@@ -48,7 +48,8 @@ class L1L2(Regularizer):
 
 class L1(L1L2):
     def __init__(self, l1=0.01):
-        super().__init__(l1=l1)
+        # Keras's L1 keeps l1 as a float32 tensor: get_config gives 0.009999999776482582.
+        super().__init__(l1=float(np.float32(_validate(l1, "l1"))))
 
     def get_config(self):
         return {"l1": self.l1}
@@ -60,6 +61,17 @@ class L2(L1L2):
 
     def get_config(self):
         return {"l2": self.l2}
+
+
+def _validate(value, name):
+    """Keras's `validate_float_arg`: a finite, non-negative number."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(
+            f"Invalid value for argument {name}: expected a non-negative float. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
 
 
 _CLASSES = {"L1L2": L1L2, "L1": L1, "L2": L2}

@@ -141,13 +141,38 @@ class LSTMCell(Layer):
 
     def __call__(self, inputs, states, training=False):
         inputs = check_array(inputs, self.dtype)
+        if inputs.ndim != 2:
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
+                f"ndim=2 (batch, features), found ndim={inputs.ndim}. "
+                f"Full shape received: {inputs.shape}"
+            )
         if not self.built:
             self.build(inputs.shape)
         return self.call(inputs, states, training=training)
 
     def call(self, inputs, states, training=False):
         """One step: returns (h, [h, c])."""
+        B, D = inputs.shape
+        if D != self.input_dim:
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
+                f"axis -1 of input shape to have value {self.input_dim}, but received input "
+                f"with shape {inputs.shape}"
+            )
+        if not isinstance(states, (list, tuple)) or len(states) != 2:
+            n = len(states) if isinstance(states, (list, tuple)) else 1
+            raise ValueError(
+                f"Layer {self.name!r} expects states as a list of 2 arrays [h, c], each "
+                f"(batch, {self.units}); got {n}"
+            )
         h, c = (check_array(s, self.dtype, "states") for s in states)
+        for name, s in (("h", h), ("c", c)):
+            if s.shape != (B, self.units):  # nothing is silently broadcast
+                raise ValueError(
+                    f"State {name} of layer {self.name!r} must have shape (batch, units) = "
+                    f"{(B, self.units)}, got {s.shape}"
+                )
         dm, rm = self.make_dropout_masks(inputs.shape[0], training)
         step = _ref.lstm_step(inputs, h, c, self.kernel.value, self.recurrent_kernel.value,
                               None if self.bias is None else self.bias.value, self.activation,
