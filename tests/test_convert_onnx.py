@@ -14,6 +14,8 @@ ort = pytest.importorskip("onnxruntime")
 import lstmkit as lk
 
 ACTS = ["tanh", "sigmoid", "relu", "hard_sigmoid", "linear", "softsign", "softplus", "elu"]
+# Gates stay bounded: unbounded gates (relu, softplus, ...) overflow to inf within a few steps.
+GATE_ACTS = ["sigmoid", "hard_sigmoid", "tanh", "softsign"]
 
 
 def _run(path, feed):
@@ -37,7 +39,7 @@ def case(draw):
         "units": H, "return_sequences": draw(st.booleans()),
         "return_state": draw(st.booleans()), "use_bias": draw(st.booleans()),
         "activation": draw(st.sampled_from(ACTS)),
-        "recurrent_activation": draw(st.sampled_from(ACTS)),
+        "recurrent_activation": draw(st.sampled_from(GATE_ACTS)),
     }
     lens = None
     if draw(st.booleans()):  # a right-padded mask, rows of any length (0 included)

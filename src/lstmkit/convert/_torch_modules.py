@@ -89,7 +89,7 @@ class KerasLSTM(nn.Module):
 
     def uses_torch_lstm(self, mask=None) -> bool:
         """Whether a call runs `torch.nn.LSTM` itself (else Keras's loop)."""
-        dropping = self.training and (self.dropout > 0 or self.recurrent_dropout > 0)
+        dropping = self.training and (0 < self.dropout < 1 or 0 < self.recurrent_dropout < 1)
         return (self.activation == "tanh" and self.recurrent_activation == "sigmoid"
                 and mask is None and not dropping)
 
@@ -121,9 +121,10 @@ class KerasLSTM(nn.Module):
         B, _, D = x.shape
         lead = (4,) if self.implementation == 1 else ()
         dm = rm = None
-        if self.training and self.dropout > 0:
+        # LSTMCell.call applies a mask only when 0 < rate < 1: a rate of 1.0 drops nothing.
+        if self.training and 0 < self.dropout < 1:
             dm = F.dropout(x.new_ones(*lead, B, D), self.dropout, True)
-        if self.training and self.recurrent_dropout > 0:
+        if self.training and 0 < self.recurrent_dropout < 1:
             rm = F.dropout(x.new_ones(*lead, B, self.units), self.recurrent_dropout, True)
         return dm, rm
 
