@@ -215,8 +215,9 @@ class Optimizer:
 
 
 def _snake(name):
-    from ..layers.base import to_snake_case
-    return to_snake_case(name)
+    # Keras names optimizers uniquely per process: "adam", "adam_1", ...
+    from ..layers.base import to_snake_case, unique_name
+    return unique_name(to_snake_case(name))
 
 
 class SGD(Optimizer):
