@@ -161,7 +161,7 @@ def bidirectional_claims(layer):
         first = (lambda tr: out(tr)[..., :H]) if mode == "concat" else (lambda tr: out(tr, 0))
         second = (lambda tr: out(tr)[..., H:]) if mode == "concat" else (lambda tr: out(tr, 1))
         names = (f"output[..., :{H}]", f"output[..., {H}:]") if mode == "concat" else (
-            "y_fwd", "y_bwd")
+            "y_fwd[...]", "y_bwd[...]")
         if rs:
             claims.append(Claim(
                 f"{names[0].replace('...', ':, -1')} == {fw}",
@@ -174,6 +174,7 @@ def bidirectional_claims(layer):
                 "flipped back, so its final state sits at position 0",
                 lambda tr: second(tr)[:, 0], h_bwd, last_kept("backward")))
         else:
+            names = tuple(n.replace("[...]", "").replace("...", ":") for n in names)
             claims.append(Claim(f"{names[0]} == {fw}", "each half is its direction's last "
                                 "output, which is its final memory state",
                                 first, h_fwd, last_kept("forward")))

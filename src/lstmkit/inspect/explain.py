@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
+
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
 from . import claims as _claims
@@ -265,6 +267,11 @@ def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None,
     if tr is not None:
         for c in claims:
             c.check(tr)
+        starts = [one.initial_state for _, one in getattr(tr, "directions", [(None, tr)])]
+        if any(np.any(s) for pair in starts for s in pair):
+            notes.append("This call started from non-zero states h_0, c_0 (an initial_state "
+                         "argument, e.g. an encoder's final states, or a stateful layer's "
+                         "stored states) instead of zeros.")
     weights, n = _weights(cell, D)
     if isinstance(layer, Bidirectional):
         weights = [(f"{d}/{w}", s, t) for d in ("forward", "backward") for w, s, t in weights]

@@ -189,7 +189,12 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
         nav.append('<a href="#more">more pictures</a>')
     if not traced:
         sections.append("<p>This model has no LSTM or Bidirectional layer to trace.</p>")
-    x_shape = getattr(x, "shape", None)
+    if isinstance(x, (list, tuple)):
+        x_text = ", ".join(str(tuple(np.shape(a))) for a in x)
+    elif isinstance(x, dict):
+        x_text = ", ".join(f"{k}: {tuple(np.shape(a))}" for k, a in x.items())
+    else:
+        x_text = str(tuple(np.shape(x)))
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -197,7 +202,7 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
         f"<title>{e(title)}</title><style>{_asset('report.css')}</style></head><body>"
         f"<h1>{e(title)}</h1>"
         f"<p class='lk-meta'>lstmkit {e(__version__)}; inputs "
-        f"{e(str(tuple(x_shape)) if x_shape is not None else type(x).__name__)}; "
+        f"{e(x_text)}; "
         f"{len(traced)} recurrent layer(s). This file is self-contained and works offline.</p>"
         f"<nav>{''.join(nav)}</nav>"
         f"<h2>Summary</h2>{_summary_html(model_or_layer, traced)}"

@@ -318,7 +318,7 @@ def _start_states(subs, saved, initial_state):
 
 def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
     g = _gates_from_cache(result)
-    B, T, H = g["h"].shape
+    B, _, H = g["h"].shape
     if start is None:
         h0 = c0 = np.zeros((B, H), g["h"].dtype)
     else:
