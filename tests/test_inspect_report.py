@@ -167,3 +167,26 @@ def test_a_broken_page_is_detected(tmp_path):
     proc, console = _chromium(tmp_path, broken, "--dump-dom")
     assert 'data-errors="1"' in re.search(r"<body[^>]*>", proc.stdout).group(0)
     assert any("Uncaught" in line for line in console)
+
+
+@needs_chromium
+def test_report_of_a_sequential_model_with_tokens(tmp_path):
+    pytest.importorskip("matplotlib")
+    model = lk.Sequential([
+        lk.Input(shape=(None,), dtype="int32"),
+        lk.layers.Embedding(30, 6, mask_zero=True),
+        lk.layers.Bidirectional(lk.layers.LSTM(4, return_sequences=True), name="encoder"),
+        lk.layers.LSTM(3, name="summarizer"),
+        lk.layers.Dense(2),
+    ])
+    words = "the cat sat on the mat".split()
+    vocab = {w: k + 1 for k, w in enumerate(sorted(set(words)))}
+    x = np.array([[vocab[w] for w in words], [1, 2, 3, 0, 0, 0]])
+    path = tmp_path / "model.html"
+    html = lk.inspect.report(model, x, str(path), tokens=words)
+    assert "Total params" in html and "Bidirectional encoder" in html
+    assert "LSTM summarizer" in html and "&#10007;" not in html
+    proc, console = _chromium(tmp_path, path, "--dump-dom")
+    body = re.search(r"<body[^>]*>", proc.stdout).group(0)
+    assert 'data-ready="1"' in body and 'data-errors="0"' in body, body
+    assert console == [], console

@@ -242,3 +242,27 @@ def test_bad_arguments():
         lk.trace(model, np.ones((1, 2), int))
     with pytest.raises(ValueError, match="ndim=3"):
         lk.trace(layer, np.ones((2, 3)))
+
+
+def _token_model():
+    model = lk.Sequential([
+        lk.Input(shape=(None,), dtype="int32"),
+        lk.layers.Embedding(20, 6, mask_zero=True),
+        lk.layers.Bidirectional(lk.layers.LSTM(5, return_sequences=True), name="encoder"),
+        lk.layers.LSTM(3, name="summarizer"),
+        lk.layers.Dense(2),
+    ])
+    return model, np.array([[1, 2, 3, 4, 0, 0], [5, 6, 7, 8, 9, 1]])
+
+
+def test_trace_inside_a_sequential_model_is_what_the_model_computes():
+    model, x = _token_model()
+    enc = lk.trace(model, x, layer="encoder")
+    assert np.array_equal(enc.mask, x != 0)  # the Embedding's mask reaches the layer
+    emb = model.layers[0](x)
+    assert np.array_equal(enc.outputs, model.get_layer("encoder")(emb, mask=x != 0))
+    summ = lk.trace(model.get_layer("summarizer"), x, model=model)
+    assert np.array_equal(summ.inputs, enc.outputs)  # fed the encoder's output
+    assert np.array_equal(summ.h[:, -1], summ.outputs)
+    # the model's prediction is the Dense layer on the traced final memory state
+    assert np.array_equal(model(x), model.layers[-1](summ.outputs))
