@@ -126,22 +126,26 @@ def to_levels(data: Prepared, predictions, last_level):
 
 
 def baselines(data: Prepared, season=12):
-    """Mean absolute errors on the test part of two naive forecasts, in the target's units.
+    """Mean absolute errors on the test part of naive forecasts, in the target's units.
 
     last value: every future step equals the last observed level.
-    seasonal naive: step k equals the level `season` steps before it (the same month last year),
-    when the history is long enough; else None.
+    seasonal naive: step k equals the level `season` steps before it (the same month last year).
+    seasonal change: the last level plus last year's change over the same months
+    (seasonal naive with the trend), a strong baseline for a trending seasonal series.
+    The seasonal ones need a window of at least `season + 1` steps; else they are None.
     """
     truth, last = data.truth_test, data.level_test
-    errors = {"last value": float(np.abs(truth - last[:, None]).mean())}
-    errors["seasonal naive"] = None
-    if data.window >= season:
-        # the level `season` steps before step k: recover levels from the test windows
+    errors = {"last value": float(np.abs(truth - last[:, None]).mean()),
+              "seasonal naive": None, "seasonal change": None}
+    k = np.arange(data.horizon)
+    idx = data.window - season + k  # where step k's level of last year sits in the window
+    if data.window > season and (idx < data.window).all():
         lv = _window_levels(data)  # (N, window)
-        k = np.arange(data.horizon)
-        idx = data.window - season + k  # position inside the window
-        if (idx < data.window).all():
-            errors["seasonal naive"] = float(np.abs(truth - lv[:, idx]).mean())
+        same_month = lv[:, idx]  # (N, horizon)
+        errors["seasonal naive"] = float(np.abs(truth - same_month).mean())
+        year_ago = lv[:, data.window - 1 - season]  # level one season before the last one
+        trend = last[:, None] + (same_month - year_ago[:, None])
+        errors["seasonal change"] = float(np.abs(truth - trend).mean())
     return errors
 
 

@@ -1,0 +1,80 @@
+"""`lstmkit demo` (reduced) and `lstmkit train`: the workflow end to end, and bad input."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstmkit.cli import main
+from lstmkit.datasets import co2
+
+
+def test_demo_quick_writes_model_and_report(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quick", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for marker in ("(a)", "(b)", "(c)", "(d)", "final_memory_state", "last value",
+                   "seasonal change", "identical"):
+        assert marker in text
+    assert text.rstrip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert sorted(os.listdir(out)) == ["co2_forecaster.keras", "forecast_vs_actual.png",
+                                      "loss_curves.png", "report.html"]
+
+
+def _csv(path, rows, header="date,level,other"):
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_train_on_a_csv_then_predict_in_data_units(tmp_path, capsys):
+    months, ppm = co2.load_series()
+    rows = [f"{m},{v:.3f},{i % 12}" for i, (m, v) in enumerate(zip(months, ppm))]
+    path = _csv(tmp_path / "co2.csv", rows)
+    model_path = tmp_path / "m.keras"
+    code = main(["train", "--csv", path, "--target", "level", "--features", "other",
+                 "--window", "12", "--units", "4", "--epochs", "2", "--out", str(model_path),
+                 "--quiet"])
+    assert code == 0 and model_path.exists()
+    out = capsys.readouterr().out
+    assert "last value" in out and "saved" in out
+    import lstmkit as lk
+
+    model = lk.models.load_model(str(model_path))
+    window = np.stack([ppm[:12], np.arange(12) % 12], axis=1)[None].astype("float32")
+    pred = model.predict(window, verbose=0)
+    assert pred.shape == (1, 1)
+    assert 250 < float(pred[0, 0]) < 400  # scaling inside the model: ppm, not z-scores
+
+
+@pytest.mark.parametrize(
+    "rows, args, message",
+    [
+        (["1,2,3"] * 50, ["--target", "nope"], "column(s) nope not in"),
+        (["1,abc,3"] + ["1,2,3"] * 50, ["--target", "level"], "line 2: column 'level' is not"),
+        (["1,,3"] + ["1,2,3"] * 50, ["--target", "level"], "empty or NaN"),
+        (["1,2,3"] * 10, ["--target", "level", "--window", "12"], "too few"),
+        (["1,2,3"] * 50, ["--target", "level", "--window", "0"], "--window must be >= 1"),
+    ],
+)
+def test_train_bad_input_one_line_errors(tmp_path, capsys, rows, args, message):
+    path = _csv(tmp_path / "bad.csv", rows)
+    code = main(["train", "--csv", path, *args, "--epochs", "1", "--out",
+                 str(tmp_path / "m.keras"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_missing_csv_and_version_and_help():
+    assert main(["train", "--csv", "/nonexistent.csv", "--target", "x"]) == 2
+    result = subprocess.run([sys.executable, "-m", "lstmkit", "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("lstmkit ")
+    for sub in ("demo", "train"):
+        result = subprocess.run([sys.executable, "-m", "lstmkit", sub, "--help"],
+                                capture_output=True, text=True, check=True)
+        assert "usage: lstmkit " + sub in result.stdout
