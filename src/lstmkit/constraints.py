@@ -3,8 +3,8 @@
 Example:
     >>> import numpy as np
     >>> from lstmkit import constraints
-    >>> constraints.get("non_neg")(np.array([-1.0, 2.0])).tolist()
-    [0.0, 2.0]
+    >>> constraints.get("non_neg")(np.array([-1.0, 2.0])) == np.array([0.0, 2.0])
+    array([ True,  True])
 """
 
 from __future__ import annotations
