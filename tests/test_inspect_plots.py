@@ -8,7 +8,7 @@ import pytest
 import lstmkit as lk
 
 pytest.importorskip("matplotlib")
-from lstmkit.inspect import plots  # noqa: E402
+from lstmkit.inspect import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -66,7 +66,7 @@ def test_saturation_dots_are_the_fractions(traced, tmp_path):
 
 def test_token_activations(traced):
     _, bi = traced
-    tokens = [["w%d" % t for t in range(9)] for _ in range(3)]
+    tokens = [[f"w{t}" for t in range(9)] for _ in range(3)]
     fig = plots.token_activations(bi, tokens, sample=2, units=[0, 1], array="c",
                                   direction="backward")
     heat = _images(fig)[0]

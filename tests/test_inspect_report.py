@@ -179,7 +179,7 @@ def test_report_of_a_sequential_model_with_tokens(tmp_path):
         lk.layers.LSTM(3, name="summarizer"),
         lk.layers.Dense(2),
     ])
-    words = "the cat sat on the mat".split()
+    words = ["the", "cat", "sat", "on", "the", "mat"]
     vocab = {w: k + 1 for k, w in enumerate(sorted(set(words)))}
     x = np.array([[vocab[w] for w in words], [1, 2, 3, 0, 0, 0]])
     path = tmp_path / "model.html"
