@@ -66,7 +66,7 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+                "noise_shape": self.noise_shape}
 
 
 class Masking(Layer):
