@@ -80,3 +80,31 @@ def test_errors(files, tmp_path):
         lk.data.ArraySequence(3)
     with pytest.raises(IndexError):
         lk.data.ArraySequence(x, y, batch_size=5)[5]
+
+
+def _model(seed_weights=None):
+    model = lk.Sequential([lk.Input((5, 3)), lk.layers.LSTM(4), lk.layers.Dense(2)])
+    if seed_weights is not None:
+        model.set_weights(seed_weights)
+    model.compile(optimizer=lk.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def test_fit_reads_memmaps_and_train_on_sequence_matches_fit(files):
+    d, x, y = files
+    reference = _model()
+    start = reference.get_weights()
+    reference.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    # fit indexes the batches of a memory map, so a .npy larger than memory streams.
+    xm, ym = lk.data.open_array(d / "x.npy"), lk.data.open_array(d / "y.npy")
+    on_disk = _model(start)
+    on_disk.fit(xm, ym, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    # HDF5 (or any source): the train_on_batch loop over an ArraySequence.
+    looped = _model(start)
+    seq = lk.data.ArraySequence(f"{d / 'd.h5'}:train/x", f"{d / 'd.h5'}:train/y", batch_size=5)
+    history = lk.data.train_on_sequence(looped, seq, epochs=2)
+    assert len(history) == 2 and history[1] < history[0]
+    for a, b, c in zip(reference.get_weights(), on_disk.get_weights(), looped.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(c, a, rtol=0, atol=1e-6)
+    assert not np.allclose(start[0], reference.get_weights()[0])

@@ -11,6 +11,13 @@ Only the rows of one batch are read into memory; `x` and `y` may be
 Batches are contiguous row ranges, so reads are sequential; `shuffle=True`
 shuffles the order of the batches each epoch (not the rows inside one).
 
+Two ways into training:
+- `.npy` files: `model.fit(open_array("x.npy"), open_array("y.npy"), ...)`. `fit`
+  indexes one batch at a time, so only that batch is read from the memory map
+  (`shuffle=False` reads sequentially; the default shuffle reads random rows).
+- Anything else (HDF5, custom sources): `train_on_sequence(model, ArraySequence(...))`,
+  a loop over `model.train_on_batch` (lstmkit's `fit` takes arrays, not sequences).
+
 Example:
     >>> import os, tempfile
     >>> import numpy as np
