@@ -17,23 +17,28 @@ def test_two_process_ddp_round_trip(tmp_path):
     y = np.tanh(x.sum(axis=1)[:, :2]).astype("float32")  # (64, 2)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    layer = lk.layers.Bidirectional(lk.layers.LSTM(2), merge_mode="sum")
-    layer(x[:1])
-    before = layer.get_weights()
+    model = lk.Sequential([lk.Input((6, 3)),
+                           lk.layers.Bidirectional(lk.layers.LSTM(3, return_sequences=True)),
+                           lk.layers.LSTM(3), lk.layers.Dense(2)])
+    before = model.get_weights()
     start = time.perf_counter()
-    result = train_distributed(layer, tmp_path / "x.npy", tmp_path / "y.npy", epochs=3,
-                               batch_size=8, learning_rate=0.05, world_size=2)
+    result = train_distributed(model, tmp_path / "x.npy", tmp_path / "y.npy", epochs=3,
+                               batch_size=8, learning_rate=0.02, world_size=2)
     assert time.perf_counter() - start < 60
     # Both ranks end with identical weights (DDP averaged their gradients).
     s0, s1 = result["rank_state_dicts"]
     assert s0.keys() == s1.keys()
     assert all(torch.equal(s0[k], s1[k]) for k in s0)
     # The weights changed, training reduced the loss, and lstmkit reproduces torch.
-    assert any(not np.allclose(a, b) for a, b in zip(before, layer.get_weights()))
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
     assert result["loss"][-1] < result["loss"][0]
     with torch.no_grad():
         expected = result["module"](torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+    # ... and the trained model saves as .keras and loads back with the same outputs.
+    model.save(str(tmp_path / "trained.keras"))
+    loaded = lk.models.load_model(str(tmp_path / "trained.keras"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
 
 
 def test_bad_arguments():
