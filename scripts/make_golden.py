@@ -227,6 +227,13 @@ def make_cases(g):
              [{"mask": "right_padded"}])
     add_case(g, "unroll_use_cudnn_false",
              lstm(unroll=True, use_cudnn=False, return_sequences=True, name="lstm"), [{}])
+    # The unrolled loop is another code path in Keras's rnn(): masks and directions again.
+    add_case(g, "unroll_mask_backwards",
+             lstm(unroll=True, go_backwards=True, return_sequences=True, return_state=True,
+                  name="lstm"), [{"mask": "holes"}, {"mask": "fully_masked_row"}])
+    add_case(g, "unroll_zero_output_initial_state",
+             lstm(unroll=True, zero_output_for_mask=True, return_sequences=True, name="lstm"),
+             [{"mask": "left_padded", "initial_state": True}])
     # A longer sequence: error accumulates over steps.
     add_case(g, "long_sequence", lstm(return_sequences=True, return_state=True, name="lstm"),
              [{}], input_shape=(2, 40, 5), scale=0.4)
@@ -234,7 +241,7 @@ def make_cases(g):
     add_case(g, "float64", lstm(dtype="float64", return_sequences=True, return_state=True,
                                 name="lstm"), [{"mask": "holes"}, {"initial_state": True}],
              dtype="float64")
-    for dtype in ("int32", "bool", "float16"):
+    for dtype in ("int32", "bool", "float16", "float64"):
         add_case(g, f"input_{dtype}", lstm(return_sequences=True, name="lstm"), [{}],
                  dtype=dtype)
     # Stateful: two calls, reset_state, a third call.
@@ -284,6 +291,16 @@ def make_cases(g):
                              recurrent_activation="hard_sigmoid", name="lstm_cell"))
 
 
+def add_activation_values(g):
+    """Every activation on a float32 grid through its kinks (values straight from Keras)."""
+    kinks = np.array([-6.0, -3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0, 6.0], "float32")
+    x = np.concatenate([np.linspace(-9, 9, 181, dtype="float32"), kinks, kinks + 1e-3,
+                        kinks - 1e-3]).astype("float32")
+    g.put("activations/x", x)
+    for act in ACTIVATIONS:
+        g.put(f"activations/{str(act).lower()}", keras.activations.get(act)(x))
+
+
 def record_errors():
     """What Keras rejects, and with which exception, for the bad-input tests."""
     L = keras.layers
@@ -328,6 +345,7 @@ def _built(layer):
 def main():
     g = Golden()
     make_cases(g)
+    add_activation_values(g)
     errors = record_errors()
     backend = keras.backend.backend()
     meta = {

@@ -302,3 +302,31 @@ def test_live_keras_torch_backend_random_masks(cls_kwargs):
     got = list(got) if isinstance(got, tuple) else [got]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w.detach().cpu().numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(k.split("/")[1] for k in ARRAYS
+                                       if k.startswith("activations/") and k != "activations/x"))
+def test_activation_values_match_keras_golden(name):
+    """Keras (TF) on a float32 grid through every kink; TF's gelu is the erfc form."""
+    x = ARRAYS["activations/x"]
+    got = lk.activations.get(None if name == "none" else name)(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ARRAYS[f"activations/{name}"], rtol=4e-6, atol=2e-8)
+
+
+@KERAS_NUMPY2_WARNING
+@pytest.mark.parametrize("name", sorted(set(lk.activations.names())
+                                        - {"softmax", "log_softmax"}))
+def test_activation_derivatives_match_keras_autograd(name):
+    """`Activation.grad` against torch autograd through Keras's own activation (float64,
+    away from the kinks, where the derivative is not defined)."""
+    keras = _keras()
+    import torch
+
+    kinks = np.array([-6.0, -3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0, 6.0])
+    x = np.linspace(-9, 9, 361)
+    x = x[np.min(np.abs(x[:, None] - kinks[None, :]), axis=1) > 1e-2]
+    leaf = torch.tensor(x, requires_grad=True)
+    keras.activations.get(name)(leaf).sum().backward()
+    act = lk.activations.get(name)
+    np.testing.assert_allclose(act.grad(x, act(x)), leaf.grad.numpy(), rtol=1e-7, atol=1e-9)

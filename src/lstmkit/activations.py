@@ -59,12 +59,13 @@ def _elu(x):
 
 
 def _gelu(x):
-    # Keras 3 `activations.gelu(x, approximate=False)`: x * Phi(x).
-    return 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0).astype(np.result_type(x, np.float32))))
+    # Keras 3 `activations.gelu(x, approximate=False)`: x * Phi(x), written with erfc as
+    # tf.nn.gelu and torch do (1 + erf(x) loses every digit for x << 0).
+    return 0.5 * x * special.erfc(-x / np.sqrt(2.0).astype(np.result_type(x, np.float32)))
 
 
 def _gelu_grad(x, y):
-    cdf = 0.5 * (1.0 + special.erf(x / np.sqrt(2.0)))
+    cdf = 0.5 * special.erfc(-x / np.sqrt(2.0))
     pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     return (cdf + x * pdf).astype(np.result_type(x, np.float32), copy=False)
 
