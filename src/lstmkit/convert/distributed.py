@@ -119,7 +119,7 @@ def _worker(rank, world_size, port, module, x, y, cfg, out_dir):
                 loss = loss_fn(_primary(model(xb)), yb)
                 loss.backward()  # DDP all-reduces (averages) the gradients here
                 opt.step()
-                total, count = total + float(loss) * len(batch), count + len(batch)
+                total, count = total + float(loss.detach()) * len(batch), count + len(batch)
             stats = torch.tensor([total, count], dtype=torch.float64)
             dist.all_reduce(stats)
             history.append(float(stats[0] / stats[1]))
