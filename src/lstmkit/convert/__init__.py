@@ -2,6 +2,9 @@
 
 - `to_torch(layer_or_model)` -> `torch.nn.Module`; `from_torch(module)` -> lstmkit;
   `load_torch_weights(target, module)` copies trained weights back (DDP wrappers too).
+- `save_torch(obj, path)` writes a `.pt2` ExportedProgram that loads with torch alone.
+- `train_distributed(obj, x, y, ...)`: DistributedDataParallel over N processes, weights
+  back into lstmkit (`lstmkit.convert.distributed`).
 - `to_onnx(layer_or_model, path)` writes an ONNX model built on the standard `LSTM`
   operator; `onnx_feed(...)` makes onnxruntime's input dict (masks -> `sequence_lens`).
 - `reorder_gates`, `keras_to_torch`, `torch_to_keras`, `keras_to_onnx`, `onnx_to_keras`:
@@ -28,6 +31,7 @@ _LAZY = {
     "load_torch_weights": ("torch", "torch"),
     "torch_weights": ("torch", "torch"),
     "save_torch": ("_torch_export", "torch"),
+    "train_distributed": ("distributed", "torch"),
     "to_onnx": ("onnx", "onnx"),
     "onnx_feed": ("onnx", "onnx"),
 }
@@ -65,4 +69,5 @@ __all__ = [
     "to_torch",
     "torch_to_keras",
     "torch_weights",
+    "train_distributed",
 ]
