@@ -463,3 +463,10 @@ def test_use_cudnn_selects_the_path():
 def _run_backend(layer):
     layer(X)
     return layer.backend_
+
+
+def test_stateful_batch_change_with_initial_state_is_an_error_too():
+    layer = L.LSTM(H, stateful=True)
+    layer(X)
+    with pytest.raises(ValueError, match=r"batch size 3.*got 2"):
+        layer(X[:2], initial_state=[np.zeros((2, H))] * 2)

@@ -205,19 +205,18 @@ class LSTM(Layer):
 
     def _initial_states(self, B, initial_state):
         H = self.units
+        if self.stateful:  # Keras checks the batch size even when initial_state is given
+            if self.states is None:
+                self.states = self.get_initial_state(B)
+            if self.states[0].shape[0] != B:
+                raise ValueError(
+                    f"Layer {self.name!r} is stateful with batch size "
+                    f"{self.states[0].shape[0]}: the batch size of the input sequences "
+                    f"must be the same as the batch size of the initial state, got {B}. "
+                    f"Call reset_state() is not enough; use the same batch size."
+                )
         if initial_state is None:
-            if self.stateful:
-                if self.states is None:
-                    self.states = self.get_initial_state(B)
-                if self.states[0].shape[0] != B:
-                    raise ValueError(
-                        f"Layer {self.name!r} is stateful with batch size "
-                        f"{self.states[0].shape[0]}: the batch size of the input sequences "
-                        f"must be the same as the batch size of the initial state, got {B}. "
-                        f"Call reset_state() is not enough; use the same batch size."
-                    )
-                return self.states
-            return None
+            return self.states if self.stateful else None
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
             n = len(initial_state) if isinstance(initial_state, (list, tuple)) else 1
             raise ValueError(
