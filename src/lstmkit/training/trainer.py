@@ -281,12 +281,13 @@ def _format(state, logs, return_dict):
 
 
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-    """One optimizer step on one batch; metrics keep accumulating (as in Keras 3)."""
+    """One optimizer step on one batch; logs are this batch's (metrics reset, as Keras 3)."""
     from . import data as _data
     state = _state(model, x)
     xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
     if class_weight is not None:
         sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
+    state.reset()
     return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
 
 
