@@ -97,6 +97,21 @@ def test_report_limits_the_embedded_data(tmp_path):
     assert "first 2 of 6 samples, 4 of 12 steps and 3 of 5 units" in html
 
 
+def test_report_keeps_large_traces_small():
+    import importlib
+
+    report_module = importlib.import_module("lstmkit.inspect.report")  # the module, not report()
+
+    layer = lk.layers.LSTM(64, return_sequences=True)
+    x = np.zeros((40, 300, 2), "float32")
+    entry, note = report_module._layer_data("big", lk.trace(layer, x), 16, 64, 400)
+    n = entry["samples"] * entry["timesteps"] * entry["units"] * 6
+    assert n <= report_module.MAX_VALUES and entry["samples"] >= 1
+    assert np.asarray(entry["directions"][0]["h"]).shape == (
+        entry["samples"], entry["timesteps"], 64)
+    assert f"first {entry['samples']} of 40 samples" in note
+
+
 def test_report_rejects_other_objects():
     with pytest.raises(TypeError, match="model, an LSTM or a Bidirectional"):
         lk.inspect.report(object(), np.ones((1, 2, 3)))

@@ -44,12 +44,23 @@ def _json_array(arr, digits=4):
     return arr.tolist()
 
 
-def _layer_data(name, tr, max_samples, max_units, max_steps):
-    """The JSON the page's script draws from: arrays in input order, cut to the limits."""
+MAX_VALUES = 300_000  # numbers embedded per layer (about 2 MB of JSON)
+
+
+def _layer_data(name, tr, max_samples, max_units, max_steps, max_values=MAX_VALUES):
+    """The JSON the page's script draws from: arrays in input order, cut to the limits.
+
+    Beyond the limits, fewer samples are embedded first, then fewer steps, so that one
+    layer embeds at most `max_values` numbers.
+    """
     dirs = tr.directions if hasattr(tr, "directions") else [(tr.direction, tr)]
     first = dirs[0][1]
     B, T, H = first.h.shape
     S, U, Tn = min(B, max_samples), min(H, max_units), min(T, max_steps)
+    per_step = U * len(ARRAYS) * len(dirs)
+    while S > 1 and S * Tn * per_step > max_values:
+        S = max(1, S // 2)
+    Tn = max(1, min(Tn, max_values // (S * per_step)))
     out = {"name": name, "samples": S, "units": U, "timesteps": Tn,
            "labels": {k: NAMES[k] for k in ARRAYS}, "directions": [],
            "mask": None if first.mask is None else first.mask[:S, :Tn].astype(int).tolist()}
