@@ -387,9 +387,9 @@ class ProgbarLogger(Callback):
         steps = self.params.get("steps") or step
         width = 20
         done = int(width * step / steps)
-        bar = "━" * done + ("━" if done < width else "")[:0] + " " * 0
-        bar = "\x1b[32m" + "━" * done + "\x1b[0m" + "━" * (width - done) if not final else \
-            "━" * width
+        # Keras colours the done part green while running; the final line is plain.
+        bar = "━" * width if final else \
+            "\x1b[32m" + "━" * done + "\x1b[0m" + "━" * (width - done)
         elapsed = time.perf_counter() - self._start
         per_step = elapsed / max(step, 1)
         timing = f"{elapsed:.0f}s {per_step * 1e3:.0f}ms/step" if final else \
