@@ -172,3 +172,24 @@ def test_html_repr():
 def test_bad_input():
     with pytest.raises(TypeError, match="LSTM, Bidirectional or model"):
         lk.explain(object())
+
+
+def test_explain_a_model_and_one_of_its_layers():
+    model = lk.Sequential([
+        lk.Input(shape=(None,), dtype="int32"),
+        lk.layers.Embedding(20, 6, mask_zero=True),
+        lk.layers.LSTM(5, return_sequences=True, name="encoder"),
+        lk.layers.LSTM(3, name="summarizer"),
+    ])
+    x = np.array([[1, 2, 3, 0], [4, 5, 6, 7]])
+    whole = lk.explain(model, x)
+    assert whole.verified is True
+    assert [c.title.split(":")[0] for c in whole.children] == ["LSTM 'encoder'",
+                                                               "LSTM 'summarizer'"]
+    assert "Inputs (2, 4, 6)" in str(whole) and "Inputs (2, 4, 5)" in str(whole)
+    assert "Mask: at a masked step" in str(whole)  # the Embedding's mask reaches both
+    one = lk.explain(model, x, layer="summarizer")
+    assert one.verified is True and one.title.startswith("LSTM 'summarizer'")
+    symbolic = lk.explain(model)
+    assert symbolic.verified is None and len(symbolic.children) == 2
+    assert "kernel           (6, 20)" in str(symbolic.children[0])  # built: input_dim known
