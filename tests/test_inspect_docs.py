@@ -1,9 +1,13 @@
 """docs/what-an-lstm-returns.md says what lstmkit really does: its code runs, its output is real."""
 
 import contextlib
+import doctest
+import importlib
 import io
 import re
 from pathlib import Path
+
+import pytest
 
 from lstmkit.cli import main
 
@@ -58,3 +62,15 @@ def test_images_exist_and_are_small():
         path = DOC.parents[1] / rel
         assert path.exists(), rel
         assert path.stat().st_size < 200_000, f"{rel} is {path.stat().st_size} bytes"
+
+
+@pytest.mark.parametrize("name", ["lstmkit.inspect", "lstmkit.inspect.trace",
+                                  "lstmkit.inspect.explain", "lstmkit.inspect.claims",
+                                  "lstmkit.inspect.plots", "lstmkit.inspect.report"])
+def test_docstring_examples_run(name):
+    if name.endswith(("plots", "report")):
+        pytest.importorskip("matplotlib")
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False, report=True)
+    assert result.attempted > 0, f"{name} has no runnable example"
+    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"

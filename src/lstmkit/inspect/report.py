@@ -12,7 +12,7 @@ Example:
     >>> x = np.random.default_rng(0).normal(size=(4, 10, 8)).astype("float32")
     >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
     >>> html = lk.inspect.report(lk.layers.LSTM(4, return_sequences=True), x, path)
-    >>> os.path.exists(path) and "<canvas" not in html  # canvases are made by the script
+    >>> html.startswith("<!DOCTYPE html>") and os.path.exists(path)
     True
 """
 
