@@ -7,12 +7,22 @@ output is differentiated with torch autograd for a random upstream gradient G
 
 import numpy as np
 import pytest
-from _training_oracle import keras as _keras
-from _training_oracle import torch as _torch
 
 import lstmkit as lk
-from lstmkit.layers import (Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten,
-                            Masking, RepeatVector, TimeDistributed)
+from _training_oracle import keras as _keras
+from _training_oracle import torch as _torch
+from lstmkit.layers import (
+    Activation,
+    Add,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Masking,
+    RepeatVector,
+    TimeDistributed,
+)
 
 RNG = np.random.default_rng(0)
 

@@ -5,6 +5,7 @@ outputs of the same architecture with the same weights).
 """
 
 import json
+
 import numpy as np
 import pytest
 

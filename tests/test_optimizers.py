@@ -10,26 +10,26 @@ import warnings
 
 import numpy as np
 import pytest
-from _training_oracle import keras as _keras
-from _training_oracle import keras_weights
 
 import lstmkit as lk
+from _training_oracle import keras as _keras
+from _training_oracle import keras_weights
 from lstmkit.training import optimizers, schedules
 
 CASES = {
-    "sgd": ("SGD", dict(learning_rate=0.1)),
-    "sgd_momentum": ("SGD", dict(learning_rate=0.1, momentum=0.9)),
-    "sgd_nesterov": ("SGD", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
-    "adam": ("Adam", dict(learning_rate=0.01)),
-    "adam_amsgrad": ("Adam", dict(learning_rate=0.01, amsgrad=True)),
-    "adamw": ("AdamW", dict(learning_rate=0.01, weight_decay=0.05)),
-    "rmsprop": ("RMSprop", dict(learning_rate=0.01)),
-    "rmsprop_momentum_centered": ("RMSprop", dict(learning_rate=0.01, momentum=0.5,
-                                                  centered=True)),
-    "adagrad": ("Adagrad", dict(learning_rate=0.1)),
-    "clipnorm": ("SGD", dict(learning_rate=0.5, clipnorm=0.2)),
-    "clipvalue": ("Adam", dict(learning_rate=0.01, clipvalue=0.01)),
-    "global_clipnorm": ("RMSprop", dict(learning_rate=0.01, global_clipnorm=0.3)),
+    "sgd": ("SGD", {"learning_rate": 0.1}),
+    "sgd_momentum": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "sgd_nesterov": ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    "adam": ("Adam", {"learning_rate": 0.01}),
+    "adam_amsgrad": ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
+    "adamw": ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.05}),
+    "rmsprop": ("RMSprop", {"learning_rate": 0.01}),
+    "rmsprop_momentum_centered": ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5,
+                                                  "centered": True}),
+    "adagrad": ("Adagrad", {"learning_rate": 0.1}),
+    "clipnorm": ("SGD", {"learning_rate": 0.5, "clipnorm": 0.2}),
+    "clipvalue": ("Adam", {"learning_rate": 0.01, "clipvalue": 0.01}),
+    "global_clipnorm": ("RMSprop", {"learning_rate": 0.01, "global_clipnorm": 0.3}),
 }
 
 
@@ -44,9 +44,9 @@ def _schedule(lib, kind):
 
 
 def _models(keras, regularized=False):
-    kw = dict(kernel_regularizer="l2", recurrent_regularizer="l1",
-              bias_regularizer="l2") if regularized else {}
-    dense_kw = dict(activity_regularizer="l2", kernel_constraint="max_norm") \
+    kw = {"kernel_regularizer": "l2", "recurrent_regularizer": "l1",
+              "bias_regularizer": "l2"} if regularized else {}
+    dense_kw = {"activity_regularizer": "l2", "kernel_constraint": "max_norm"} \
         if regularized else {}
     theirs = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4, **kw),
                                keras.layers.Dense(2, **dense_kw)])

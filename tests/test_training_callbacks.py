@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from _training_oracle import keras as _keras
-from _training_oracle import keras_weights
 
 import lstmkit as lk
+from _training_oracle import keras as _keras
+from _training_oracle import keras_weights
 from lstmkit.training import callbacks as cb
 
 RNG = np.random.default_rng(0)
@@ -73,10 +73,9 @@ def test_terminate_on_nan_stops_cleanly(capsys):
     assert "Invalid loss, terminating training" in capsys.readouterr().out
     assert len(history.epoch) == 1
     assert not math.isfinite(history.history["loss"][0])
-    with pytest.raises(RuntimeError, match="NaN or Inf"):
-        with np.errstate(all="ignore"):
-            model.fit(X, y, batch_size=4, epochs=1, verbose=0,
-                      callbacks=[cb.TerminateOnNaN(raise_error=True)])
+    with pytest.raises(RuntimeError, match="NaN or Inf"), np.errstate(all="ignore"):
+        model.fit(X, y, batch_size=4, epochs=1, verbose=0,
+                  callbacks=[cb.TerminateOnNaN(raise_error=True)])
 
 
 def test_csv_logger_lambda_callback_and_history(tmp_path):

@@ -9,10 +9,10 @@ import warnings
 
 import numpy as np
 import pytest
-from _training_oracle import keras as _keras
-from _training_oracle import keras_weights
 
 import lstmkit as lk
+from _training_oracle import keras as _keras
+from _training_oracle import keras_weights
 
 RNG = np.random.default_rng(0)
 
@@ -62,11 +62,11 @@ def test_classifier_history_and_weights_match_keras():
     x = RNG.normal(size=(40, 6, 3)).astype("float32")
     y = RNG.integers(0, 3, 40)
     h = _compare(_seq_classifier(lk, lk.layers), _seq_classifier(keras, keras.layers),
-                 dict(batch_size=16, epochs=2, validation_split=0.25,
-                      class_weight={0: 1.0, 1: 2.0, 2: 0.5}),
-                 dict(optimizer=lambda lib: lib.optimizers.Adam(0.01),
-                      loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy", "sparse_categorical_accuracy"]), x, y)
+                 {"batch_size": 16, "epochs": 2, "validation_split": 0.25,
+                      "class_weight": {0: 1.0, 1: 2.0, 2: 0.5}},
+                 {"optimizer": lambda lib: lib.optimizers.Adam(0.01),
+                      "loss": "sparse_categorical_crossentropy",
+                      "metrics": ["accuracy", "sparse_categorical_accuracy"]}, x, y)
     assert list(h) == ["accuracy", "loss", "sparse_categorical_accuracy", "val_accuracy",
                        "val_loss", "val_sparse_categorical_accuracy"]
 
@@ -78,10 +78,10 @@ def test_masked_sequences_match_keras():
         row[n:] = 0  # right padding
     y = np.eye(3, dtype="float32")[RNG.integers(0, 3, 32)]
     _compare(_seq_classifier(lk, lk.layers, True), _seq_classifier(keras, keras.layers, True),
-             dict(batch_size=8, epochs=2, sample_weight=RNG.uniform(0.5, 1.5, 32)),
-             dict(optimizer=lambda lib: lib.optimizers.RMSprop(0.01),
-                  loss="categorical_crossentropy", metrics=["acc"],
-                  weighted_metrics=["categorical_accuracy"]), ids, y)
+             {"batch_size": 8, "epochs": 2, "sample_weight": RNG.uniform(0.5, 1.5, 32)},
+             {"optimizer": lambda lib: lib.optimizers.RMSprop(0.01),
+                  "loss": "categorical_crossentropy", "metrics": ["acc"],
+                  "weighted_metrics": ["categorical_accuracy"]}, ids, y)
 
 
 def _encoder_decoder(lib, layers):
@@ -102,10 +102,10 @@ def test_encoder_decoder_two_outputs_match_keras():
     y = [RNG.normal(size=(24, 4, 2)).astype("float32"),
          RNG.integers(0, 2, (24, 1)).astype("float32")]
     h = _compare(_encoder_decoder(lk, lk.layers), _encoder_decoder(keras, keras.layers),
-                 dict(batch_size=8, epochs=2, validation_data=(x, y)),
-                 dict(optimizer=lambda lib: lib.optimizers.SGD(0.1, momentum=0.9),
-                      loss=["mse", "binary_crossentropy"], loss_weights=[1.0, 0.5],
-                      metrics=[["mae"], ["accuracy"]]), x, y)
+                 {"batch_size": 8, "epochs": 2, "validation_data": (x, y)},
+                 {"optimizer": lambda lib: lib.optimizers.SGD(0.1, momentum=0.9),
+                      "loss": ["mse", "binary_crossentropy"], "loss_weights": [1.0, 0.5],
+                      "metrics": [["mae"], ["accuracy"]]}, x, y)
     assert "proj_loss" in h and "aux_accuracy" in h and "val_proj_mae" in h
 
 
@@ -120,8 +120,8 @@ def test_bidirectional_matches_keras():
 
     x = RNG.normal(size=(16, 3, 2)).astype("float32")
     y = RNG.normal(size=(16, 1)).astype("float32")
-    _compare(build(lk, lk.layers), build(keras, keras.layers), dict(batch_size=4, epochs=2),
-             dict(optimizer="adam", loss="huber"), x, y)
+    _compare(build(lk, lk.layers), build(keras, keras.layers), {"batch_size": 4, "epochs": 2},
+             {"optimizer": "adam", "loss": "huber"}, x, y)
 
 
 def test_stateful_lstm_keeps_states_across_batches():

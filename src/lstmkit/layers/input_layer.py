@@ -115,4 +115,4 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     return layer.output
 
 
-__all__ = ["InputLayer", "Input", "to_snake_case"]
+__all__ = ["Input", "InputLayer", "to_snake_case"]

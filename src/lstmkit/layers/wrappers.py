@@ -26,7 +26,7 @@ class TimeDistributed(Layer):
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 (Keras raises ValueError)
                 f"Please initialize `TimeDistributed` layer with a `keras.layers.Layer` "
                 f"instance. Received: {layer!r}"
             )

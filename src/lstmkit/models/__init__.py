@@ -31,5 +31,13 @@ def model_from_json(json_string, custom_objects=None):
     return _io.model_from_json(json_string, custom_objects=custom_objects)
 
 
-__all__ = ["Model", "Functional", "Sequential", "serialize", "deserialize", "load_model",
-           "save_model", "model_from_json"]
+__all__ = [
+    "Functional",
+    "Model",
+    "Sequential",
+    "deserialize",
+    "load_model",
+    "model_from_json",
+    "save_model",
+    "serialize",
+]

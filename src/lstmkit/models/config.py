@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .. import layers as _layers
 from ..layers.input_layer import InputLayer
-from ..layers.node import KerasTensor, map_structure  # noqa: F401
+from ..layers.node import KerasTensor, map_structure
 
 # Keras ops that a Keras functional graph records when it computes masks
 # (Masking / Embedding(mask_zero) in a functional model); lstmkit computes masks
@@ -215,5 +215,13 @@ def deserialize(entry: dict):
     raise ValueError(f"Unknown model class {name!r}; expected Sequential or Functional")
 
 
-__all__ = ["serialize", "deserialize", "functional_config", "sequential_config",
-           "functional_from_config", "sequential_from_config", "build_config", "KerasTensor"]
+__all__ = [
+    "KerasTensor",
+    "build_config",
+    "deserialize",
+    "functional_config",
+    "functional_from_config",
+    "sequential_config",
+    "sequential_from_config",
+    "serialize",
+]

@@ -55,7 +55,7 @@ class Model(ModelAPI, Layer):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs must be tensors from lk.Input, got {t!r}")
             if not isinstance(t._keras_history[0], InputLayer):
-                raise ValueError(
+                raise ValueError(  # noqa: TRY004 (Keras raises ValueError)
                     f"Model inputs must come from lk.Input; {t} was made by layer "
                     f"{t._keras_history[0].name!r}"
                 )
@@ -193,14 +193,14 @@ class Model(ModelAPI, Layer):
         if isinstance(layer, InputLayer):
             arrays = self._standardize_inputs(x)
             value = arrays[[t._keras_history[0] for t in self.inputs].index(layer)]
-            return dict(inputs=value, mask=None, initial_state=None, training=False)
+            return {"inputs": value, "mask": None, "initial_state": None, "training": False}
         arrays = self._standardize_inputs(x)
         order = self._run_order
         target = next(i for i, n in enumerate(order) if n.layer is layer)
         run = _graph.run_forward(order[:target], self.inputs, arrays)
         args, kwargs, mask, _ = _graph._node_inputs(order[target], run.values, run.masks)
-        return dict(inputs=args, mask=mask, initial_state=kwargs.get("initial_state"),
-                    training=False)
+        return {"inputs": args, "mask": mask, "initial_state": kwargs.get("initial_state"),
+                    "training": False}
 
     def _find_layer(self, layer_or_name):
         if isinstance(layer_or_name, Layer):

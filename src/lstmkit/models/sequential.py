@@ -52,7 +52,7 @@ class Sequential(Model):
             self._input_layer = layer
             return
         if not isinstance(layer, Layer):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 (Keras raises ValueError)
                 f"Only instances of `keras.Layer` can be added to a Sequential model. "
                 f"Received: {layer!r} (of type {type(layer)})"
             )
@@ -97,7 +97,7 @@ class Sequential(Model):
                 layer._path_prefix = prefix
             x = layer(x)
             if isinstance(x, list):
-                raise ValueError(
+                raise ValueError(  # noqa: TRY004 (Keras raises ValueError)
                     f"All layers in a Sequential model should have a single output tensor; "
                     f"layer {layer.name!r} returns {len(x)} (use a functional Model for "
                     f"return_state)"

@@ -403,5 +403,15 @@ def _fmt(value):
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
-__all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ReduceLROnPlateau",
-           "ModelCheckpoint", "CSVLogger", "LambdaCallback", "TerminateOnNaN", "ProgbarLogger"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]

@@ -48,8 +48,8 @@ class CompileState:
         if loss is None:
             raise ValueError("compile() needs a `loss` (e.g. loss='mse')")
         self.optimizer = _optimizers.get(optimizer)
-        self._user = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
-                          weighted_metrics=weighted_metrics, optimizer=optimizer)
+        self._user = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+                          "weighted_metrics": weighted_metrics, "optimizer": optimizer}
         self.losses = [None if s is None else _losses.get(s)
                        for s in _per_output(loss, self.output_names, "loss")]
         if all(loss_fn is None for loss_fn in self.losses):

@@ -72,7 +72,7 @@ def split_validation(x, y, sample_weight, validation_split):
     if not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
     n = num_samples(x, y, sample_weight)
-    split_at = int(math.floor(n * (1.0 - validation_split)))
+    split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ValueError(
             f"Training data contains {n} samples, which is not sufficient to split it into a "

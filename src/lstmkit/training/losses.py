@@ -373,6 +373,19 @@ def mean_absolute_error(y_true, y_pred):
 
 mse, mae = mean_squared_error, mean_absolute_error
 
-__all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
-           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get", "serialize",
-           "deserialize", "mean_squared_error", "mean_absolute_error", "mse", "mae"]
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "Huber",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "SparseCategoricalCrossentropy",
+    "deserialize",
+    "get",
+    "mae",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "mse",
+    "serialize",
+]

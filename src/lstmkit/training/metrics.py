@@ -172,7 +172,7 @@ def get(identifier, y_true=None, y_pred=None):
     if isinstance(identifier, Mean):
         return identifier
     if not isinstance(identifier, str):
-        raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+        raise TypeError(f"Could not interpret metric identifier: {identifier!r}")
     if identifier.lower() in ("accuracy", "acc"):
         if y_true is None:
             raise ValueError("Resolving 'accuracy' needs the target and prediction shapes")
@@ -189,7 +189,18 @@ def get(identifier, y_true=None, y_pred=None):
     return metric
 
 
-__all__ = ["Mean", "MeanMetricWrapper", "BinaryAccuracy", "CategoricalAccuracy",
-           "SparseCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError", "get",
-           "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-           "mean_absolute_error", "mean_squared_error"]
+__all__ = [
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanMetricWrapper",
+    "MeanSquaredError",
+    "SparseCategoricalAccuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "get",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "sparse_categorical_accuracy",
+]

@@ -81,8 +81,8 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
         state_model = model
     else:
         state_model = model
-    model._compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                               metrics=metrics, weighted_metrics=weighted_metrics)
+    model._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                               "metrics": metrics, "weighted_metrics": weighted_metrics}
     model._compile_state = None
     if getattr(state_model, "built", False):
         model._compile_state = CompileState(model, optimizer, loss, loss_weights, metrics,
