@@ -291,6 +291,43 @@ def make_cases(g):
                              recurrent_activation="hard_sigmoid", name="lstm_cell"))
 
 
+def add_keras2_cases(g):
+    """tf.keras 2 (tf_keras), whose hard_sigmoid is clip(0.2 x + 0.5, 0, 1), for old files.
+
+    Optional: runs when tf_keras is installed (`pip install tf-keras==2.21.0`).
+    """
+    try:
+        import tf_keras
+    except ImportError:
+        print("tf_keras not installed: no Keras 2 cases")
+        return {}
+    cases = {}
+    for name, kwargs in {
+        "keras2_hard_sigmoid": dict(recurrent_activation="hard_sigmoid", return_sequences=True,
+                                    return_state=True),
+        "keras2_hard_sigmoid_backwards": dict(recurrent_activation="hard_sigmoid",
+                                              activation="hard_sigmoid", go_backwards=True,
+                                              return_sequences=True),
+    }.items():
+        layer = tf_keras.layers.LSTM(H, name="lstm", **kwargs)
+        layer.build((None, T, D))
+        weights = []
+        for i, w in enumerate(layer.get_weights()):
+            value = (g.rng.normal(size=w.shape) * 1.5).astype("float32")  # reach the clip
+            weights.append(g.put(f"{name}/w{i}", value))
+        layer.set_weights([g.arrays[k] for k in weights])
+        x_key = g.inputs(name)
+        mask_key = g.put(f"{name}/c0/mask", np.array(MASKS["holes"], bool))
+        result = layer(g.arrays[x_key], mask=g.arrays[mask_key])
+        outputs = [g.put(f"{name}/c0/y{i}", np.asarray(y)) for i, y in enumerate(
+            result if isinstance(result, (list, tuple)) else [result])]
+        cases[name] = {"class_name": "LSTM", "config": layer.get_config(),
+                       "input_shape": [B, T, D], "weights": weights, "inputs": x_key,
+                       "mask": mask_key, "outputs": outputs,
+                       "tf_keras_version": tf_keras.__version__}
+    return cases
+
+
 def add_activation_values(g):
     """Every activation on a float32 grid through its kinks (values straight from Keras)."""
     kinks = np.array([-6.0, -3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0, 6.0], "float32")
@@ -346,6 +383,7 @@ def main():
     g = Golden()
     make_cases(g)
     add_activation_values(g)
+    keras2 = add_keras2_cases(g)
     errors = record_errors()
     backend = keras.backend.backend()
     meta = {
@@ -359,6 +397,7 @@ def main():
         "masks": MASKS,
         "cases": g.cases,
         "errors": errors,
+        "keras2_cases": keras2,
     }
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT / "golden_lstm.npz", **g.arrays)

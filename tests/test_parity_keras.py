@@ -330,3 +330,33 @@ def test_activation_derivatives_match_keras_autograd(name):
     keras.activations.get(name)(leaf).sum().backward()
     act = lk.activations.get(name)
     np.testing.assert_allclose(act.grad(x, act(x)), leaf.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+KERAS2 = GOLDEN.get("keras2_cases") or {}
+
+
+def test_keras2_goldens_are_present():
+    assert set(KERAS2) == {"keras2_hard_sigmoid", "keras2_hard_sigmoid_backwards"}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS2))
+def test_keras2_hard_sigmoid_switch_matches_tf_keras(name):
+    """tf.keras 2's hard_sigmoid (0.2 x + 0.5) behind `_keras2_activations=True`."""
+    case = KERAS2[name]
+    config = {k: v for k, v in case["config"].items() if k != "time_major"}  # Keras 3 rejects it
+    layer = lk.layers.LSTM.from_config({**config, "_keras2_activations": True})
+    layer.build(tuple(case["input_shape"]))
+    layer.set_weights([ARRAYS[k] for k in case["weights"]])
+    x, mask = ARRAYS[case["inputs"]], ARRAYS[case["mask"]]
+    got = layer(x, mask=mask)
+    got = list(got) if isinstance(got, tuple) else [got]
+    want = [ARRAYS[k] for k in case["outputs"]]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
+    keras3 = lk.layers.LSTM.from_config(config)  # Keras 3's hard_sigmoid differs
+    keras3.build(x.shape)
+    keras3.set_weights(layer.get_weights())
+    first = keras3(x, mask=mask)
+    first = first[0] if isinstance(first, tuple) else first
+    assert np.abs(first - want[0]).max() > 1e-3
