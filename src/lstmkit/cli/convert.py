@@ -2,7 +2,7 @@
 
 - `--to onnx` writes an ONNX model on the standard `LSTM` operator; run it with
   onnxruntime. Inputs are named after the model's inputs, batch-major; masks from
-  `Embedding(mask_zero=True)`/`Masking` must be right-padded (`padding="post"`).
+  `Embedding(mask_zero=True)`/`Masking` work as in Keras, padding anywhere.
 - `--to torch` writes a PyTorch ExportedProgram (`.pt2`) that needs only torch:
   `torch.export.load(PATH).module()(x)`. Its batch axis is dynamic, its number of
   timesteps fixed (the model's, or `--timesteps`).
@@ -39,7 +39,7 @@ def add_parser(sub):
 
 def sample_inputs(model, timesteps=None, batch_size=3, seed=0) -> list:
     """Random inputs for `model`: floats ~ N(0, 1); integer ids in [1, vocabulary) with
-    zeros (padding) after a random length in each row."""
+    zeros (padding) after a random length in each row, and anywhere in every other row."""
     rng = np.random.default_rng(seed)
     arrays = []
     for t in model.inputs:
@@ -50,11 +50,12 @@ def sample_inputs(model, timesteps=None, batch_size=3, seed=0) -> list:
             raise ValueError(f"Input {t._keras_history[0].name!r} has unknown dimensions "
                              f"{t.shape}")
         if t.dtype.startswith("int") or t.dtype.startswith("uint"):
-            # Ids 1.. with zeros after a random length: right padding, as ONNX needs.
+            # Ids 1.. with padding (0): trailing in some rows, anywhere in others.
             ids = rng.integers(1, max(_vocabulary(model, t), 2), size=shape)
             if len(shape) > 1:
                 lens = rng.integers(0, shape[1] + 1, size=shape[0])
                 ids[np.arange(shape[1])[None, :] >= lens[:, None]] = 0
+                ids[1::2][rng.random(ids[1::2].shape) < 0.3] = 0
             arrays.append(ids.astype(t.dtype))
         else:
             arrays.append(rng.normal(size=shape).astype("float32"))

@@ -6,12 +6,15 @@ Y_c (dirs, B, H); see https://onnx.ai/onnx/operators/onnx__LSTM.html.
 
 What differs from Keras and how each emitter makes Keras's numbers:
 - `go_backwards`: ONNX `direction="reverse"` writes Y in input time order; Keras
-  returns processing (reversed) order, so Y is flipped (onnxruntime#4187).
-- Masks: a right-padded mask is `sequence_lens` (valid steps per row). ONNX writes
-  zeros after the last valid step; Keras repeats the last valid output unless
-  `zero_output_for_mask`, so the emitter gathers step `min(t, len - 1)`
-  (onnxruntime#12492). A row with 0 valid steps keeps its initial state in Keras;
-  onnxruntime returns zeros there, so a `Where` puts the initial state back.
+  returns processing (reversed) order, so the emitter flips the input and runs
+  forward (onnxruntime#4187).
+- Masks: Keras skips masked steps (states kept) and repeats the last valid output
+  (or zeros with `zero_output_for_mask`); ONNX's LSTM takes only `sequence_lens`
+  and writes zeros after them (onnxruntime#12492). The emitter moves each row's
+  valid steps to the front (so any mask, not only right padding, works), runs
+  `sequence_lens` = valid steps, and gathers the outputs back to Keras's steps. A row
+  with no valid step keeps its initial state in Keras; onnxruntime gives zeros, so
+  a `Where` puts the initial state back.
 - The Keras bias goes into `Wb`, `Rb` is zeros (keras-onnx#98).
 """
 
@@ -103,12 +106,13 @@ class Graph:
         return self.op("Gather", [seq, self.const(np.asarray(-1, np.int64))], axis=1)
 
 
-def emit_lstm(g: Graph, layer, x, seq_lens=None, initial_state=None):
+def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
     """Add one Keras `LSTM` layer; returns (sequence (B, T, H) in Keras's order, h, c).
 
     Args:
         x: name of the (B, T, D) float32 input.
-        seq_lens: name of an int32 (B,) tensor of valid steps (a right-padded mask) or None.
+        mask: name of a (B, T) bool mask (True = a valid step) or None. Any mask works:
+            see `_compact`.
         initial_state: names of h0, c0 (B, H) or None.
     """
     cell = layer.cell
@@ -119,9 +123,8 @@ def emit_lstm(g: Graph, layer, x, seq_lens=None, initial_state=None):
         )
     acts = [onnx_activation(cell.recurrent_activation), onnx_activation(cell.activation),
             onnx_activation(cell.activation)]
-    H = layer.units
     W, R, B = _gates.keras_to_onnx(*[w.astype(np.float32) for w in layer.get_weights()])
-    attrs = {"hidden_size": H, "direction": "reverse" if layer.go_backwards else "forward",
+    attrs = {"hidden_size": layer.units, "direction": "forward",
              "activations": [a[0] for a in acts]}
     alphas = [a[1] for a in acts if a[1] is not None]
     betas = [a[2] for a in acts if a[2] is not None]
@@ -130,55 +133,93 @@ def emit_lstm(g: Graph, layer, x, seq_lens=None, initial_state=None):
     if betas:
         attrs["activation_beta"] = [float(b) for b in betas]
     xt = g.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, D)
+    m = None if mask is None else g.op("Transpose", [mask], perm=[1, 0])  # (T, B)
+    if layer.go_backwards:
+        # Keras runs the reversed sequence and returns outputs in that processing order;
+        # ONNX's "reverse" direction would return them in input order (onnxruntime#4187).
+        xt = g.flip_time(xt, 0)
+        m = None if m is None else g.flip_time(m, 0)
+    lens = steps = None
+    if m is not None:
+        xt, lens, steps = _compact(g, xt, m)
     h0 = c0 = ""
     if initial_state is not None:
         h0, c0 = (g.op("Unsqueeze", [s, g.ints([0])]) for s in initial_state)  # (1, B, H)
     y, y_h, y_c = g.op(
         "LSTM", [xt, g.const(W[None], "W"), g.const(R[None], "R"), g.const(B[None], "B"),
-                 seq_lens or "", h0, c0], n_out=3, **attrs)
+                 lens or "", h0, c0], n_out=3, **attrs)
     y = g.op("Squeeze", [y, g.ints([1])])  # (T, B, H)
-    if layer.go_backwards:
-        y = g.flip_time(y, 0)  # processing order; padding (zeros) comes first, as in Keras
-    elif seq_lens is not None and not layer.zero_output_for_mask:
-        y = _carry_last_valid(g, y, xt, seq_lens)
+    if m is not None:
+        y = _expand(g, y, m, steps, layer.zero_output_for_mask)
     seq = g.op("Transpose", [y], perm=[1, 0, 2])  # (B, T, H)
     h = g.op("Squeeze", [y_h, g.ints([0])])  # (B, H)
     c = g.op("Squeeze", [y_c, g.ints([0])])
-    if seq_lens is not None and initial_state is not None:
-        empty = g.op("Unsqueeze", [g.op("Equal", [seq_lens, g.const(np.asarray(0, np.int32))]),
+    if m is not None and initial_state is not None:
+        # A row without valid steps keeps its initial state in Keras; onnxruntime gives zeros.
+        empty = g.op("Unsqueeze", [g.op("Equal", [lens, g.const(np.asarray(0, np.int32))]),
                                    g.ints([1])])  # (B, 1)
         h = g.op("Where", [empty, initial_state[0], h])
         c = g.op("Where", [empty, initial_state[1], c])
     return seq, h, c
 
 
-def _carry_last_valid(g: Graph, y, xt, seq_lens):
-    """y (T, B, H) zero-filled after each row's length -> y[min(t, len - 1)] (Keras's carry)."""
+def _i64(g, value):
+    return g.const(np.asarray(value, np.int64))
+
+
+def _compact(g: Graph, xt, m):
+    """Move each row's valid steps to the front, in order: (x (T, B, D), lens, steps).
+
+    Keras skips a masked step (the state is kept), so running only the valid steps,
+    in order, gives the same states. ONNX's LSTM runs the first `lens` steps of each
+    row, so any mask (holes, left padding) becomes a prefix. steps (T, B) int64 =
+    number of valid steps up to and including t.
+    """
+    mi = g.op("Cast", [m], to=TensorProto.INT64)  # (T, B)
+    steps = g.op("CumSum", [mi, _i64(g, 0)])  # (T, B)
+    count = g.op("Gather", [steps, _i64(g, -1)], axis=0)  # (B,)
     T = g.op("Squeeze", [g.op("Shape", [xt], start=0, end=1), g.ints([0])])  # scalar
-    t = g.op("Range", [g.const(np.asarray(0, np.int64)), T, g.const(np.asarray(1, np.int64))])
-    last = g.op("Sub", [g.op("Cast", [seq_lens], to=TensorProto.INT64),
-                        g.const(np.asarray(1, np.int64))])  # (B,)
-    idx = g.op("Min", [g.op("Unsqueeze", [t, g.ints([1])]),
-                       g.op("Unsqueeze", [last, g.ints([0])])])  # (T, B)
-    idx = g.op("Max", [idx, g.const(np.asarray(0, np.int64))])
+    t = g.op("Unsqueeze", [g.op("Range", [_i64(g, 0), T, _i64(g, 1)]), g.ints([1])])  # (T, 1)
+    # Where step t goes: valid steps to steps[t] - 1, masked ones after all valid ones.
+    dest = g.op("Where", [m, g.op("Sub", [steps, _i64(g, 1)]),
+                          g.op("Sub", [g.op("Add", [count, t]), steps])])  # (T, B)
+    t_tb = g.op("Expand", [t, g.op("Shape", [dest])])  # (T, B)
+    src = g.op("ScatterElements", [g.op("Mul", [dest, _i64(g, 0)]), dest, t_tb], axis=0)
+    idx = g.op("Expand", [g.op("Unsqueeze", [src, g.ints([2])]), g.op("Shape", [xt])])
+    x_c = g.op("GatherElements", [xt, idx], axis=0)  # (T, B, D)
+    lens = g.op("Cast", [count], to=TensorProto.INT32)
+    return x_c, lens, steps
+
+
+def _expand(g: Graph, y, m, steps, zero_output_for_mask):
+    """Compacted outputs (T, B, H) back to Keras's time steps.
+
+    At step t Keras outputs the output of the last valid step so far (zeros before the
+    first), or zeros at masked steps with `zero_output_for_mask`.
+    """
+    k = g.op("Sub", [steps, _i64(g, 1)])  # (T, B): the compacted step to show
+    idx = g.op("Max", [k, _i64(g, 0)])
     idx = g.op("Expand", [g.op("Unsqueeze", [idx, g.ints([2])]), g.op("Shape", [y])])
-    return g.op("GatherElements", [y, idx], axis=0)  # (T, B, H)
+    out = g.op("GatherElements", [y, idx], axis=0)  # (T, B, H)
+    keep = m if zero_output_for_mask else g.op("GreaterOrEqual", [k, _i64(g, 0)])
+    zero = g.const(np.asarray(0, np.float32))
+    return g.op("Where", [g.op("Unsqueeze", [keep, g.ints([2])]), out, zero])
 
 
-def lstm_outputs(g, layer, x, seq_lens=None, initial_state=None):
+def lstm_outputs(g, layer, x, mask=None, initial_state=None):
     """The Keras outputs of an `LSTM` layer: [y] or [y, h, c]."""
-    seq, h, c = emit_lstm(g, layer, x, seq_lens, initial_state)
+    seq, h, c = emit_lstm(g, layer, x, mask, initial_state)
     y = seq if layer.return_sequences else g.last_step(seq)
     return [y, h, c] if layer.return_state else [y]
 
 
-def bidirectional_outputs(g, layer, x, seq_lens=None, initial_state=None):
+def bidirectional_outputs(g, layer, x, mask=None, initial_state=None):
     """The Keras outputs of a `Bidirectional`: merged (or y_f, y_b), then states if asked."""
     s_f = s_b = None
     if initial_state is not None:
         s_f, s_b = initial_state[:2], initial_state[2:]
-    y_f, *st_f = lstm_outputs(g, layer.forward_layer, x, seq_lens, s_f)
-    y_b, *st_b = lstm_outputs(g, layer.backward_layer, x, seq_lens, s_b)
+    y_f, *st_f = lstm_outputs(g, layer.forward_layer, x, mask, s_f)
+    y_b, *st_b = lstm_outputs(g, layer.backward_layer, x, mask, s_b)
     if layer.return_sequences:
         y_b = g.flip_time(y_b, 1)  # Keras's ops.flip(y_rev, axis=1): back to input order
     mode = layer.merge_mode

@@ -1,10 +1,9 @@
 """lstmkit models (Sequential and functional) -> an ONNX graph, node by node.
 
-Masks travel through the graph as `sequence_lens` (int32 (B,), valid steps per row):
-`Embedding(mask_zero=True)` and `Masking` count the valid steps of each row, which is
-exact for right-padded input, the layout ONNX's LSTM can express. Masks pass from
-layer to layer as in Keras 3 (see `_torch_models`); merging layers OR their masks,
-which for right-padded masks is the maximum length.
+Masks travel through the graph as (B, T) bool tensors, made by
+`Embedding(mask_zero=True)` and `Masking` and passed from layer to layer as in
+Keras 3 (see `_torch_models`); merging layers OR them. The LSTM emitter turns any
+mask into what ONNX's LSTM takes (see `_onnx_graph`).
 """
 
 from __future__ import annotations
@@ -51,21 +50,19 @@ def activation(g: Graph, name: str, x: str) -> str:
     raise ValueError(f"to_onnx has no ONNX form of activation {name!r}")
 
 
-def _lens_from_bool(g: Graph, mask_bool: str) -> str:
-    """(B, T) bool -> (B,) int32 count of True (the length of a right-padded mask)."""
-    return g.op("ReduceSum", [g.op("Cast", [mask_bool], to=TensorProto.INT32), g.ints([1])],
-                keepdims=0)
-
-
-def _merge_lens(g, lens, any_none_means_none):
-    present = [x for x in lens if x is not None]
-    if not present or (any_none_means_none and len(present) != len(lens)):
+def _merge_masks(g, masks, any_none_means_none):
+    """OR of (B, T) bool masks; None where Keras's result has no mask."""
+    present = [x for x in masks if x is not None]
+    if not present or (any_none_means_none and len(present) != len(masks)):
         return None
-    return present[0] if len(present) == 1 else g.op("Max", present)
+    out = present[0]
+    for m in present[1:]:
+        out = g.op("Or", [out, m])
+    return out
 
 
 def emit_layer(g: Graph, layer, args, mask, initial_state):
-    """Emit one call of `layer`; returns (outputs, output masks as lens or None)."""
+    """Emit one call of `layer`; returns (outputs, output masks (B, T) bool or None)."""
     from .torch import activation_name
 
     kind = type(layer).__name__
@@ -90,20 +87,17 @@ def emit_layer(g: Graph, layer, args, mask, initial_state):
     if kind == "Embedding":
         ids = g.op("Cast", [args], to=TensorProto.INT64)
         out = g.op("Gather", [f32(layer.embeddings.value), ids], axis=0)
-        lens = None
+        mask_out = None
         if layer.mask_zero:
-            lens = _lens_from_bool(g, g.op("Not", [g.op("Equal", [ids, g.const(
-                np.asarray(0, np.int64))])]))
-        return [out], [lens]
+            mask_out = g.op("Not", [g.op("Equal", [ids, g.const(np.asarray(0, np.int64))])])
+        return [out], [mask_out]
     if kind == "Masking":
         differs = g.op("Not", [g.op("Equal", [args, f32(layer.mask_value)])])  # (B, T, D)
         count = g.op("ReduceSum", [g.op("Cast", [differs], to=TensorProto.INT32),
                                    g.ints([-1])], keepdims=1)  # (B, T, 1)
         keep = g.op("Greater", [count, g.const(np.asarray(0, np.int32))])  # any(x != value)
         out = g.op("Where", [keep, args, f32(0.0)])
-        lens = g.op("ReduceSum", [g.op("Cast", [keep], to=TensorProto.INT32), g.ints([1, 2])],
-                    keepdims=0)
-        return [out], [lens]
+        return [out], [g.op("Squeeze", [keep, g.ints([-1])])]  # (B, T)
     if kind == "Flatten":
         return [g.op("Flatten", [args], axis=1)], [None]
     if kind == "RepeatVector":
@@ -113,9 +107,9 @@ def emit_layer(g: Graph, layer, args, mask, initial_state):
         out = args[0]
         for a in args[1:]:
             out = g.op("Add", [out, a])
-        return [out], [_merge_lens(g, mask or [], False)]
+        return [out], [_merge_masks(g, mask or [], False)]
     if kind == "Concatenate":
-        return [g.op("Concat", list(args), axis=layer.axis)], [_merge_lens(g, mask or [], True)]
+        return [g.op("Concat", list(args), axis=layer.axis)], [_merge_masks(g, mask or [], True)]
     if kind == "Normalization":
         if layer.axis not in ((), (-1,)):
             raise ValueError(f"to_onnx converts Normalization on the last axis only; "
@@ -173,7 +167,7 @@ def model_graph(model) -> Graph:
             previous = masks.get(id(node.call_args))
         state = _fetch(kw["initial_state"], values) if "initial_state" in kw else None
         if kw.get("mask") is not None:
-            previous = _lens_from_bool(g, _fetch(kw["mask"], values))
+            previous = g.op("Cast", [_fetch(kw["mask"], values)], to=TensorProto.BOOL)
             mask = previous
         elif state is None:
             mask = previous

@@ -3,11 +3,10 @@
 The exported model takes batch-major float32 inputs like Keras, `inputs`
 (batch, timesteps, features), and returns Keras's outputs in Keras's order.
 Layers add, on request:
-- `sequence_lens` int32 (batch,): the number of valid steps of each row, i.e. a
-  **right-padded** Keras mask (`mask=True`). ONNX cannot express a mask with holes
-  or left padding; `onnx_feed` refuses such masks. Models whose mask comes from
-  `Embedding(mask_zero=True)` or `Masking` compute `sequence_lens` in the graph,
-  which is exact for right-padded input (the usual `pad_sequences(padding="post")`).
+- `mask` bool (batch, timesteps), Keras's mask (`mask=True`): any mask, right-padded
+  or not (the graph compacts the valid steps and feeds ONNX's `sequence_lens`; see
+  `_onnx_graph`). Models compute their masks from `Embedding(mask_zero=True)` and
+  `Masking` inside the graph.
 - `initial_h`, `initial_c` (batch, units) (`initial_state=True`); `Bidirectional`
   takes `initial_h_forward`, `initial_c_forward`, `initial_h_backward`, `initial_c_backward`.
 
@@ -37,8 +36,8 @@ from onnx import TensorProto
 from ..layers import LSTM, Bidirectional
 from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
 
-DOC = ("Exported by lstmkit. Inputs are batch-major (batch, timesteps, features); masks "
-       "are sequence_lens (right-padded), Keras's carried outputs are reproduced.")
+DOC = ("Exported by lstmkit. Inputs are batch-major (batch, timesteps, features); Keras's "
+       "masks (any pattern), carried outputs and go_backwards order are reproduced.")
 _FLOAT = TensorProto.FLOAT
 
 
@@ -69,7 +68,7 @@ def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
     g = Graph()
     sub = layer.forward_layer if isinstance(layer, Bidirectional) else layer
     x = g.add_input("inputs", _FLOAT, ["batch", "timesteps", sub.cell.input_dim])
-    seq_lens = g.add_input("sequence_lens", TensorProto.INT32, ["batch"]) if mask else None
+    mask = g.add_input("mask", TensorProto.BOOL, ["batch", "timesteps"]) if mask else None
     states = None
     if initial_state:
         units = ([layer.forward_layer.units] * 2 + [layer.backward_layer.units] * 2
@@ -77,7 +76,7 @@ def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
         states = [g.add_input(n, _FLOAT, ["batch", u])
                   for n, u in zip(_state_names(layer), units)]
     emit = bidirectional_outputs if isinstance(layer, Bidirectional) else lstm_outputs
-    outs = emit(g, layer, x, seq_lens, states)
+    outs = emit(g, layer, x, mask, states)
     shapes = layer.compute_output_shape((None, None, sub.cell.input_dim))
     if not isinstance(shapes[0], tuple):
         shapes = [shapes]
@@ -100,7 +99,7 @@ def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
         obj: a built `LSTM` or `Bidirectional`, or a `Sequential`/functional model of
             supported layers.
         path: where to write the `.onnx` file.
-        mask: (layers) add the `sequence_lens` input for right-padded masks.
+        mask: (layers) add the `mask` input, a (batch, timesteps) bool Keras mask.
         initial_state: (layers) add inputs for the initial states.
         opset: the ONNX opset (15 or later).
 
@@ -132,36 +131,21 @@ def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
     return model
 
 
-def right_padded_lengths(mask) -> np.ndarray:
-    """Valid steps per row of a right-padded mask (B, T); ValueError for any other mask."""
-    mask = np.asarray(mask)
-    if mask.ndim != 2 or mask.dtype.kind not in "biu":
-        raise ValueError(f"mask must be a boolean (batch, timesteps) array, got {mask.shape} "
-                         f"{mask.dtype}")
-    mask = mask.astype(bool)
-    lens = mask.sum(axis=1)
-    padded = np.arange(mask.shape[1])[None, :] < lens[:, None]
-    bad = np.flatnonzero((padded != mask).any(axis=1))
-    if bad.size:
-        raise ValueError(
-            f"ONNX's LSTM takes masks as sequence_lens, so the mask must be right-padded "
-            f"(valid steps first, then padding); rows {bad[:10].tolist()} are not. "
-            f"Use lk.convert.to_torch for arbitrary masks."
-        )
-    return lens.astype(np.int32)
-
-
 def onnx_feed(inputs, mask=None, initial_state=None) -> dict:
     """onnxruntime's input dict for a layer exported by `to_onnx`.
 
     Args:
         inputs: (B, T, D) array.
-        mask: a right-padded (B, T) bool mask (for `mask=True` exports) or None.
+        mask: a (B, T) bool mask (for `mask=True` exports) or None.
         initial_state: [h, c] (LSTM) or [h_f, c_f, h_b, c_b] (Bidirectional) or None.
     """
     feed = {"inputs": np.asarray(inputs, np.float32)}
     if mask is not None:
-        feed["sequence_lens"] = right_padded_lengths(mask)
+        mask = np.asarray(mask)
+        if mask.ndim != 2 or mask.dtype.kind not in "biu":
+            raise ValueError(f"mask must be a boolean (batch, timesteps) array, got shape "
+                             f"{mask.shape} dtype {mask.dtype}")
+        feed["mask"] = mask.astype(bool)
     if initial_state is not None:
         n = len(initial_state)
         if n not in (2, 4):
