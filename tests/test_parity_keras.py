@@ -250,6 +250,36 @@ def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs,
         assert book.masks[0].shape == (3, 4)
 
 
+@KERAS_NUMPY2_WARNING
+@pytest.mark.parametrize("kwargs, n_masks", [(dict(dropout=0.3), 2),
+                                             (dict(dropout=0.3, recurrent_dropout=0.4), 16)])
+def test_bidirectional_dropout_matches_keras_with_the_same_masks(monkeypatch, kwargs, n_masks):
+    """Each direction draws its own masks, forward layer first."""
+    keras = _keras()
+    from keras.src.layers.rnn import dropout_rnn_cell
+
+    book = MaskBook(seed=n_masks)
+    monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
+    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    mask = np.array(GOLDEN["masks"]["holes"], bool)
+    k_layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(3, return_sequences=True, return_state=True, **kwargs))
+    k_layer.build(x.shape)
+    weights = [rng.normal(size=w.shape).astype("float32") * 0.5 for w in k_layer.get_weights()]
+    k_layer.set_weights(weights)
+    l_layer = lk.layers.Bidirectional.from_config(k_layer.get_config())
+    l_layer.build(x.shape)
+    l_layer.set_weights(weights)
+    want = k_layer(x, mask=mask, training=True)
+    assert len(book.masks) == n_masks
+    got = l_layer(x, mask=mask, training=True)
+    assert book.used == n_masks
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.detach().cpu().numpy(), atol=1e-5, rtol=0)
+
+
 def test_dropout_one_mask_per_call_shared_across_time(monkeypatch):
     """Unpatched draws: a new mask each call, one mask (B, D) for all steps of a call."""
     seen = []
