@@ -130,3 +130,89 @@ def test_bad_inputs_get_clear_errors():
         model.set_weights([np.zeros((3, 8))])
     with pytest.raises(TypeError):
         lk.Model()
+
+
+def _torch_grads(theirs, x, g):
+    """Keras model output and input/weight gradients of sum(y * g) via torch autograd."""
+    from _training_oracle import torch as _torch
+    torch = _torch()
+    xs = [torch.tensor(v, requires_grad=v.dtype.kind == "f") for v in
+          (x if isinstance(x, list) else [x])]
+    y = theirs(xs if isinstance(x, list) else xs[0], training=False)
+    ys = y if isinstance(y, (list, tuple)) else [y]
+    sum((t * torch.tensor(gi)).sum() for t, gi in zip(ys, g)).backward()
+    return ([t.detach().numpy() for t in ys], [t.grad.numpy() for t in xs if t.requires_grad],
+            [v.value.grad.numpy() for v in theirs.trainable_weights])
+
+
+def _graph(lib, layers):
+    ids = lib.Input((6,), dtype="int32", name="ids")
+    seq = lib.Input((5, 3), name="seq")
+    e = layers.Embedding(9, 4, mask_zero=True, name="emb")(ids)
+    h = layers.Bidirectional(layers.LSTM(3, return_sequences=True), name="bi")(e)
+    _, h1, c1 = layers.LSTM(4, return_state=True, name="enc")(seq)
+    dec = layers.LSTM(4, return_sequences=True, name="dec")(
+        layers.RepeatVector(3, name="rep")(h1), initial_state=[h1, c1])
+    flat = layers.Flatten(name="flat")(layers.TimeDistributed(layers.Dense(2), name="td")(dec))
+    pooled = layers.LSTM(2, name="pool")(h)
+    merged = layers.Concatenate(name="cat")([pooled, flat, layers.Add(name="add")([h1, c1])])
+    out = layers.Dense(2, activation="softmax", name="out")(
+        layers.Activation("tanh", name="act")(merged))
+    return lib.Model([ids, seq], [out, dec])
+
+
+def test_model_gradients_match_keras_autograd():
+    keras = _keras()
+    rng = np.random.default_rng(5)
+    ours, theirs = _graph(lk, lk.layers), _graph(keras, keras.layers)
+    ours.set_weights(keras_weights(theirs))
+    ids = rng.integers(1, 9, (4, 6))
+    ids[0, 3:] = 0
+    ids[2, 1:] = 0
+    x = [ids, rng.normal(size=(4, 5, 3)).astype("float32")]
+    outs, run = ours.forward(x, training=True)
+    g = [rng.normal(size=o.shape).astype("float32") for o in outs]
+    d_inputs, d_weights = ours.backward(run, g)
+    k_outs, k_dx, k_dw = _torch_grads(theirs, x, g)
+    for a, b in zip(outs, k_outs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d_inputs[1], k_dx[0], rtol=1e-4, atol=1e-6)
+    assert [w.shape for w in ours.trainable_weights] == \
+        [tuple(w.shape) for w in theirs.trainable_weights]
+    for a, b, var in zip(d_weights, k_dw, ours.trainable_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=var.path)
+
+
+def test_sequential_builds_from_data_and_input_shape():
+    lazy = lk.Sequential([LSTM(3), Dense(1)])
+    assert not lazy.built
+    lazy.compile("sgd", "mse")
+    lazy.fit(np.zeros((4, 5, 2), "float32"), np.zeros((4, 1)), verbose=0)
+    assert lazy.built and lazy.input_shape == (None, 5, 2)
+    stacked = lk.Sequential(name="stack")
+    stacked.add(LSTM(3, input_shape=(5, 2)))
+    stacked.add(Dense(1))
+    assert stacked.output_shape == (None, 1)
+    assert stacked.get_config()["build_input_shape"] == [None, 5, 2]
+    lstm_name = stacked.layers[0].name
+    assert stacked.weights[0].path == f"stack/{lstm_name}/lstm_cell/kernel"
+    with pytest.raises(ValueError, match="single output"):
+        lk.Sequential([lk.Input((5, 2)), LSTM(3, return_state=True)])
+    with pytest.raises(ValueError, match="unique names"):
+        lk.Sequential([Dense(1, name="d"), Dense(1, name="d")])
+
+
+def test_summary_lists_layers_params_and_backend(capsys):
+    keras = _keras()
+    ours, theirs = _encdec_pair(keras)
+    ours.predict([np.zeros((1, 5, 3), "float32"), np.zeros((1, 2, 2), "float32")])
+    ours.summary()
+    text = capsys.readouterr().out
+    assert 'Model: "encdec"' in text and "Connected to" in text
+    assert f"Total params: {theirs.count_params():,}" in text
+    for layer in theirs.layers:
+        assert layer.name in text
+    assert "LSTM backend (last run): encoder=" in text
+    lines = []
+    ours.summary(print_fn=lines.append)
+    assert lines == [text.rstrip("\n")]
