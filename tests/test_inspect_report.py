@@ -186,7 +186,6 @@ def test_a_broken_page_is_detected(tmp_path):
 
 @needs_chromium
 def test_report_of_a_sequential_model_with_tokens(tmp_path):
-    pytest.importorskip("matplotlib")
     model = lk.Sequential([
         lk.Input(shape=(None,), dtype="int32"),
         lk.layers.Embedding(30, 6, mask_zero=True),
@@ -198,7 +197,7 @@ def test_report_of_a_sequential_model_with_tokens(tmp_path):
     vocab = {w: k + 1 for k, w in enumerate(sorted(set(words)))}
     x = np.array([[vocab[w] for w in words], [1, 2, 3, 0, 0, 0]])
     path = tmp_path / "model.html"
-    html = lk.inspect.report(model, x, str(path), tokens=words)
+    html = lk.inspect.report(model, x, str(path), tokens=words, pictures=False)
     assert "Total params" in html and "Bidirectional encoder" in html
     assert "LSTM summarizer" in html and "&#10007;" not in html
     proc, console = _chromium(tmp_path, path, "--dump-dom")
