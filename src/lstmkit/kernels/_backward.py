@@ -52,30 +52,26 @@ def backward_loop(A, C, RT, RgT, mask, rdrop, rmode, d_out, dh, dc, dZ, zero_out
             valid = (not has_mask) or mask[t, b] != 0
             ab, dzb, cp, cn = At[b], dZt[b], C[t, b], C[t + 1, b]
             dhb, dcb, dnb = dh[b], dc[b], d_next[b]
-            if valid:
+            if has_dout:  # dnb becomes the output's whole gradient g_out
                 for j in range(H):
-                    g_out = dnb[j]
-                    if has_dout:
-                        g_out += d_out[b, t, j]
-                    dh_new = dhb[j] + g_out
-                    i, f, g, o = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
-                    tc = tanh(cn[j])
-                    dct = dcb[j] + dh_new * o * (one - tc * tc)
-                    dzb[j] = dct * g * (i * (one - i))
-                    dzb[H + j] = dct * cp[j] * (f * (one - f))
-                    dzb[2 * H + j] = dct * i * (one - g * g)
-                    dzb[3 * H + j] = dh_new * tc * (o * (one - o))
-                    dcb[j] = dct * f
-                    dhb[j] = 0
-                    dnb[j] = 0
-            else:  # frozen state: dh, dc pass through; dz = 0
-                for j in range(4 * H):
-                    dzb[j] = 0
-                for j in range(H):
-                    g_out = dnb[j]
-                    if has_dout:
-                        g_out += d_out[b, t, j]
-                    dnb[j] = 0 if zero_output else g_out
+                    dnb[j] += d_out[b, t, j]
+            if not valid:  # frozen state: dh, dc pass through; dz = 0
+                dzb[:] = 0
+                if zero_output:
+                    dnb[:] = 0
+                continue
+            for j in range(H):  # no branch inside, so that LLVM vectorizes it
+                dh_new = dhb[j] + dnb[j]
+                i, f, g, o = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
+                tc = tanh(cn[j])
+                dct = dcb[j] + dh_new * o * (one - tc * tc)
+                dzb[j] = dct * g * (i * (one - i))
+                dzb[H + j] = dct * cp[j] * (f * (one - f))
+                dzb[2 * H + j] = dct * i * (one - g * g)
+                dzb[3 * H + j] = dh_new * tc * (o * (one - o))
+                dcb[j] = dct * f
+                dhb[j] = 0
+                dnb[j] = 0
         # dh_prev = dz @ R.T (+ the passed-through part already in dh)
         if rmode == 2:
             for k in range(4):

@@ -51,6 +51,7 @@ def forward_loop(Z, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last, tr
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
+    act = np.empty(G4, Z.dtype)  # one row's activations; stored into Z[t] when training
     S[0] = h0
     C[0] = c0
     last[:] = 0  # the carried output starts at zeros (TF/torch `rnn()`)
@@ -94,22 +95,23 @@ def forward_loop(Z, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last, tr
                 f = sigmoid(zf)
                 g = tanh(zg)
                 o = sigmoid(zo)
+                act[j] = i  # not into zb: a store where the loop reads stops LLVM
+                act[H + j] = f  # from vectorizing it
+                act[2 * H + j] = g
+                act[3 * H + j] = o
                 c2 = f * cb[j] + i * g
-                h2 = o * tanh(c2)
-                if train:
-                    zb[j] = i
-                    zb[H + j] = f
-                    zb[2 * H + j] = g
-                    zb[3 * H + j] = o
-                if valid:
-                    hn[j] = h2
-                    cn[j] = c2
-                    lb[j] = h2
-                else:
-                    hn[j] = hb[j]
-                    cn[j] = cb[j]
-                    if zero_output:
-                        lb[j] = 0
+                cn[j] = c2
+                hn[j] = o * tanh(c2)
+            # The mask is applied after the pass, so that the pass has no branch.
+            if valid:
+                lb[:] = hn
+            else:  # a masked step keeps the state; the output repeats or is zero
+                hn[:] = hb
+                cn[:] = cb
+                if zero_output:
+                    lb[:] = 0
+            if train:
+                zb[:] = act
             if return_sequences:
                 for j in range(H):
                     out[b, t, j] = lb[j]

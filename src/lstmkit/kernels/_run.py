@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import reference as _ref
 from ._backward import backward_loop
+from ._blas import gemm, threads_for
 from ._forward import forward_loop
 
 
@@ -78,9 +79,10 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
     if dm is not None and dm.ndim == 3:
         for k in range(4):  # implementation 1: each gate sees its own masked input
-            Z2[:, k * H:(k + 1) * H] = (X * dm[k]).reshape(T * B, D) @ kernel[:, k * H:(k + 1) * H]
+            Xk = (X * dm[k]).reshape(T * B, D)
+            Z2[:, k * H:(k + 1) * H] = gemm(Xk, np.ascontiguousarray(kernel[:, k * H:(k + 1) * H]))
     else:
-        np.matmul(X.reshape(T * B, D), kernel, out=Z2)  # (T*B, 4H): all steps at once
+        gemm(X.reshape(T * B, D), kernel, Z2)  # (T*B, 4H): all steps at once
     bias_arg = _empty(1, dtype)
     if bias is not None:
         if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
@@ -103,9 +105,9 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     last = np.empty((B, H), dtype)
     h0 = np.zeros((B, H), dtype) if h0 is None else np.ascontiguousarray(h0, dtype)
     c0 = np.zeros((B, H), dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
-    forward_loop(Z, recurrent_kernel, Rg, bias_arg, h0, c0, mask_tm, rdrop,
-                 rmode, S, C, out, last, train, bool(zero_output_for_mask),
-                 bool(return_sequences))
+    with threads_for(B * H * 4 * H):
+        forward_loop(Z, recurrent_kernel, Rg, bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C,
+                     out, last, train, bool(zero_output_for_mask), bool(return_sequences))
     end = T if train else T % 2
     cache = None
     if train:
@@ -132,21 +134,22 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gra
         if rmode == 2:
             RgT = np.ascontiguousarray(_gate_blocks(R, H).transpose(0, 2, 1))
     dZ = np.empty_like(A)  # (T, B, 4H)
-    backward_loop(A, C, np.ascontiguousarray(R.T), RgT, cache.mask, rdrop, rmode, d_out, dh, dc,
-                  dZ, cache.zero_output_for_mask)
+    with threads_for(B * H * 4 * H):
+        backward_loop(A, C, np.ascontiguousarray(R.T), RgT, cache.mask, rdrop, rmode, d_out,
+                      dh, dc, dZ, cache.zero_output_for_mask)
     dZ2 = dZ.reshape(T * B, 4 * H)
     Hp = S[:T]  # (T, B, H) the state each step started from
     if rmode == 0:
-        dR = Hp.reshape(T * B, H).T @ dZ2
+        dR = gemm(Hp.reshape(T * B, H).T, dZ2)
     elif rmode == 1:
-        dR = (Hp * rm).reshape(T * B, H).T @ dZ2
+        dR = gemm((Hp * rm).reshape(T * B, H).T, dZ2)
     else:
         dR = np.empty_like(R)
         for k in range(4):
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
-        dK = X.reshape(T * B, D).T @ dZ2  # (D, 4H)
-        dX = (dZ2 @ K.T).reshape(T, B, D)
+        dK = gemm(X.reshape(T * B, D).T, dZ2)  # (D, 4H)
+        dX = gemm(dZ2, K.T).reshape(T, B, D)
         if dm is not None:
             dX *= dm
     else:
