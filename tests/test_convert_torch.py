@@ -171,6 +171,9 @@ def test_from_nn_lstm(num_layers, bidirectional, batch_first, bias, with_state, 
     np.testing.assert_allclose(out, y.numpy(), atol=1e-5)
     last = lk.convert.from_torch(lstm, return_sequences=False)[-1]
     assert last.return_sequences is False
+    if not with_state:
+        model = lk.convert.from_torch(lstm, as_sequential=True)
+        np.testing.assert_allclose(model.predict(x.numpy(), verbose=0), y.numpy(), atol=1e-5)
 
 
 def test_load_torch_weights_after_training_step():

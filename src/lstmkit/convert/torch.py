@@ -181,13 +181,15 @@ def load_torch_weights(target, module) -> None:
     _torch_models.load_model_weights(target, module)
 
 
-def from_torch(module, return_sequences=True):
+def from_torch(module, return_sequences=True, as_sequential=False):
     """Convert a PyTorch module to lstmkit.
 
     Args:
         module: a `torch.nn.LSTM`, or a module made by `to_torch`.
         return_sequences: for an `nn.LSTM`, whether the last lstmkit layer returns the
             whole sequence (what `nn.LSTM` returns as `output`) or only the last step.
+        as_sequential: for an `nn.LSTM`, return an `lk.Sequential` (input (None, None, D))
+            instead of the list of layers.
 
     Returns:
         For an `nn.LSTM`: a list of lstmkit layers, one per PyTorch layer (an `LSTM`, or a
@@ -200,7 +202,13 @@ def from_torch(module, return_sequences=True):
     """
     module = _unwrap(module)
     if isinstance(module, nn.LSTM):
-        return _from_nn_lstm(module, return_sequences)
+        layers = _from_nn_lstm(module, return_sequences)
+        if not as_sequential:
+            return layers
+        from ..layers import Input
+        from ..models import Sequential
+
+        return Sequential([Input((None, module.input_size), dtype=layers[0].dtype), *layers])
     if isinstance(module, KerasLSTM):
         layer = LSTM.from_config(dict(getattr(module, "keras_config", None)
                                       or _keras_lstm_config(module)))
