@@ -135,6 +135,13 @@ def test_bidirectional_trace(merge_mode, return_sequences):
     assert np.array_equal(tr.forward.h[:, -1], h_f) and np.array_equal(tr.forward.c[:, -1], c_f)
     assert np.array_equal(tr.backward.h[:, -1], h_b) and np.array_equal(tr.backward.c[:, -1], c_b)
     assert np.array_equal(tr.backward.initial_state[0], init[2])
+    # each direction's own outputs: what its LSTM returned, before flipping and merging
+    y_b = tr.backward.outputs[0]
+    assert np.array_equal(y_b, tr.backward.sequence if return_sequences
+                          else tr.backward.sequence[:, -1])
+    if merge_mode is None:
+        y_b_merged = tr.outputs[1]
+        assert np.array_equal(y_b_merged, y_b[:, ::-1] if return_sequences else y_b)
 
 
 def test_float64_is_exact_to_double_precision():

@@ -101,7 +101,9 @@ class Trace:
             with `zero_output_for_mask`).
         inputs: (B, T, D) as given (input order). mask: (B, T) bool or None (input order).
         initial_state: [h0, c0], each (B, H): the states the run started from.
-        outputs: what the layer returned for this call, in Keras's order.
+        outputs: what the layer returned for this call, in Keras's order; for one
+            direction of a Bidirectional, what that direction's LSTM returned (before the
+            wrapper flips and merges).
         go_backwards: whether step k consumed input T-1-k.
         dropout_mask, recurrent_dropout_mask: the masks a training run drew, or None.
     """
@@ -301,10 +303,12 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
         return _one_direction(target, cache.result, starts[0], outputs, inputs, mask,
                               bool(training))
     cache_f, cache_b, _, _ = cache
-    fwd = _one_direction(target.forward_layer, cache_f.result, starts[0], outputs, inputs,
-                         mask, bool(training), "forward")
-    bwd = _one_direction(target.backward_layer, cache_b.result, starts[1], outputs, inputs,
-                         mask, bool(training), "backward")
+    fwd = _one_direction(target.forward_layer, cache_f.result, starts[0],
+                         _own_outputs(target.forward_layer, cache_f.result), inputs, mask,
+                         bool(training), "forward")
+    bwd = _one_direction(target.backward_layer, cache_b.result, starts[1],
+                         _own_outputs(target.backward_layer, cache_b.result), inputs, mask,
+                         bool(training), "backward")
     return BidirectionalTrace(target.name, fwd, bwd, outputs, target.merge_mode)
 
 
@@ -314,6 +318,12 @@ def _start_states(subs, saved, initial_state):
         given = list(initial_state)
         return [given[2 * k:2 * k + 2] for k in range(len(subs))]
     return saved
+
+
+def _own_outputs(layer, result):
+    """What `layer` (an LSTM) returned for `result`, as `LSTM.forward` packs it."""
+    output = result.outputs if layer.return_sequences else result.last_output
+    return (output, result.h, result.c) if layer.return_state else output
 
 
 def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
