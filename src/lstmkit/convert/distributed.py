@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import tempfile
@@ -95,12 +96,15 @@ def _worker(rank, world_size, port, module, x, y, cfg, out_dir):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)  # one core per rank; ranks are the parallelism
-    dist.init_process_group(cfg["backend"], rank=rank, world_size=world_size)
+    # A bounded wait: a rank that cannot join fails instead of hanging the others.
+    dist.init_process_group(cfg["backend"], rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=cfg["timeout"]))
     try:
         torch.manual_seed(cfg["seed"])
         x, y = _as_array(x), _as_array(y)
         n = len(x)
-        model = nn.parallel.DistributedDataParallel(module.train())
+        model = nn.parallel.DistributedDataParallel(
+            module.train(), find_unused_parameters=cfg["find_unused_parameters"])
         opt = make_optimizer(cfg["optimizer"], model.parameters(), cfg["learning_rate"])
         loss_fn = LOSSES[cfg["loss"]] if isinstance(cfg["loss"], str) else cfg["loss"]
         sampler = torch.utils.data.DistributedSampler(range(n), num_replicas=world_size,
@@ -132,18 +136,23 @@ def _worker(rank, world_size, port, module, x, y, cfg, out_dir):
 
 def train_distributed(obj, x, y, *, loss="mse", optimizer="adam", learning_rate=1e-3,
                       epochs=1, batch_size=32, world_size=2, backend="gloo", shuffle=True,
-                      seed=0, module=None, out_dir=None):
+                      seed=0, module=None, out_dir=None, find_unused_parameters=False,
+                      timeout=120):
     """Train `obj` with PyTorch DistributedDataParallel and copy the result back into it.
 
     Args:
         obj: an lstmkit layer or model (converted with `to_torch` unless `module` is given).
         x, y: arrays, or paths of `.npy` files opened memory-mapped in each rank.
-        loss: a Keras loss name (see `LOSSES`) or a picklable torch loss `f(pred, target)`.
+        loss: a Keras loss name (see `LOSSES`) or a picklable torch loss `f(pred, target)`,
+            applied to the model's first output (models with several outputs train on it).
         optimizer: "adam", "sgd" or "rmsprop" with Keras's defaults; `learning_rate`.
         epochs, batch_size: per rank; each rank sees 1 / world_size of the data per epoch.
         world_size: number of processes; backend: "gloo" (CPU) or "nccl".
         module: an already converted module of `obj` to train (else `to_torch(obj)`).
         out_dir: where ranks write their final weights (default: a temporary directory).
+        find_unused_parameters: passed to DistributedDataParallel (True when some weights
+            do not reach the loss, e.g. the second output of a model).
+        timeout: seconds a rank waits for the others to join.
 
     Returns:
         A dict: `loss` (mean loss per epoch over all ranks), `rank_state_dicts` (each
@@ -157,7 +166,8 @@ def train_distributed(obj, x, y, *, loss="mse", optimizer="adam", learning_rate=
     module = _unwrap(module) if module is not None else to_torch(obj)
     cfg = {"loss": loss, "optimizer": optimizer, "learning_rate": float(learning_rate),
            "epochs": int(epochs), "batch_size": int(batch_size), "backend": backend,
-           "shuffle": bool(shuffle), "seed": int(seed)}
+           "shuffle": bool(shuffle), "seed": int(seed), "timeout": float(timeout),
+           "find_unused_parameters": bool(find_unused_parameters)}
     with tempfile.TemporaryDirectory() as tmp:
         out = out_dir or tmp
         torch.multiprocessing.spawn(_worker, args=(world_size, free_port(), module, x, y, cfg,
