@@ -273,3 +273,27 @@ def test_trace_inside_a_sequential_model_is_what_the_model_computes():
     assert np.array_equal(summ.h[:, -1], summ.outputs)
     # the model's prediction is the Dense layer on the traced final memory state
     assert np.array_equal(model(x), model.layers[-1](summ.outputs))
+
+
+@pytest.mark.filterwarnings(  # torch 2.13's Tensor.__array__ lacks `copy`; NumPy 2 warns
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_every_step_matches_keras_lstm_cell():
+    """c and h at every step, against Keras 3's own LSTMCell stepped by hand (torch backend)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(17)
+    B, T, D, H = 3, 6, 4, 5
+    layer = _randomize(_lstm(H, return_sequences=True), D, 18)
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    tr = lk.trace(layer, x)
+    cell = keras.layers.LSTMCell(H)
+    cell.build((None, D))
+    cell.set_weights(layer.get_weights())
+    h = c = np.zeros((B, H), "float32")
+    for t in range(T):
+        _, (h, c) = cell(x[:, t], [h, c])
+        h, c = keras.ops.convert_to_numpy(h), keras.ops.convert_to_numpy(c)
+        np.testing.assert_allclose(tr.h[:, t], h, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(tr.c[:, t], c, rtol=1e-5, atol=1e-6)
