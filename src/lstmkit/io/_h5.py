@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 #: A dataset declaring more than this many times its stored bytes (past 1 MiB) is refused.
-MAX_EXPANSION = 1000
+MAX_EXPANSION = 100
 
 
 def open_h5(source, path: str):
@@ -151,3 +151,95 @@ def attr_string(obj, name: str, path: str):
     if isinstance(raw, str):
         return raw
     raise ValueError(f"{path}: attribute {name!r} must be a string, got {type(raw).__name__}")
+
+
+# -- whole-file extraction (run in `_sandbox.run_isolated`) -----------------------------------
+MAX_OBJECTS = 200_000
+MAX_DEPTH = 32
+
+
+class _Budget:
+    """Bytes left to read: the declared sizes of all datasets read so far are bounded."""
+
+    def __init__(self, limit, path):
+        self.left, self.path = limit, path
+
+    def read(self, dset, what):
+        shape, dtype = dataset_info(dset, self.path)
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if nbytes > self.left:
+            raise ValueError(f"{self.path}: the datasets declare more than the limit of bytes "
+                             "to read (lstmkit.io.MAX_MEMBER_BYTES)")
+        self.left -= nbytes
+        return read_dataset(dset, self.path, None, what)
+
+
+def _vars_arrays(group, budget, path):
+    import h5py
+
+    if not isinstance(group, h5py.Group):
+        raise ValueError(f"{path}: {group.name} must be a group of datasets 0..n-1")
+    keys = list(group.keys())
+    if sorted(keys) != sorted(str(i) for i in range(len(keys))):
+        raise ValueError(f"{path}: {group.name} must hold datasets named 0..n-1, got "
+                         f"{keys[:10]}")
+    return [budget.read(child(group, str(i), path), f"weight {group.name}/{i}")
+            for i in range(len(keys))]
+
+
+def extract_vars(source, path: str, limit: int) -> dict:
+    """{inner path: [arrays of <inner>/vars/0, 1, ...]} of a Keras 3 weights file."""
+    import h5py
+
+    budget, count = _Budget(limit, path), 0
+    with open_h5(source, path) as f:
+        out, stack = {}, [("", f, 0)]
+        while stack:
+            prefix, group, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                raise ValueError(f"{path}: groups nested deeper than {MAX_DEPTH}")
+            try:
+                names = list(group.keys())
+            except (OSError, RuntimeError, ValueError, KeyError) as err:
+                raise ValueError(f"{path}: corrupt group {group.name}: {err}") from None
+            for name in names:
+                count += 1
+                if count > MAX_OBJECTS:
+                    raise ValueError(f"{path}: more than {MAX_OBJECTS} objects")
+                obj = child(group, name, path)
+                if not isinstance(obj, h5py.Group):
+                    continue
+                if name == "vars":
+                    out[prefix] = _vars_arrays(obj, budget, path)
+                else:
+                    stack.append((f"{prefix}/{name}" if prefix else name, obj, depth + 1))
+    return out
+
+
+def extract_legacy(source, path: str, limit: int) -> dict:
+    """Everything lstmkit reads from a legacy `.h5`: config, versions, weights by layer."""
+    budget = _Budget(limit, path)
+    with open_h5(source, path) as f:
+        weights = child(f, "model_weights", path)
+        group = weights if weights is not None else f
+        out = {"model_config": attr_string(f, "model_config", path),
+               "keras_version": (attr_string(f, "keras_version", path)
+                                 or attr_string(group, "keras_version", path)),
+               "backend": (attr_string(f, "backend", path)
+                           or attr_string(group, "backend", path)),
+               "has_layer_names": "layer_names" in group.attrs, "layers": []}
+        if not out["has_layer_names"]:
+            return out
+        for name in attr_strings(group, "layer_names", path):
+            sub = child(group, name, path)
+            if sub is None:
+                raise ValueError(f"{path}: layer {name!r} is listed but has no group")
+            arrays = []
+            for wname in attr_strings(sub, "weight_names", path):
+                dset = walk(sub, wname, path)
+                if dset is None:
+                    raise ValueError(f"{path}: weight {wname!r} of layer {name!r} is listed "
+                                     "but missing")
+                arrays.append([wname, budget.read(dset, f"weight {wname!r}")])
+            out["layers"].append([name, arrays])
+    return out

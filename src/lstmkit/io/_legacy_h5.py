@@ -25,28 +25,35 @@ from . import _h5
 
 
 class LegacyH5:
-    """A legacy `.h5` model (or weights) file: config, version and weights by layer."""
+    """A legacy `.h5` model (or weights) file: config, version and weights by layer.
+
+    Read whole, in `_sandbox.run_isolated` (a corrupt file cannot hang the caller).
+    """
 
     def __init__(self, source, path: str | None = None):
+        from . import _archive, _sandbox
+        from ._weights import _file_size
+
         self.path = path or str(source)
-        self.file = _h5.open_h5(source, self.path)
-        weights = _h5.child(self.file, "model_weights", self.path)
-        self.weights_group = weights if weights is not None else self.file
-        self.keras_version = (_h5.attr_string(self.file, "keras_version", self.path)
-                              or _h5.attr_string(self.weights_group, "keras_version", self.path))
-        self.backend = (_h5.attr_string(self.file, "backend", self.path)
-                        or _h5.attr_string(self.weights_group, "backend", self.path))
+        content = _sandbox.run_isolated(_h5.extract_legacy, source, self.path,
+                                        _archive.MAX_MEMBER_BYTES, what=self.path,
+                                        size=_file_size(source))
+        self.keras_version = content["keras_version"]
+        self.backend = content["backend"]
+        self.has_layer_names = content["has_layer_names"]
+        self._config = content["model_config"]
+        self._layers = [(name, [(tuple(a.shape), a) for _, a in weights])
+                        for name, weights in content["layers"]]
 
     def close(self):
-        self.file.close()
+        self._layers = []
 
     def model_config(self):
         """The `model_config` entry as a dict, or None for a weights-only file."""
-        raw = _h5.attr_string(self.file, "model_config", self.path)
-        if raw is None:
+        if self._config is None:
             return None
         try:
-            value = json.loads(raw)
+            value = json.loads(self._config)
         except (ValueError, RecursionError) as err:
             raise ValueError(f"{self.path}: model_config is not valid JSON: {err}") from None
         if not isinstance(value, dict):
@@ -54,26 +61,11 @@ class LegacyH5:
         return value
 
     def layers(self):
-        """[(layer name, [(shape, dataset)])] in the file's order."""
-        names = _h5.attr_strings(self.weights_group, "layer_names", self.path)
-        if not names and "layer_names" not in self.weights_group.attrs:
+        """[(layer name, [(shape, array)])] in the file's order."""
+        if not self.has_layer_names:
             raise ValueError(f"{self.path}: no 'layer_names': not a Keras .h5 model or weights "
                              "file")
-        out = []
-        for name in names:
-            group = _h5.child(self.weights_group, name, self.path)
-            if group is None:
-                raise ValueError(f"{self.path}: layer {name!r} is listed but has no group")
-            entries = []
-            for wname in _h5.attr_strings(group, "weight_names", self.path):
-                dset = _h5.walk(group, wname, self.path)
-                if dset is None:
-                    raise ValueError(f"{self.path}: weight {wname!r} of layer {name!r} is "
-                                     "listed but missing")
-                shape, _ = _h5.dataset_info(dset, self.path)
-                entries.append((shape, dset))
-            out.append((name, entries))
-        return out
+        return self._layers
 
     def total_elements(self) -> int:
         return sum(int(np.prod(shape, dtype=np.float64)) for _, entries in self.layers()
@@ -96,12 +88,11 @@ def load_by_order(legacy: LegacyH5, model, path: str) -> None:
         if len(entries) != len(variables):
             raise ValueError(f"{path}: layer {layer.name!r} expects {len(variables)} weights, "
                              f"the file's layer {name!r} holds {len(entries)}")
-        for var, (shape, dset) in zip(variables, entries):
+        for var, (shape, value) in zip(variables, entries):
             what = f"weight {var.name!r} of layer {layer.name!r}"
             if shape != tuple(var.shape):
                 raise ValueError(f"{path}: {what} has shape {shape} in the file (layer "
                                  f"{name!r}), the model expects {tuple(var.shape)}")
-            value = _h5.read_dataset(dset, path, var.shape, what)
             if value.dtype.kind != "f":
                 raise ValueError(f"{path}: {what} has dtype {value.dtype}; a float was expected")
             updates.append((var, value))

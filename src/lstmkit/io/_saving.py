@@ -268,12 +268,9 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
             store.close()
         return
     legacy = _legacy_h5.LegacyH5(path)
-    try:
-        if "layer_names" in legacy.weights_group.attrs:
-            _legacy_h5.load_by_order(legacy, model, path)
-            return
-    finally:
-        legacy.close()
+    if legacy.has_layer_names:
+        _legacy_h5.load_by_order(legacy, model, path)
+        return
     store = _weights.H5Store(path)
     try:
         _weights.load_groups(store, _weights.model_var_groups(model), path)

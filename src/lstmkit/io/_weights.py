@@ -66,63 +66,49 @@ def model_var_groups(model, layers=None) -> list:
 
 # -- stores ----------------------------------------------------------------------------------
 class H5Store:
-    """Keras 3's `model.weights.h5` / `.weights.h5`, read through `lstmkit.io._h5`'s checks."""
+    """Keras 3's `model.weights.h5` / `.weights.h5`, read whole through `_h5`'s checks.
+
+    The HDF5 parsing runs in `_sandbox.run_isolated`, so a corrupt file that makes the
+    HDF5 library loop or crash gives a ValueError instead.
+    """
 
     def __init__(self, source, path: str | None = None):
+        from . import _archive, _sandbox
+
         self.path = path or os.fspath(source)
-        self.file = _h5.open_h5(source, self.path)
+        size = len(source) if isinstance(source, (bytes, bytearray)) else _file_size(source)
+        self.vars = _sandbox.run_isolated(_h5.extract_vars, source, self.path,
+                                          _archive.MAX_MEMBER_BYTES, what=self.path, size=size)
 
     def close(self):
-        self.file.close()
-
-    def _vars_group(self, inner: str):
-        group = _h5.walk(self.file, f"{inner}/vars", self.path)
-        if group is None and inner.startswith("layers"):
-            legacy = "_layer_checkpoint_dependencies" + inner[len("layers"):]
-            group = _h5.walk(self.file, f"{legacy}/vars", self.path)
-        return group
+        self.vars = {}
 
     def get(self, inner: str):
-        """[(shape, dataset)] of `<inner>/vars`, in order "0", "1", ...; None if absent."""
-        import h5py
-
-        group = self._vars_group(inner)
-        if group is None:
+        """[(shape, array)] of `<inner>/vars`, in order "0", "1", ...; None if absent."""
+        arrays = self.vars.get(inner)
+        if arrays is None and inner.startswith("layers"):
+            arrays = self.vars.get("_layer_checkpoint_dependencies" + inner[len("layers"):])
+        if arrays is None:
             return None
-        if not isinstance(group, h5py.Group):
-            raise ValueError(f"{self.path}: {inner}/vars must be a group")
-        keys = list(group.keys())
-        if sorted(keys) != sorted(str(i) for i in range(len(keys))):
-            raise ValueError(f"{self.path}: {inner}/vars must hold datasets named 0..n-1, got "
-                             f"{keys[:10]}")
-        out = []
-        for i in range(len(keys)):
-            dset = _h5.child(group, str(i), self.path)
-            shape, _ = _h5.dataset_info(dset, self.path)
-            out.append((shape, dset))
-        return out
+        return [(tuple(a.shape), a) for a in arrays]
 
     def total_elements(self) -> int:
-        """How many numbers the file's datasets declare (each checked, none read)."""
-        import h5py
-
-        total = 0
-
-        def visit(name, obj):
-            nonlocal total
-            if isinstance(obj, h5py.Dataset):
-                shape, _ = _h5.dataset_info(obj, self.path)
-                total += int(np.prod(shape, dtype=np.float64))
-
-        try:
-            self.file.visititems(visit)
-        except (OSError, RuntimeError, KeyError) as err:
-            raise ValueError(f"{self.path}: corrupt HDF5 structure: {err}") from None
-        return total
+        """How many numbers the file's weight groups hold."""
+        return sum(int(a.size) for arrays in self.vars.values() for a in arrays)
 
     def read(self, entry, expected_shape, what):
-        _, dset = entry
-        return _h5.read_dataset(dset, self.path, expected_shape, what)
+        shape, array = entry
+        if expected_shape is not None and shape != tuple(expected_shape):
+            raise ValueError(f"{self.path}: {what} has shape {shape}, the layer expects "
+                             f"{tuple(expected_shape)}")
+        return array
+
+
+def _file_size(source) -> int:
+    try:
+        return os.path.getsize(source)
+    except (OSError, TypeError):
+        return 0
 
 
 class NpzStore:
