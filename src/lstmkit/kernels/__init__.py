@@ -64,11 +64,17 @@ def resolve_backend(backend: str | None) -> str:
     return backend
 
 
+_RUN = None
+
+
 def _load_run():
     """The compiled path, imported on first use (numba loads its cache then)."""
-    from . import _run
+    global _RUN
+    if _RUN is None:
+        from . import _run
 
-    return _run
+        _RUN = _run
+    return _RUN
 
 
 def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,

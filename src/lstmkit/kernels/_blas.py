@@ -18,7 +18,6 @@ BLAS), nothing is changed.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import glob
 import os
@@ -51,16 +50,17 @@ def _find_set_threads_local():
 _SET_THREADS_LOCAL = _find_set_threads_local()
 
 
-@contextlib.contextmanager
-def threads_for(macs: int):
-    """Run the block's BLAS calls single-threaded when each product is small (< PARALLEL_MACS)."""
+def single_thread_if_small(macs: int) -> int:
+    """Make this thread's BLAS single-threaded when products of `macs` multiply-adds are
+    small (< PARALLEL_MACS); returns what `restore_threads` needs (-1: nothing changed)."""
     if _SET_THREADS_LOCAL is None or macs >= PARALLEL_MACS:
-        yield
-        return
-    previous = _SET_THREADS_LOCAL(1)
-    try:
-        yield
-    finally:
+        return -1
+    return _SET_THREADS_LOCAL(1)
+
+
+def restore_threads(previous: int) -> None:
+    """Undo `single_thread_if_small`."""
+    if previous >= 0:
         _SET_THREADS_LOCAL(previous)
 
 
@@ -73,6 +73,9 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndar
     """out = a @ b (2-D, C- or F-contiguous) through the kernel's BLAS."""
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    with threads_for(a.shape[0] * a.shape[1] * b.shape[1]):
+    previous = single_thread_if_small(a.shape[0] * a.shape[1] * b.shape[1])
+    try:
         _dot(a, b, out)
+    finally:
+        restore_threads(previous)
     return out

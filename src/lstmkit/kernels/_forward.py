@@ -30,14 +30,15 @@ from ._math import sigmoid, tanh
 
 
 @njit(cache=True, error_model="numpy")
-def forward_loop(Z, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last, train,
-                 zero_output, return_sequences):
+def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last,
+                 train, zero_output, return_sequences):
     """Run the recurrence. Arrays (time-major, processing order):
 
-    Z (T, B, 4H): x_t @ kernel per step (+ bias already, when bias has size 0);
-        overwritten with i, f, g, o when `train`.
+    X (T, B, D) inputs, K (D, 4H) kernel: unless `z_ready`, one GEMM fills Z with X @ K.
+    Z (T, B, 4H): x_t @ kernel per step; overwritten with i, f, g, o when `train`.
     R (H, 4H) recurrent kernel; Rg (4, H, H) its gate blocks (used when rmode == 2).
-    bias (4H,) or size 0 (already in Z). h0, c0 (B, H).
+    bias (4H,) (zeros when there is none or it is already in Z). h0, c0 (B, H) or size 0
+        for zeros.
     mask (T, B) uint8, or size 0 for no mask.
     rdrop: recurrent dropout, (1, B, H) shared (rmode 1) or (4, B, H) per gate (rmode 2).
     S, C: states; (T+1, B, H) when `train` (S[t] is the state step t starts from),
@@ -47,19 +48,25 @@ def forward_loop(Z, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last, tr
     T, B, G4 = Z.shape
     H = G4 // 4
     has_mask = mask.size > 0
-    has_bias = bias.size > 0
+    if not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
+        np.dot(X.reshape((T * B, X.shape[2])), K, Z.reshape((T * B, G4)))
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
     act = np.empty(G4, Z.dtype)  # one row's activations; stored into Z[t] when training
-    S[0] = h0
-    C[0] = c0
+    if h0.size == 0:
+        S[0] = 0
+    else:
+        S[0] = h0
+    if c0.size == 0:
+        C[0] = 0
+    else:
+        C[0] = c0
     last[:] = 0  # the carried output starts at zeros (TF/torch `rnn()`)
     for t in range(T):
         cur = t if train else t % 2
         nxt = t + 1 if train else (t + 1) % 2
-        h, c = S[cur], C[cur]
-        h_new, c_new = S[nxt], C[nxt]
+        h = S[cur]
         if rmode == 0:
             np.dot(h, R, zr)  # (B, 4H)
         elif rmode == 1:
@@ -76,42 +83,35 @@ def forward_loop(Z, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last, tr
                 for b in range(B):
                     for j in range(H):
                         zr[b, k * H + j] = zk[b, j]
-        zt = Z[t]
+        # Direct 2-D/3-D indexing, no per-row views: a view costs reference counting, which
+        # dominates small sizes (B rows of H = 4 units).
         for b in range(B):
-            valid = (not has_mask) or mask[t, b] != 0
-            zb, rb = zt[b], zr[b]
-            hb, cb, hn, cn, lb = h[b], c[b], h_new[b], c_new[b], last[b]
             for j in range(H):
-                zi = zb[j] + rb[j]
-                zf = zb[H + j] + rb[H + j]
-                zg = zb[2 * H + j] + rb[2 * H + j]
-                zo = zb[3 * H + j] + rb[3 * H + j]
-                if has_bias:
-                    zi += bias[j]
-                    zf += bias[H + j]
-                    zg += bias[2 * H + j]
-                    zo += bias[3 * H + j]
-                i = sigmoid(zi)
-                f = sigmoid(zf)
-                g = tanh(zg)
-                o = sigmoid(zo)
-                act[j] = i  # not into zb: a store where the loop reads stops LLVM
+                i = sigmoid((Z[t, b, j] + zr[b, j]) + bias[j])
+                f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
+                g = tanh((Z[t, b, 2 * H + j] + zr[b, 2 * H + j]) + bias[2 * H + j])
+                o = sigmoid((Z[t, b, 3 * H + j] + zr[b, 3 * H + j]) + bias[3 * H + j])
+                act[j] = i  # not into Z: a store where the loop reads stops LLVM
                 act[H + j] = f  # from vectorizing it
                 act[2 * H + j] = g
                 act[3 * H + j] = o
-                c2 = f * cb[j] + i * g
-                cn[j] = c2
-                hn[j] = o * tanh(c2)
+                c2 = f * C[cur, b, j] + i * g
+                C[nxt, b, j] = c2
+                S[nxt, b, j] = o * tanh(c2)
             # The mask is applied after the pass, so that the pass has no branch.
-            if valid:
-                lb[:] = hn
+            if (not has_mask) or mask[t, b] != 0:
+                for j in range(H):
+                    last[b, j] = S[nxt, b, j]
             else:  # a masked step keeps the state; the output repeats or is zero
-                hn[:] = hb
-                cn[:] = cb
+                for j in range(H):
+                    S[nxt, b, j] = S[cur, b, j]
+                    C[nxt, b, j] = C[cur, b, j]
                 if zero_output:
-                    lb[:] = 0
+                    for j in range(H):
+                        last[b, j] = 0
             if train:
-                zb[:] = act
+                for j in range(4 * H):
+                    Z[t, b, j] = act[j]
             if return_sequences:
                 for j in range(H):
-                    out[b, t, j] = lb[j]
+                    out[b, t, j] = last[b, j]

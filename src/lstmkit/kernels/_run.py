@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import reference as _ref
 from ._backward import backward_loop
-from ._blas import gemm, threads_for
+from ._blas import gemm, restore_threads, single_thread_if_small
 from ._forward import forward_loop
 
 
@@ -81,9 +81,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
         for k in range(4):  # implementation 1: each gate sees its own masked input
             Xk = (X * dm[k]).reshape(T * B, D)
             Z2[:, k * H:(k + 1) * H] = gemm(Xk, np.ascontiguousarray(kernel[:, k * H:(k + 1) * H]))
-    else:
-        gemm(X.reshape(T * B, D), kernel, Z2)  # (T*B, 4H): all steps at once
-    bias_arg = _empty(1, dtype)
+    bias_arg = np.zeros(4 * H, dtype)
     if bias is not None:
         if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
             Z2 += bias
@@ -103,11 +101,15 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     C = np.empty((n_states, B, H), dtype)
     out = np.empty((B, T, H), dtype) if return_sequences else _empty(3, dtype)
     last = np.empty((B, H), dtype)
-    h0 = np.zeros((B, H), dtype) if h0 is None else np.ascontiguousarray(h0, dtype)
-    c0 = np.zeros((B, H), dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
-    with threads_for(B * H * 4 * H):
-        forward_loop(Z, recurrent_kernel, Rg, bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C,
-                     out, last, train, bool(zero_output_for_mask), bool(return_sequences))
+    h0 = _empty(2, dtype) if h0 is None else np.ascontiguousarray(h0, dtype)
+    c0 = _empty(2, dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
+    previous = single_thread_if_small(B * H * 4 * H)
+    try:
+        forward_loop(X, kernel, Z, dm is not None and dm.ndim == 3, recurrent_kernel, Rg,
+                     bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C, out, last, train,
+                     bool(zero_output_for_mask), bool(return_sequences))
+    finally:
+        restore_threads(previous)
     end = T if train else T % 2
     cache = None
     if train:
@@ -134,9 +136,12 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gra
         if rmode == 2:
             RgT = np.ascontiguousarray(_gate_blocks(R, H).transpose(0, 2, 1))
     dZ = np.empty_like(A)  # (T, B, 4H)
-    with threads_for(B * H * 4 * H):
+    previous = single_thread_if_small(B * H * 4 * H)
+    try:
         backward_loop(A, C, np.ascontiguousarray(R.T), RgT, cache.mask, rdrop, rmode, d_out,
                       dh, dc, dZ, cache.zero_output_for_mask)
+    finally:
+        restore_threads(previous)
     dZ2 = dZ.reshape(T * B, 4 * H)
     Hp = S[:T]  # (T, B, H) the state each step started from
     if rmode == 0:
