@@ -162,9 +162,10 @@ class Model(ModelAPI, Layer):
         """Gradients: `(d_inputs, d_weights)`, d_weights aligned with `trainable_weights`."""
         d_flat = d_outputs if isinstance(self._outputs_struct, list) else [d_outputs]
         grads, weight_grads = _graph.run_backward(cache, self.outputs, d_flat)
-        d_weights = [weight_grads.get(id(v)) for v in self.trainable_weights]
+        weights = self.trainable_weights
+        d_weights = [weight_grads.get(id(v)) for v in weights]
         d_weights = [np.zeros_like(v.value) if g is None else g
-                     for v, g in zip(self.trainable_weights, d_weights)]
+                     for v, g in zip(weights, d_weights)]
         d_inputs = [grads.get(id(t)) for t in self.inputs]
         return self._pack_inputs(d_inputs), d_weights
 

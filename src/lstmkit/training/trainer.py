@@ -127,7 +127,6 @@ def _regularization(model):
 
 def _loss_and_grads(model, state, xs, ys, sample_weight, training, need_grad):
     """Forward and loss: (total loss, flat predictions, masks, run, d_outputs)."""
-    from .data import take  # noqa: F401  (keeps the import graph explicit)
     outs, run = model.forward(xs if len(xs) > 1 else xs[0], training=training,
                               keep_cache=need_grad)
     preds = outs if isinstance(outs, list) else [outs]
@@ -148,20 +147,19 @@ def _loss_and_grads(model, state, xs, ys, sample_weight, training, need_grad):
         w = 1.0 if weight is None else float(weight)
         total += w * float(value)
         d_outs.append(None if d is None else (d * np.float32(w) if weight is not None else d))
-    reg_loss, _ = _regularization(model)
+    reg_loss, reg_grads = _regularization(model)
     total += reg_loss + run.activity_loss
-    return total, preds, masks, run, d_outs
+    return total, preds, masks, run, d_outs, reg_grads
 
 
 def _train_step(model, state, xs, ys, sample_weight):
-    total, preds, masks, run, d_outs = _loss_and_grads(model, state, xs, ys, sample_weight,
-                                                       training=True, need_grad=True)
+    total, preds, masks, run, d_outs, reg_grads = _loss_and_grads(
+        model, state, xs, ys, sample_weight, training=True, need_grad=True)
     n = xs[0].shape[0]
     state.loss_tracker.update_state(np.asarray([total]), np.asarray([n]))
     weights = model.trainable_weights
     if weights:
         _, d_weights = model.backward(run, d_outs if state.multi else d_outs[0])
-        _, reg_grads = _regularization(model)
         d_weights = [g + reg_grads[id(v)] if id(v) in reg_grads else g
                      for v, g in zip(weights, d_weights)]
         state.optimizer.apply(d_weights, weights)
@@ -170,8 +168,8 @@ def _train_step(model, state, xs, ys, sample_weight):
 
 
 def _test_step(model, state, xs, ys, sample_weight):
-    total, preds, masks, _, _ = _loss_and_grads(model, state, xs, ys, sample_weight,
-                                                training=False, need_grad=False)
+    total, preds, masks, _, _, _ = _loss_and_grads(model, state, xs, ys, sample_weight,
+                                                   training=False, need_grad=False)
     state.loss_tracker.update_state(np.asarray([total]), np.asarray([xs[0].shape[0]]))
     state.update_metrics(ys, preds, masks, sample_weight)
     return state.results()
