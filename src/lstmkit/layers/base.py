@@ -51,6 +51,8 @@ _AUTO_NODE_KWARGS = {
     "Bidirectional": ("mask",),
     "TimeDistributed": ("mask",),
     "Dropout": ("training",),
+    "Sequential": ("mask",),
+    "Model": ("mask",),
 }
 
 

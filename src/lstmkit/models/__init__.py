@@ -7,9 +7,14 @@ Example:
     (None, 4)
 """
 
+from .. import layers as _layers
 from .config import deserialize, serialize
 from .model import Functional, Model
 from .sequential import Sequential
+
+# Models nest as layers: a file's nested "Sequential" / "Functional" entry deserializes.
+_layers.register(Sequential)
+_layers.register(Model, "Functional")
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

@@ -47,6 +47,14 @@ def build_config(layer):
 
 def layer_entry(layer, with_nodes=None):
     """`serialize(layer)` plus `build_config` (and `name`, `inbound_nodes` for Functional)."""
+    from .model import Model
+    if isinstance(layer, Model):  # a nested model: its whole entry, as Keras writes it
+        entry = serialize(layer)
+        if with_nodes is not None:
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = [n.serialize() for n in layer._inbound_nodes
+                                      if n in with_nodes]
+        return entry
     entry = _layers.serialize(layer)
     if isinstance(layer, InputLayer):
         entry["module"] = "keras.layers"

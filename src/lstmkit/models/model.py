@@ -100,7 +100,8 @@ class Model(ModelAPI, Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        return self.output_shape
+        shapes = [t.shape for t in self.outputs]
+        return shapes if isinstance(self._outputs_struct, list) else shapes[0]
 
     # -- running -------------------------------------------------------------------------
     def _standardize_inputs(self, x) -> list:
@@ -174,11 +175,14 @@ class Model(ModelAPI, Layer):
 
     def __call__(self, inputs, training=None, mask=None):
         if _layers.base._node.any_symbolic(inputs):
-            raise NotImplementedError(
-                "Calling a model on symbolic tensors (nesting models) is not supported yet"
-            )
+            # A model used as a layer of another model (keras: nested models).
+            return Layer._symbolic_call(self, inputs)
         outputs, _ = self.forward(inputs, training=bool(training), keep_cache=False)
         return outputs
+
+    def _convert_inputs(self, inputs):
+        # The inner InputLayers cast; int inputs (Embedding) must stay ints.
+        return inputs
 
     def call(self, inputs, training=False, mask=None):
         return self(inputs, training=training)

@@ -108,8 +108,12 @@ class Sequential(Model):
         if self.built:
             return
         if self._input_layer is None and x is not None:
-            arrays = x if not isinstance(x, (list, tuple)) else x[0]
-            self.build((None, *np.shape(arrays)[1:]))
+            first = x if not isinstance(x, (list, tuple)) else x[0]
+            shape = first.shape if isinstance(first, KerasTensor) else np.shape(first)
+            dtype = first.dtype if isinstance(first, KerasTensor) else None
+            if dtype is not None and not str(dtype).startswith("float"):
+                self._input_layer = InputLayer(batch_shape=(None, *shape[1:]), dtype=dtype)
+            self.build((None, *shape[1:]))
         elif self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
         else:
