@@ -266,3 +266,19 @@ def test_bad_input_gets_clear_errors():
     model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="integer targets"):
         model.fit(x, np.zeros((10, 3)), verbose=0)
+
+
+def test_dict_inputs_and_steps_per_epoch():
+    a, b = lk.Input((3, 2), name="a"), lk.Input((3, 2), name="b")
+    out = lk.layers.Dense(1, name="out")(lk.layers.LSTM(2)(lk.layers.Add()([a, b])))
+    model = lk.Model([a, b], out)
+    model.compile("sgd", "mse")
+    x = {"a": np.ones((10, 3, 2), "float32"), "b": np.zeros((10, 3, 2), "float32")}
+    seen = []
+    model.fit(x, {"out": np.zeros((10, 1))}, batch_size=2, steps_per_epoch=3, verbose=0,
+              callbacks=[lk.callbacks.LambdaCallback(
+                  on_train_batch_end=lambda batch, logs: seen.append(batch))])
+    assert seen == [0, 1, 2]
+    np.testing.assert_allclose(model.predict(x), model.predict([x["a"], x["b"]]))
+    with pytest.raises(ValueError, match="Missing inputs"):
+        model.fit({"a": x["a"]}, np.zeros((10, 1)), verbose=0)

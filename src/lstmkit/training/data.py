@@ -12,12 +12,21 @@ import math
 import numpy as np
 
 
-def as_arrays(value, n, what):
-    """`value` as a list of `n` arrays (one per model input or output)."""
+def as_arrays(value, n, what, names=None):
+    """`value` as a list of `n` arrays (one per model input or output).
+
+    A dict is read by `names` (the model's input or output layer names).
+    """
     if value is None:
         return None
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
+    if isinstance(value, dict) and names is not None:
+        missing = [name for name in names if name not in value]
+        if missing:
+            raise ValueError(f"Missing {what}s {missing} in the dict; expected keys {names}, "
+                             f"got {sorted(value)}")
+        value = [value[name] for name in names]
     if n == 1:
         if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(
                 value[0], np.ndarray):

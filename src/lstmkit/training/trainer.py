@@ -179,10 +179,10 @@ def _inputs_targets(model, x, y, sample_weight):
     from .data import as_arrays, num_samples
     if x is None:
         raise ValueError("Pass the input data x")
-    xs = as_arrays(x, len(model.inputs), "input")
+    xs = as_arrays(x, len(model.inputs), "input", model.input_names)
     if y is None:
         raise ValueError("Pass the targets y: this model trains on (x, y) pairs")
-    ys = as_arrays(y, len(model.outputs), "output")
+    ys = as_arrays(y, len(model.outputs), "output", model.output_names)
     sw = None
     if sample_weight is not None:
         sw = np.asarray(sample_weight, np.float32)
@@ -215,7 +215,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
         sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
     n = _data.num_samples(xs, ys, sw)
-    steps = -(-n // batch_size)
+    steps = min(-(-n // batch_size), steps_per_epoch or n)
     verbose = 1 if verbose == "auto" else int(verbose)
     cbs = list(callbacks or [])
     history = next((c for c in cbs if isinstance(c, _callbacks.History)), None)
@@ -232,7 +232,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     for epoch in range(initial_epoch, epochs):
         state.reset()
         cb.on_epoch_begin(epoch)
-        for step, index in enumerate(_data.batch_slices(n, batch_size, shuffle, rng)):
+        batches = _data.batch_slices(n, batch_size, shuffle, rng)
+        for step, index in enumerate(batches[:steps_per_epoch] if steps_per_epoch else batches):
             cb.on_train_batch_begin(step)
             logs = _train_step(model, state, _data.take(xs, index), _data.take(ys, index),
                                _data.take(sw, index))
