@@ -282,3 +282,28 @@ def test_dict_inputs_and_steps_per_epoch():
     np.testing.assert_allclose(model.predict(x), model.predict([x["a"], x["b"]]))
     with pytest.raises(ValueError, match="Missing inputs"):
         model.fit({"a": x["a"]}, np.zeros((10, 1)), verbose=0)
+
+
+def test_compile_from_keras_compile_config():
+    keras = _keras()
+    from lstmkit.training.trainer import compile_from_config
+    theirs = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(2),
+                               keras.layers.Dense(1, activation="sigmoid")])
+    theirs.compile(keras.optimizers.Adam(0.005, amsgrad=True), "binary_crossentropy",
+                   metrics=["accuracy", "mae"])
+    ctx = _quiet()
+    try:
+        config = keras.saving.serialize_keras_object(theirs)["compile_config"]
+    finally:
+        ctx.__exit__(None, None, None)
+    ours = lk.Sequential([lk.Input((3, 2)), lk.layers.LSTM(2),
+                          lk.layers.Dense(1, activation="sigmoid")])
+    assert compile_from_config(ours, config)
+    assert isinstance(ours.optimizer, lk.optimizers.Adam) and ours.optimizer.amsgrad
+    assert float(ours.optimizer.learning_rate) == pytest.approx(0.005)
+    history = ours.fit(np.zeros((4, 3, 2)), np.ones((4, 1)), verbose=0)
+    assert list(history.history) == ["accuracy", "loss", "mae"]
+    assert not compile_from_config(ours, {})
+    saved = lk.models.serialize(ours)["compile_config"]
+    assert saved["loss"] == "binary_crossentropy" and saved["metrics"] == ["accuracy", "mae"]
+    assert saved["optimizer"]["class_name"] == "Adam"

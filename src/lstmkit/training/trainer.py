@@ -295,3 +295,43 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
     state.reset()
     return _format(state, _test_step(model, state, xs, ys, sw), return_dict)
+
+
+def compile_from_config(model, compile_config):
+    """Compile `model` from Keras's saved `compile_config` (what `load_model(compile=True)` does).
+
+    Accepts the optimizer entry (any module: torch or TensorFlow Keras) and loss / metric
+    names or Keras entries; returns False when the config is empty (nothing to compile).
+    """
+    from . import losses as _losses
+    from . import optimizers as _optimizers
+    if not compile_config:
+        return False
+
+    def loss_spec(spec):
+        if isinstance(spec, dict) and "class_name" in spec:
+            return _losses.get(spec)
+        if isinstance(spec, list):
+            return [loss_spec(s) for s in spec]
+        if isinstance(spec, dict):
+            return {k: loss_spec(v) for k, v in spec.items()}
+        return spec
+
+    def metric_spec(spec):
+        if isinstance(spec, list):
+            return [metric_spec(s) for s in spec]
+        if isinstance(spec, dict) and "class_name" in spec:
+            config = spec.get("config")
+            return config.get("name") if isinstance(config, dict) else config
+        if isinstance(spec, dict):
+            return {k: metric_spec(v) for k, v in spec.items()}
+        return spec
+
+    opt = compile_config.get("optimizer") or "rmsprop"
+    if isinstance(opt, dict):
+        opt = _optimizers.deserialize(opt)
+    compile(model, optimizer=opt, loss=loss_spec(compile_config.get("loss")),
+            loss_weights=compile_config.get("loss_weights"),
+            metrics=metric_spec(compile_config.get("metrics")),
+            weighted_metrics=metric_spec(compile_config.get("weighted_metrics")))
+    return True
