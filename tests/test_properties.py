@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import lstmkit as lk
@@ -20,10 +20,17 @@ from lstmkit import activations, reference
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
+
+
+def _sigmoid(x):  # 1 / (1 + e^-x), written so that no exp overflows
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 # Activation formulas written out again, from Keras's documentation.
 NAIVE = {
-    "tanh": lambda x: (np.exp(x) - np.exp(-x)) / (np.exp(x) + np.exp(-x)),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "tanh": lambda x: np.sign(x) * (1.0 - np.exp(-2 * np.abs(x))) / (1.0 + np.exp(-2 * np.abs(x))),
+    "sigmoid": _sigmoid,
     "hard_sigmoid": lambda x: np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0,
     "relu": lambda x: x * (x > 0),
     "linear": lambda x: x,
@@ -32,7 +39,7 @@ NAIVE = {
     "elu": lambda x: np.where(x > 0, x, np.exp(np.minimum(x, 0.0)) - 1.0),
     "relu6": lambda x: np.minimum(x * (x > 0), 6.0),
     "hard_tanh": lambda x: np.maximum(-1.0, np.minimum(1.0, x)),
-    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "silu": lambda x: x * _sigmoid(x),
 }
 
 
@@ -111,8 +118,11 @@ def run_reference(p, act="tanh", rec_act="sigmoid"):
 @SETTINGS
 @given(problems(), st.sampled_from(sorted(NAIVE)), st.sampled_from(sorted(NAIVE)))
 def test_reference_equals_per_sample_loop(p, act, rec_act):
-    seq = run_reference(p, act, rec_act)
-    outputs, h, c = naive_lstm(**p, act=act, rec_act=rec_act)
+    # Unbounded gates (linear, relu, elu, ...) can blow the state up: compare finite runs.
+    with np.errstate(over="ignore", invalid="ignore"):
+        seq = run_reference(p, act, rec_act)
+        outputs, h, c = naive_lstm(**p, act=act, rec_act=rec_act)
+    assume(np.isfinite(seq.outputs).all() and np.isfinite(seq.c).all())
     np.testing.assert_allclose(seq.outputs, outputs, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(seq.h, h, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(seq.c, c, rtol=1e-9, atol=1e-9)
@@ -279,10 +289,13 @@ def test_trailing_masked_steps_change_no_state(data, extra):
     mask_long = np.concatenate([mask, np.zeros((B, extra), bool)], axis=1)
     seq, h, c = layer(x, mask=mask)
     seq_long, h_long, c_long = layer(x_long, mask=mask_long)
-    np.testing.assert_array_equal(h_long, h)
-    np.testing.assert_array_equal(c_long, c)
-    np.testing.assert_array_equal(seq_long[:, :T], seq)
-    np.testing.assert_array_equal(seq_long[:, T:], np.repeat(seq[:, -1:], extra, axis=1))
+    # (not bit-equal: the kernels' one GEMM over all steps rounds by its shape)
+    close = dict(rtol=0, atol=1e-14)
+    np.testing.assert_allclose(h_long, h, **close)
+    np.testing.assert_allclose(c_long, c, **close)
+    np.testing.assert_allclose(seq_long[:, :T], seq, **close)
+    # masked steps repeat the previous output exactly
+    np.testing.assert_array_equal(seq_long[:, T:], np.repeat(seq_long[:, T - 1:T], extra, 1))
     # h is the last output; the last output of return_sequences=False is h
     np.testing.assert_array_equal(seq[:, -1], h)
 
