@@ -63,7 +63,7 @@
     root.appendChild(lines);
 
     var T = layer.timesteps, U = layer.units;
-    var left = 28, top = 6, gap = 10;
+    var left = 34, top = 6, gap = 10;
     var cw = Math.max(4, Math.min(28, Math.floor(860 / T)));
     var ch = Math.max(3, Math.min(14, Math.floor(120 / U)));
     var blockH = U * ch;
@@ -97,7 +97,12 @@
         g.strokeRect(left - 1, y0 + state.u * ch - 0.5, T * cw + 2, ch + 1);
         g.fillStyle = "#222";
         g.font = "12px sans-serif";
-        g.fillText(name, 6, y0 + blockH / 2 + 4);
+        g.fillText(name, 4, y0 + blockH / 2 + 4);
+        if (ch >= 9) {  // unit numbers when the rows are tall enough to read them
+          g.font = "8px sans-serif";
+          g.fillStyle = "#666";
+          for (var k = 0; k < U; k++) { g.fillText(String(k), left - 9, y0 + k * ch + ch - 2); }
+        }
       });
       g.fillStyle = "#444";
       g.font = "10px sans-serif";
@@ -114,12 +119,13 @@
       d.c[s].forEach(function (row) { lo = Math.min(lo, row[u]); hi = Math.max(hi, row[u]); });
       function X(t) { return l + (T > 1 ? t / (T - 1) : 0.5) * (W - l - r); }
       function Y(v) { return tp + (hi - v) / (hi - lo) * (H - tp - bt); }
+      var ticks = [lo, 0, 1, hi].filter(function (v, k, all) { return all.indexOf(v) === k; });
       g.strokeStyle = "#ccc";
       g.lineWidth = 1;
-      [lo, 0, 1, hi].forEach(function (v) { g.beginPath(); g.moveTo(l, Y(v)); g.lineTo(W - r, Y(v)); g.stroke(); });
+      ticks.forEach(function (v) { g.beginPath(); g.moveTo(l, Y(v)); g.lineTo(W - r, Y(v)); g.stroke(); });
       g.fillStyle = "#444";
       g.font = "10px sans-serif";
-      [lo, 0, 1, hi].forEach(function (v) { g.fillText(v.toFixed(2), 2, Y(v) + 3); });
+      ticks.forEach(function (v) { g.fillText(v.toFixed(2), 2, Y(v) + 3); });
       if (layer.mask) {
         for (var t = 0; t < T; t++) {
           if (!layer.mask[s][t]) { g.fillStyle = "rgba(150,150,150,0.3)"; g.fillRect(X(t - 0.5), tp, X(1) - X(0), H - tp - bt); }
