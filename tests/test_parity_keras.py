@@ -43,12 +43,17 @@ def test_goldens_were_made_by_keras3_on_tensorflow():
     assert size < 1_000_000
 
 
-def build_from_golden(case):
+def build_from_golden(case, backend=None):
     """The lstmkit layer made from Keras's own config dict, with Keras's weights."""
     cls = getattr(lk.layers, case["class_name"])
     layer = cls.from_config(json.loads(json.dumps(case["config"])))  # a fresh copy
     layer.build(tuple(case["input_shape"]))
     layer.set_weights([ARRAYS[k] for k in case["weights"]])
+    if backend is not None:  # "reference" (the spec) or "auto" (the fused kernels if they run)
+        for sub in (layer, getattr(layer, "forward_layer", None),
+                    getattr(layer, "backward_layer", None)):
+            if sub is not None and hasattr(sub, "backend"):
+                sub.backend = backend
     return layer
 
 
@@ -67,10 +72,11 @@ def run_call(layer, case, call):
     return list(out) if isinstance(out, tuple) else [out]
 
 
+@pytest.mark.parametrize("backend", ["reference", "auto"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_outputs(name):
+def test_golden_outputs(name, backend):
     case = CASES[name]
-    layer = build_from_golden(case)
+    layer = build_from_golden(case, backend)
     for n, call in enumerate(case["calls"]):
         got = run_call(layer, case, call)
         want = [ARRAYS[k] for k in call["outputs"]]
@@ -80,6 +86,8 @@ def test_golden_outputs(name):
             assert g.dtype == w.dtype, f"call {n} output {i}: {g.dtype} != Keras {w.dtype}"
             err = float(np.max(np.abs(g.astype("float64") - w.astype("float64"))))
             assert err <= TOL[str(w.dtype)], f"call {n} output {i}: max abs err {err:.3g}"
+    if backend == "reference" and case["class_name"] != "LSTMCell":
+        assert layer.backend_ == "reference"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
