@@ -84,8 +84,10 @@ def test_inspect_a_model_file(capsys, tmp_path):
     name = "keras3_stacked_embedding"
     x, xpath = _x(tmp_path, name)
     out_path = tmp_path / "report.html"
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(f"w{k}" for k in range(50)), encoding="utf-8")
     code, out, _ = _run(capsys, "inspect", str(FILES / f"{name}.keras"), "--input", str(xpath),
-                        "--out", str(out_path), "--no-pictures")
+                        "--out", str(out_path), "--no-pictures", "--vocab", str(vocab))
     assert code == 0 and "wrote" in out
     html = out_path.read_text(encoding="utf-8")
     assert "Total params" in html  # the model summary

@@ -112,6 +112,18 @@ def test_report_keeps_large_traces_small():
     assert f"first {entry['samples']} of 40 samples" in note
 
 
+def test_default_tokens_for_token_id_inputs():
+    import importlib
+
+    report_module = importlib.import_module("lstmkit.inspect.report")
+    ids = np.array([[1, 2, 9], [3, 0, 0]])
+    assert report_module._default_tokens(ids, None) == ["1", "2", "9"]
+    assert report_module._default_tokens(ids, ["<pad>", "the", "cat"]) == ["the", "cat", "9"]
+    assert report_module._default_tokens(ids, {1: "a", 9: "z"}) == ["a", "2", "z"]
+    assert report_module._default_tokens(ids.astype("float32"), None) is None
+    assert report_module._default_tokens(np.zeros((2, 3, 4), int), None) is None
+
+
 def test_report_rejects_other_objects():
     with pytest.raises(TypeError, match="model, an LSTM or a Bidirectional"):
         lk.inspect.report(object(), np.ones((1, 2, 3)))

@@ -27,6 +27,9 @@ def add_parser(sub):
     p.add_argument("--title", help="page title")
     p.add_argument("--max-samples", type=int, default=16,
                    help="samples embedded in the interactive view (default 16)")
+    p.add_argument("--vocab", metavar="FILE",
+                   help="for token-id inputs: a text file with one token per line (line k = id k), "
+                        "to label the per-token picture")
     p.add_argument("--no-pictures", action="store_true",
                    help="leave out the matplotlib pictures (faster)")
     return p
@@ -45,7 +48,11 @@ def run(args) -> int:
     model = load_model(args.model)
     arrays = gather_inputs(args.input, model)
     x = arrays if len(arrays) > 1 else arrays[0]
-    report(model, x, args.out, title=args.title, max_samples=args.max_samples,
+    vocab = None
+    if args.vocab:
+        with open(args.vocab, encoding="utf-8") as fh:
+            vocab = fh.read().splitlines()
+    report(model, x, args.out, title=args.title, max_samples=args.max_samples, vocab=vocab,
            pictures=not args.no_pictures)
     names = ", ".join(layer.name for layer in recurrent_layers(model)) or "none"
     size = os.path.getsize(args.out) / 1024

@@ -104,7 +104,7 @@ def _pictures(tr, tokens, dpi):
         fig = plots.trajectories(one)
         out.append((f"Carry state c and memory state h of sample 0, {dname} direction.",
                     plots.to_png(fig, dpi)))
-        if tokens is not None:
+        if tokens is not None and len(tokens) == one.h.shape[1]:
             fig = plots.token_activations(one, tokens)
             out.append((f"Memory state h per unit over the tokens, {dname} direction.",
                         plots.to_png(fig, dpi)))
@@ -112,6 +112,18 @@ def _pictures(tr, tokens, dpi):
                 "steps its gate spends below 0.1 and above 0.9."),
                 plots.to_png(plots.saturation(tr), dpi)))
     return out
+
+
+def _default_tokens(x, vocab):
+    """Sample 0's token ids (or words) when the inputs are (B, T) integer token ids."""
+    arr = np.asarray(x) if isinstance(x, np.ndarray) else None
+    if arr is None or arr.ndim != 2 or arr.dtype.kind not in "iu":
+        return None
+    if vocab is None:
+        return [str(int(v)) for v in arr[0]]
+    return [str(vocab[int(v)]) if int(v) in (vocab if isinstance(vocab, dict) else
+                                             range(len(vocab))) else str(int(v))
+            for v in arr[0]]
 
 
 def _summary_html(obj, traced):
@@ -135,8 +147,8 @@ def _summary_html(obj, traced):
 
 
 def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title=None,
-           tokens=None, extra_figures=None, max_samples=16, max_units=64, max_steps=400,
-           dpi=80, pictures=True):
+           tokens=None, vocab=None, extra_figures=None, max_samples=16, max_units=64,
+           max_steps=400, dpi=80, pictures=True):
     """Write (and return) a self-contained HTML report of a model or layer on inputs `x`.
 
     Args:
@@ -146,7 +158,10 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
         path: where to write the HTML file (None: only return it).
         mask, initial_state: for a bare layer, as in its call.
         title: the page title.
-        tokens: the T tokens of sample 0 (strings), for the per-token picture.
+        tokens: the T tokens of sample 0 (strings), for the per-token picture of each
+            layer that reads T steps. By default, when `x` is a (B, T) array of token ids,
+            the ids of sample 0 (or their words, with `vocab`).
+        vocab: token id -> word (a list or dict), for the default tokens.
         extra_figures: {caption: matplotlib Figure or PNG bytes} added at the end.
         max_samples, max_units, max_steps: how much of each trace the interactive view embeds.
         dpi: resolution of the pictures.
@@ -169,6 +184,8 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
                         f"{type(model_or_layer).__name__}: {model_or_layer!r}")
     from .. import __version__
 
+    if tokens is None:
+        tokens = _default_tokens(x, vocab)
     title = title or f"lstmkit report: {name}"
     data, sections, nav = {"layers": []}, [], []
     for k, (layer, tr) in enumerate(traced):
