@@ -125,3 +125,15 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match="2 arrays"):
         lk.convert.onnx_feed(x, None, [np.zeros((2, 3))] * 3)
     assert not (tmp_path / "a.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", [15, 18, 21])
+def test_opsets(tmp_path, opset):
+    layer = lk.layers.Bidirectional(lk.layers.LSTM(2, return_sequences=True, go_backwards=False))
+    x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype("float32")
+    mask = np.array([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0]], bool)
+    ref = layer(x, mask=mask)
+    path = tmp_path / f"o{opset}.onnx"
+    model = lk.convert.to_onnx(layer, path, mask=True, opset=opset)
+    assert model.opset_import[0].version == opset
+    _close(ref, _run(path, lk.convert.onnx_feed(x, mask)))
