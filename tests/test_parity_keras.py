@@ -222,9 +222,15 @@ DROPOUT_CASES = [
 
 
 @KERAS_NUMPY2_WARNING
+@pytest.mark.parametrize("backend", ["reference", "auto"])
 @pytest.mark.parametrize("kwargs, mask_name, n_masks", DROPOUT_CASES)
-def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs, mask_name,
-                                                            n_masks):
+def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, request, kwargs,
+                                                            mask_name, n_masks, backend):
+    if backend == "auto" and kwargs.get("recurrent_dropout") and not kwargs.get("dropout"):
+        # Known kernel bug (kernels/_run.py, per-gate recurrent masks without an input
+        # mask): see /work/notes/issue-2.md. Not strict, so the fix shows as XPASS.
+        request.applymarker(pytest.mark.xfail(
+            reason="fused kernel: recurrent_dropout > 0 with dropout == 0", strict=False))
     keras = _keras()
     from keras.src.layers.rnn import dropout_rnn_cell
 
@@ -242,6 +248,7 @@ def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs,
     if "implementation" in kwargs:  # not in Keras's config: Keras's own round trip loses it
         config["implementation"] = kwargs["implementation"]
     l_layer = lk.layers.LSTM.from_config(config)
+    l_layer.backend = backend
     l_layer.build(x.shape)
     l_layer.set_weights(weights)
     for call in range(2):  # a new mask per call, the same mask at every step of a call
