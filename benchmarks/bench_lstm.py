@@ -355,6 +355,8 @@ def main(argv=None):
     import threadpoolctl
     import torch
 
+    import lstmkit.kernels._run  # noqa: F401  loads SciPy's BLAS, so that the limit reaches it
+
     threadpoolctl.threadpool_limits(args.threads)
     torch.set_num_threads(args.threads)
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

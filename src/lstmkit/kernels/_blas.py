@@ -2,18 +2,18 @@
 
 numba's `np.dot` inside compiled code calls SciPy's BLAS (`scipy.linalg.cython_blas`).
 The whole-sequence GEMMs (before and after the loops) go through the same BLAS,
-via `gemm` below, so one thread pool serves the kernel: two OpenBLAS pools
-(NumPy's and SciPy's) taking turns leave one pool's idle workers spinning while
-the other works, which costs more than it saves on a 2-core machine.
+via `gemm` below, so that one BLAS, one thread pool and one thread setting serve
+the whole kernel (NumPy bundles a second OpenBLAS with its own pool).
 
 OpenBLAS splits products above ~0.26 M multiply-adds over its threads, and each
 split costs a thread handshake; on a busy machine a handshake waits for a
-descheduled thread (measured: a 13 M multiply-add GEMM taking 20 ms instead of 0.5).
-So products run on the calling thread unless they are large (`PARALLEL_MACS`,
-2**24, about 0.3 ms of one core), through
-OpenBLAS's thread-local setting (`openblas_set_num_threads_local`, OpenBLAS >=
-0.3.27), which leaves every other thread's setting alone. Without it (another
-BLAS), nothing is changed.
+descheduled thread (measured here under load: a 13 M multiply-add GEMM taking 20 ms
+instead of 0.5). So a call whose products are small (`PARALLEL_MACS`, 2**24, about
+0.3 ms of one core; `LSTMKIT_PARALLEL_MACS` overrides) runs SciPy's OpenBLAS
+single-threaded for its duration. OpenBLAS's thread count is process-wide, so
+other threads using SciPy's BLAS during such a call run single-threaded too; a
+counter under a lock restores the count when the last such call ends. Without
+SciPy's OpenBLAS (another BLAS), nothing is changed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import threading
 
 import numpy as np
 from numba import njit
@@ -29,7 +30,8 @@ from numba import njit
 PARALLEL_MACS = int(os.environ.get("LSTMKIT_PARALLEL_MACS", str(1 << 24)))
 
 
-def _find_set_threads_local():
+def _find_openblas_threads():
+    """(get, set) of SciPy's bundled OpenBLAS thread count, or None."""
     try:
         import scipy
     except ImportError:
@@ -38,30 +40,41 @@ def _find_set_threads_local():
     for path in sorted(glob.glob(os.path.join(root, "scipy.libs", "libscipy_openblas*"))):
         try:
             lib = ctypes.CDLL(path)
-            fn = lib.openblas_set_num_threads_local
+            get, put = lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
         except (OSError, AttributeError):
             continue
-        fn.argtypes = [ctypes.c_int]
-        fn.restype = ctypes.c_int
-        return fn
+        get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+        return get, put
     return None
 
 
-_SET_THREADS_LOCAL = _find_set_threads_local()
+_THREADS = _find_openblas_threads()
+_LOCK = threading.Lock()
+_STATE = {"depth": 0, "saved": 0}
 
 
-def single_thread_if_small(macs: int) -> int:
-    """Make this thread's BLAS single-threaded when products of `macs` multiply-adds are
-    small (< PARALLEL_MACS); returns what `restore_threads` needs (-1: nothing changed)."""
-    if _SET_THREADS_LOCAL is None or macs >= PARALLEL_MACS:
-        return -1
-    return _SET_THREADS_LOCAL(1)
+def single_thread_if_small(macs: int) -> bool:
+    """Make SciPy's BLAS single-threaded when products of `macs` multiply-adds are small
+    (< PARALLEL_MACS). Returns whether it did; pass that to `restore_threads`."""
+    if _THREADS is None or macs >= PARALLEL_MACS:
+        return False
+    with _LOCK:
+        if _STATE["depth"] == 0:
+            _STATE["saved"] = _THREADS[0]()
+            if _STATE["saved"] > 1:
+                _THREADS[1](1)
+        _STATE["depth"] += 1
+    return True
 
 
-def restore_threads(previous: int) -> None:
+def restore_threads(changed: bool) -> None:
     """Undo `single_thread_if_small`."""
-    if previous >= 0:
-        _SET_THREADS_LOCAL(previous)
+    if not changed:
+        return
+    with _LOCK:
+        _STATE["depth"] -= 1
+        if _STATE["depth"] == 0 and _STATE["saved"] > 1:
+            _THREADS[1](_STATE["saved"])
 
 
 @njit(cache=True)
