@@ -470,3 +470,23 @@ def test_stateful_batch_change_with_initial_state_is_an_error_too():
     layer(X)
     with pytest.raises(ValueError, match=r"batch size 3.*got 2"):
         layer(X[:2], initial_state=[np.zeros((2, H))] * 2)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", None])
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("return_state", [False, True])
+def test_compute_output_shape_matches_keras(merge_mode, return_sequences, return_state):
+    keras = _keras()
+
+    def norm(shape):
+        if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+            return [tuple(s) for s in shape]
+        return tuple(shape)
+
+    kw = dict(return_sequences=return_sequences, return_state=return_state)
+    shape = (None, T, D)
+    assert norm(L.LSTM(H, **kw).compute_output_shape(shape)) == norm(
+        keras.layers.LSTM(H, **kw).compute_output_shape(shape))
+    bi = L.Bidirectional(L.LSTM(H, **kw), merge_mode=merge_mode)
+    k_bi = keras.layers.Bidirectional(keras.layers.LSTM(H, **kw), merge_mode=merge_mode)
+    assert norm(bi.compute_output_shape(shape)) == norm(k_bi.compute_output_shape(shape))
