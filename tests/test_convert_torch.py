@@ -98,12 +98,18 @@ def test_bidirectional_round_trip(case, merge_mode):
 
 
 def test_default_lstm_runs_on_torch_nn_lstm():
-    layer = lk.layers.LSTM(3)
-    layer.build((None, 4, 2))
+    layer = lk.layers.LSTM(3, return_sequences=True, return_state=True,
+                           bias_initializer="random_normal")
+    x = np.random.default_rng(8).normal(size=(2, 4, 2)).astype("float32")
+    y, h, c = layer(x)
     module = lk.convert.to_torch(layer)
     assert isinstance(module.lstm, torch.nn.LSTM)
     assert module.uses_torch_lstm(None)
     assert not module.uses_torch_lstm(torch.ones(1, 4, dtype=torch.bool))
+    # The plain nn.LSTM inside computes the same sequence and final states.
+    with torch.no_grad():
+        y_t, (h_t, c_t) = module.lstm(torch.from_numpy(x))
+    _close((y, h, c), (y_t, h_t[0], c_t[0]))
 
 
 def test_float64_layer():
