@@ -490,3 +490,16 @@ def test_compute_output_shape_matches_keras(merge_mode, return_sequences, return
     bi = L.Bidirectional(L.LSTM(H, **kw), merge_mode=merge_mode)
     k_bi = keras.layers.Bidirectional(keras.layers.LSTM(H, **kw), merge_mode=merge_mode)
     assert norm(bi.compute_output_shape(shape)) == norm(k_bi.compute_output_shape(shape))
+
+
+def test_seed_makes_dropout_reproducible_across_instances():
+    def run(seed):
+        layer = L.LSTM(H, dropout=0.4, recurrent_dropout=0.3, seed=seed, return_sequences=True,
+                       kernel_initializer=lk.initializers.GlorotUniform(seed=1),
+                       recurrent_initializer=lk.initializers.Orthogonal(seed=2))
+        return layer(X, training=True), layer(X, training=True)
+
+    (a1, a2), (b1, b2), (c1, _) = run(7), run(7), run(8)
+    np.testing.assert_array_equal(a1, b1)
+    np.testing.assert_array_equal(a2, b2)
+    assert not np.array_equal(a1, a2) and not np.array_equal(a1, c1)
