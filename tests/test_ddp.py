@@ -49,3 +49,29 @@ def test_bad_arguments():
         train_distributed(layer, x, x, loss="hinge-ish")
     with pytest.raises(ValueError, match="optimizer"):
         train_distributed(layer, x, x, optimizer="lbfgs")
+
+
+def test_regularizers_constraints_and_frozen_layers_carry_over():
+    from lstmkit.convert.distributed import regularization_loss, regularization_spec
+
+    model = lk.Sequential([
+        lk.Input((4, 2)),
+        lk.layers.LSTM(3, return_sequences=True, kernel_regularizer="l2",
+                       bias_regularizer=lk.regularizers.L1L2(l1=0.1, l2=0.2),
+                       bias_initializer="random_normal"),
+        lk.layers.LSTM(2, recurrent_regularizer="l1", trainable=False),
+        lk.layers.Dense(1, kernel_regularizer=lk.regularizers.L1(0.3))])
+    module = lk.convert.to_torch(model)
+    spec = regularization_spec(model, module)
+    keras_penalty = sum(float(v.regularizer(v.value)) for v in model.weights
+                        if v.regularizer is not None)
+    assert len(spec) == 4
+    np.testing.assert_allclose(float(regularization_loss(module, spec).detach()), keras_penalty,
+                               rtol=1e-5)
+    # A frozen Keras layer is frozen in torch too.
+    assert not any(p.requires_grad for p in module.layers[model.layers[1].name].parameters())
+    assert all(p.requires_grad for p in module.layers[model.layers[0].name].parameters())
+    constrained = lk.Sequential([lk.Input((4, 2)), lk.layers.LSTM(2, kernel_constraint="non_neg")])
+    x = np.zeros((4, 4, 2), "float32")
+    with pytest.raises(ValueError, match="constraint"):
+        train_distributed(constrained, x, np.zeros((4, 2), "float32"))

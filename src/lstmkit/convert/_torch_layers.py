@@ -230,3 +230,23 @@ def layer_weights(module) -> list:
     if hasattr(module, "weights"):
         return [p.detach().cpu().numpy() for p in module.weights()]
     return []
+
+
+def keras_param_groups(module) -> list:
+    """The torch parameters behind each Keras weight of a converted layer, in Keras's order.
+
+    Each entry is a list whose sum is the Keras weight up to layout: an LSTM's bias is
+    `bias_ih + bias_hh`; kernels are transposed (which sums of |w| and w**2 ignore).
+    """
+    if isinstance(module, KerasLSTM):
+        lstm = module.lstm
+        groups = [[lstm.weight_ih_l0], [lstm.weight_hh_l0]]
+        if lstm.bias:
+            groups.append([lstm.bias_ih_l0, lstm.bias_hh_l0])
+        return groups
+    if isinstance(module, KerasBidirectional):
+        return keras_param_groups(module.forward_layer) + keras_param_groups(
+            module.backward_layer)
+    if hasattr(module, "weights"):
+        return [[p] for p in module.weights()]
+    return []

@@ -126,6 +126,7 @@ def model_to_torch(model) -> KerasModel:
                 raise ValueError(f"Nested model {layer.name!r} is not supported by to_torch")
             else:
                 layers[layer.name] = layer_to_torch(layer, _TORCH_DTYPES[layer.dtype])
+            layers[layer.name].requires_grad_(layer.trainable)
         kw = node.call_kwargs
         program.append({
             "layer": layer.name,

@@ -32,6 +32,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..layers import LSTM, Bidirectional
+from ._torch_layers import keras_param_groups
 from .torch import _unwrap, load_torch_weights, to_torch
 
 
@@ -82,6 +84,47 @@ def make_optimizer(name: str, params, learning_rate: float):
     raise ValueError(f"optimizer must be 'adam', 'sgd' or 'rmsprop', got {name!r}")
 
 
+def regularization_spec(obj, module) -> list:
+    """[(torch parameter names, l1, l2)] for every regularized weight of `obj`.
+
+    Keras adds `l1 * sum|w| + l2 * sum w**2` of each regularized weight to the loss;
+    training in torch must add the same. Constraints and activity regularizers have no
+    equivalent here and get a ValueError naming the layer.
+    """
+    names = {id(p): n for n, p in module.named_parameters()}
+    single = isinstance(obj, (LSTM, Bidirectional))
+    spec = []
+    for layer in [obj] if single else obj.layers:
+        if getattr(layer, "activity_regularizer", None) is not None:
+            raise ValueError(f"Layer {layer.name!r} has an activity_regularizer, which "
+                             f"train_distributed does not apply; remove it or train with fit")
+        if not layer.weights:
+            continue
+        sub = module if single else module.layers[layer.name]
+        for var, group in zip(layer.weights, keras_param_groups(sub)):
+            if var.constraint is not None:
+                raise ValueError(f"Weight {var.path!r} has a constraint, which "
+                                 f"train_distributed does not apply; remove it or train "
+                                 f"with fit")
+            reg = var.regularizer
+            if reg is not None and (reg.l1 or reg.l2):
+                spec.append(([names[id(p)] for p in group], float(reg.l1), float(reg.l2)))
+    return spec
+
+
+def regularization_loss(module, spec):
+    """The Keras regularization penalty of `module`'s parameters (a torch scalar)."""
+    params = dict(module.named_parameters())
+    total = 0.0
+    for names, l1, l2 in spec:
+        w = sum(params[n] for n in names)  # an LSTM's bias is bias_ih + bias_hh
+        if l1:
+            total = total + l1 * w.abs().sum()
+        if l2:
+            total = total + l2 * w.square().sum()
+    return total
+
+
 def _as_array(data):
     if isinstance(data, (str, os.PathLike)):
         return np.load(os.fspath(data), mmap_mode="r")
@@ -92,7 +135,7 @@ def _primary(out):
     return out[0] if isinstance(out, tuple) else out
 
 
-def _worker(rank, world_size, port, module, x, y, cfg, out_dir):
+def _worker(rank, world_size, port, module, x, y, cfg, out_dir, spec):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)  # one core per rank; ranks are the parallelism
@@ -120,7 +163,7 @@ def _worker(rank, world_size, port, module, x, y, cfg, out_dir):
                 xb = torch.as_tensor(np.asarray(x[batch]))
                 yb = torch.as_tensor(np.asarray(y[batch]))
                 opt.zero_grad()
-                loss = loss_fn(_primary(model(xb)), yb)
+                loss = loss_fn(_primary(model(xb)), yb) + regularization_loss(module, spec)
                 loss.backward()  # DDP all-reduces (averages) the gradients here
                 opt.step()
                 total, count = total + float(loss.detach()) * len(batch), count + len(batch)
@@ -164,6 +207,7 @@ def train_distributed(obj, x, y, *, loss="mse", optimizer="adam", learning_rate=
     if int(world_size) < 1:
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
     module = _unwrap(module) if module is not None else to_torch(obj)
+    spec = regularization_spec(obj, module)
     cfg = {"loss": loss, "optimizer": optimizer, "learning_rate": float(learning_rate),
            "epochs": int(epochs), "batch_size": int(batch_size), "backend": backend,
            "shuffle": bool(shuffle), "seed": int(seed), "timeout": float(timeout),
@@ -171,7 +215,7 @@ def train_distributed(obj, x, y, *, loss="mse", optimizer="adam", learning_rate=
     with tempfile.TemporaryDirectory() as tmp:
         out = out_dir or tmp
         torch.multiprocessing.spawn(_worker, args=(world_size, free_port(), module, x, y, cfg,
-                                                   out), nprocs=world_size, join=True)
+                                                   out, spec), nprocs=world_size, join=True)
         results = [torch.load(os.path.join(out, f"rank{r}.pt")) for r in range(world_size)]
     states = [r["state_dict"] for r in results]
     for r, state in enumerate(states[1:], 1):

@@ -81,6 +81,7 @@ def lstm_to_torch(layer: LSTM) -> KerasLSTM:
     ).to(_TORCH_DTYPES[layer.dtype])
     module.keras_config = layer.get_config()  # so from_torch rebuilds the same layer
     load_lstm_weights_into_torch(module, layer.get_weights())
+    module.requires_grad_(layer.trainable)  # a frozen Keras layer stays frozen in torch
     return module.eval()
 
 
