@@ -297,3 +297,18 @@ def test_every_step_matches_keras_lstm_cell():
         h, c = keras.ops.convert_to_numpy(h), keras.ops.convert_to_numpy(c)
         np.testing.assert_allclose(tr.h[:, t], h, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(tr.c[:, t], c, rtol=1e-5, atol=1e-6)
+
+
+def test_export_in_input_order(tmp_path):
+    rng = np.random.default_rng(19)
+    layer = _randomize(_lstm(3, return_sequences=True, go_backwards=True), 2, 20)
+    x = rng.normal(size=(2, 5, 2)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    tr = lk.trace(layer, x, mask=mask)
+    tr.save_npz(tmp_path / "trace.npz")
+    with np.load(tmp_path / "trace.npz", allow_pickle=False) as saved:
+        assert sorted(saved.files) == ["c", "f", "g", "h", "i", "inputs", "mask", "o"]
+        assert np.array_equal(saved["h"], tr.h[:, ::-1]) and np.array_equal(saved["mask"], mask)
+    assert np.array_equal(tr.as_dict()["c"], tr.c)
+    with pytest.raises(ValueError, match="order"):
+        tr.as_dict("reversed")

@@ -158,6 +158,24 @@ class Trace:
             raise KeyError(f"a Trace has arrays {ARRAYS + ('sequence',)}, got {name!r}")
         return getattr(self, name)
 
+    def as_dict(self, order: str = "processing") -> dict:
+        """{"i", "f", "g", "o", "c", "h": (B, T, H), "inputs", "mask"} as plain arrays.
+
+        `order="input"` flips a go_backwards trace so position t is input t (as LSTMVis
+        and token-aligned tools expect); "processing" keeps the layer's order.
+        """
+        if order not in ("processing", "input"):
+            raise ValueError(f"order must be 'processing' or 'input', got {order!r}")
+        out = {k: (self.input_order(k) if order == "input" else self[k]) for k in ARRAYS}
+        out["inputs"] = self.inputs
+        if self.mask is not None:
+            out["mask"] = self.mask
+        return out
+
+    def save_npz(self, path, order: str = "input") -> None:
+        """Write `as_dict(order)` to a NumPy .npz file (no pickles), e.g. for LSTMVis."""
+        np.savez(path, **self.as_dict(order))
+
     def saturation(self, low: float = 0.1, high: float = 0.9) -> dict:
         """Fraction of valid steps each unit's gates spend below `low` / above `high`.
 
