@@ -73,7 +73,11 @@ def build_models(K):
     y = L.LSTM(5, name="lstm")(inp)
     y = L.Dense(3, name="logits")(y)
     y = L.Activation("softmax", name="probs")(y)
-    models["classifier"] = (K.Model(inp, y, name="classifier"), seq(4, 6, 3))
+    model = K.Model(inp, y, name="classifier")
+    # Compiled, so the files carry a compile_config / training_config (load_model compiles).
+    model.compile(optimizer=K.optimizers.Adam(learning_rate=0.002),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    models["classifier"] = (model, seq(4, 6, 3))
     models["classifier_npz"] = models["classifier"]
 
     tokens = np.array([[3, 7, 1, 9, 0, 0, 0], [5, 2, 2, 8, 11, 4, 6], [1, 0, 0, 0, 0, 0, 0],

@@ -213,3 +213,21 @@ def test_model_from_json_reads_tf_keras2_json():
     assert [type(layer).__name__ for layer in model.layers] == [
         "Embedding", "LSTM", "LSTM", "Dense"]
     assert model.output_shape == (None, 1)
+
+
+@pytest.mark.parametrize("name", ["keras3_classifier.keras", "keras3_classifier.h5",
+                                  "tfkeras2_classifier.keras", "tfkeras2_classifier.h5"])
+def test_compiled_files_load_compiled(name):
+    """Keras compiled these with Adam(0.002) and sparse categorical cross-entropy."""
+    model = lk.models.load_model(DATA / name)
+    assert type(model.optimizer).__name__ == "Adam"
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.002)
+    x, (probs,) = keras_data(name)
+    y = np.argmax(probs, axis=-1)
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=3, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    loss = lambda r: r[0] if isinstance(r, (list, tuple)) else r  # noqa: E731
+    assert loss(after) < loss(before)
+    assert getattr(lk.models.load_model(DATA / name, compile=False), "_compile_state",
+                   None) is None

@@ -31,6 +31,15 @@ def quiet():
         yield
 
 
+@contextlib.contextmanager
+def unbuilt_optimizer_ok():
+    """A compiled but never trained model saves 2 optimizer variables (iterations, learning
+    rate), as Keras itself does; Keras warns when it loads such a file, for its own too."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        yield
+
+
 def keras_predict(model, x):
     if isinstance(x, dict):
         x = [x[t.name] for t in model.inputs]
@@ -72,7 +81,7 @@ def test_keras3_loads_lstmkit_keras_file(source, tmp_path):
     x, expected = keras_data(source)
     path = tmp_path / "model.keras"
     lk.models.save_model(model, path)
-    with quiet():
+    with quiet(), unbuilt_optimizer_ok():
         reloaded = keras.models.load_model(path)
     assert_close(keras_predict(reloaded, x), expected)
 
@@ -177,3 +186,26 @@ def test_keras2_hard_sigmoid_model_cannot_be_saved_as_keras3(tmp_path):
     with pytest.raises(ValueError, match="Keras 2's hard_sigmoid"):
         model.save(tmp_path / "m.keras")
     assert os.listdir(tmp_path) == []
+
+
+def test_trained_model_saves_optimizer_state_keras_loads(tmp_path):
+    """After fit, the optimizer's variables (iterations, learning rate, Adam's slots) are
+    written in Keras's order: Keras loads them without a mismatch and continues from them."""
+    keras = torch_keras()
+    model = lk.models.load_model(DATA / "keras3_classifier.keras")
+    x, (probs,) = keras_data("keras3_classifier.keras")
+    y = np.argmax(probs, axis=-1)
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save(tmp_path / "trained.keras")
+    with quiet():
+        reloaded = keras.models.load_model(tmp_path / "trained.keras")  # no mismatch warning
+        theirs = [keras.ops.convert_to_numpy(v) for v in reloaded.optimizer.variables]
+    from lstmkit.io._weights import keras_optimizer_variables
+
+    ours = [np.asarray(v.value) for v in keras_optimizer_variables(model.optimizer)]
+    assert len(theirs) == len(ours) == 2 + 2 * len(model.trainable_weights)
+    assert int(theirs[0]) == model.optimizer.iterations == 2
+    for a, b in zip(theirs, ours):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                                   rtol=1e-6, atol=1e-7)
+    assert_close(keras_predict(reloaded, x), predict(model, x))

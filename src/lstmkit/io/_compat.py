@@ -43,6 +43,8 @@ _CODE_CARRIERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TFOpLayer")
 _RNN_CLASSES = ("LSTM", "Bidirectional")
 _SIZE_KEYS = ("units", "input_dim", "output_dim", "n")
 _WRAPPED_KEYS = ("layer", "backward_layer")
+_KERAS_OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
+                     "Ftrl", "Lion")
 
 
 def _name(entry) -> str:
@@ -281,3 +283,28 @@ def normalize_config(entry: dict, keras2: bool) -> dict:
             if key in config:
                 config[key] = _io_layers(config[key])
     return entry
+
+
+def normalize_compile_config(compile_config, keras2: bool):
+    """Keras 3's `compile_config` from a file's; tf.keras 2 optimizer keys Keras 3 dropped go."""
+    if not isinstance(compile_config, dict) or not keras2:
+        return compile_config
+    out = copy.deepcopy(compile_config)
+    opt = out.get("optimizer")
+    if isinstance(opt, dict) and isinstance(opt.get("class_name"), str):
+        # tf-keras writes its own built-in optimizers as "Custom>Adam" in legacy .h5 files.
+        name = opt["class_name"]
+        if name.startswith("Custom>") and name[len("Custom>"):] in _KERAS_OPTIMIZERS:
+            opt["class_name"] = name[len("Custom>"):]
+    if isinstance(opt, dict) and isinstance(opt.get("config"), dict):
+        config = opt["config"]
+        for key in ("jit_compile", "is_legacy_optimizer", "decay"):
+            config.pop(key, None)
+        if "lr" in config:
+            config.setdefault("learning_rate", config.pop("lr"))
+    for key in ("metrics", "weighted_metrics"):
+        # tf-keras .h5 nests metrics per output: [[...]] for a single-output model.
+        value = out.get(key)
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+            out[key] = value[0]
+    return out

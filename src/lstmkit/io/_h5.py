@@ -227,6 +227,7 @@ def extract_legacy(source, path: str, limit: int) -> dict:
                                  or attr_string(group, "keras_version", path)),
                "backend": (attr_string(f, "backend", path)
                            or attr_string(group, "backend", path)),
+               "training_config": attr_string(f, "training_config", path),
                "has_layer_names": "layer_names" in group.attrs, "layers": []}
         if not out["has_layer_names"]:
             return out

@@ -42,6 +42,7 @@ class LegacyH5:
         self.backend = content["backend"]
         self.has_layer_names = content["has_layer_names"]
         self._config = content["model_config"]
+        self._training_config = content["training_config"]
         self._layers = [(name, [(tuple(a.shape), a) for _, a in weights])
                         for name, weights in content["layers"]]
 
@@ -59,6 +60,20 @@ class LegacyH5:
         if not isinstance(value, dict):
             raise ValueError(f"{self.path}: model_config must be a JSON object")
         return value
+
+    def compile_config(self):
+        """Keras 3's `compile_config` from the legacy `training_config`, or None."""
+        if self._training_config is None:
+            return None
+        try:
+            value = json.loads(self._training_config)
+        except (ValueError, RecursionError) as err:
+            raise ValueError(f"{self.path}: training_config is not valid JSON: {err}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{self.path}: training_config must be a JSON object")
+        return {"optimizer": value.get("optimizer_config"), "loss": value.get("loss"),
+                "metrics": value.get("metrics"), "loss_weights": value.get("loss_weights"),
+                "weighted_metrics": value.get("weighted_metrics")}
 
     def layers(self):
         """[(layer name, [(shape, array)])] in the file's order."""

@@ -14,6 +14,7 @@ import datetime
 import io
 import json
 import os
+import warnings
 import zipfile
 
 from . import _archive, _compat, _legacy_h5, _weights
@@ -53,8 +54,10 @@ def _is_keras2(version, config) -> bool:
 class LoadedFile:
     """What `read_model_file` found: the Keras 3 config, writer version, weights store."""
 
-    def __init__(self, path, kind, config, keras_version, backend, store, keras2):
+    def __init__(self, path, kind, config, keras_version, backend, store, keras2,
+                 compile_config=None):
         self.path, self.kind, self.config = path, kind, config
+        self.compile_config = compile_config
         self.keras_version, self.backend, self.store, self.keras2 = (
             keras_version, backend, store, keras2)
 
@@ -71,6 +74,7 @@ def read_model_file(filepath) -> LoadedFile:
         archive = _archive.read_archive(path)
         version = archive.metadata.get("keras_version")
         config = archive.config
+        compile_config = config.get("compile_config")
         store = (_weights.H5Store(archive.weights, path) if archive.weights_format == "h5"
                  else _weights.NpzStore(archive.weights, path))
         backend = None
@@ -82,6 +86,10 @@ def read_model_file(filepath) -> LoadedFile:
             raise ValueError(f"{path} holds weights only (no model_config); build the model "
                              "and call model.load_weights(path)")
         version, backend = store.keras_version, store.backend
+        try:
+            compile_config = store.compile_config()
+        except ValueError:
+            compile_config = None  # the model itself is still usable
         if isinstance(version, str) and version.startswith("1."):
             store.close()
             raise ValueError(f"{path} was written by Keras {version}; Keras 1 files are not "
@@ -94,10 +102,11 @@ def read_model_file(filepath) -> LoadedFile:
                              f"file holds {held}; refusing to build it")
         keras2 = _is_keras2(version, config)
         config = _compat.normalize_config(config, keras2)
+        compile_config = _compat.normalize_compile_config(compile_config, keras2)
     except BaseException:
         store.close()
         raise
-    return LoadedFile(path, kind, config, version, backend, store, keras2)
+    return LoadedFile(path, kind, config, version, backend, store, keras2, compile_config)
 
 
 def _build(loaded: LoadedFile):
@@ -163,7 +172,21 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         _assign(model, loaded)
     finally:
         loaded.close()
+    if compile and isinstance(loaded.compile_config, dict) and loaded.compile_config:
+        _compile(model, loaded)
     return model
+
+
+def _compile(model, loaded):
+    """Compile from the file's compile_config, as Keras does; warn (like Keras) if we can't."""
+    from ..training import trainer
+
+    try:
+        trainer.compile_from_config(model, loaded.compile_config)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        warnings.warn(f"{loaded.path}: the model was loaded but not compiled: its "
+                      f"compile_config could not be used ({err}); call model.compile()",
+                      UserWarning, stacklevel=3)
 
 
 # -- saving ----------------------------------------------------------------------------------

@@ -239,7 +239,37 @@ def weights_h5_bytes(model, groups=None) -> bytes:
             names[f"{prefix}/backward_layer"] = layer.backward_layer.name
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        h5file = f
-        h5file.require_group("layers")
-        write_groups(h5file, groups, names, root_name=model.name)
+        f.require_group("layers")
+        write_groups(f, groups, names, root_name=model.name)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "variables"):
+            # Keras's optimizer/vars: iterations, learning_rate, then the slots (when built).
+            group = f.require_group("optimizer/vars")
+            group.attrs["name"] = str(getattr(optimizer, "name", "optimizer"))
+            for i, var in enumerate(keras_optimizer_variables(optimizer)):
+                group.create_dataset(str(i), data=np.asarray(var.value))
     return buffer.getvalue()
+
+
+# Slots Keras creates in one `add_optimizer_variables` call, interleaved per model variable
+# (keras/src/optimizers/adam.py `build`); other slots come after, one block per name.
+_INTERLEAVED = {"Adam": 2, "AdamW": 2, "Adamax": 2}
+
+
+def keras_optimizer_variables(optimizer) -> list:
+    """The optimizer's variables in Keras's order: iterations, learning_rate, then slots."""
+    variables = list(optimizer.variables)
+    try:
+        model_vars, slots = optimizer._vars, optimizer._slots
+        names = list(optimizer._active_slots())
+    except AttributeError:
+        return variables
+    if not getattr(optimizer, "built", False) or not model_vars:
+        return variables
+    k = _INTERLEAVED.get(type(optimizer).__name__, 1)
+    out = variables[:2]
+    for var in model_vars:
+        out += [slots[id(var)][name] for name in names[:k]]
+    for name in names[k:]:
+        out += [slots[id(var)][name] for var in model_vars]
+    return out
