@@ -66,7 +66,10 @@ def build_models(K):
     """name -> (model, inputs dict or array). `K` is `keras` (3) or `tf_keras` (2)."""
     L = K.layers
     rng = np.random.default_rng(5)
-    seq = lambda *shape: rng.normal(size=shape).astype("float32")
+
+    def seq(*shape):
+        return rng.normal(size=shape).astype("float32")
+
     models = {}
 
     inp = K.Input((6, 3), name="series")
