@@ -503,3 +503,12 @@ def test_seed_makes_dropout_reproducible_across_instances():
     np.testing.assert_array_equal(a1, b1)
     np.testing.assert_array_equal(a2, b2)
     assert not np.array_equal(a1, a2) and not np.array_equal(a1, c1)
+
+
+def test_stateful_states_exist_after_build_with_the_built_batch():
+    layer = L.LSTM(H, stateful=True)
+    layer.build((B, T, D))
+    assert [s.shape for s in layer.states] == [(B, H), (B, H)]
+    assert not np.any(layer.states[0])
+    with pytest.raises(ValueError, match=r"batch size 3.*got 2"):
+        layer(X[:2])

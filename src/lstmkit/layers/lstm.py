@@ -137,6 +137,8 @@ class LSTM(Layer):
             )
         self.cell._path_prefix = f"{self._path_prefix}/lstm_cell"
         self.cell.build(input_shape)
+        if self.stateful:  # RNN.build creates the zero states (and fixes the batch size)
+            self.states = self.get_initial_state(input_shape[0])
         self.built = True
 
     def compute_output_shape(self, input_shape):
