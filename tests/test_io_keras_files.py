@@ -231,3 +231,27 @@ def test_compiled_files_load_compiled(name):
     assert loss(after) < loss(before)
     assert getattr(lk.models.load_model(DATA / name, compile=False), "_compile_state",
                    None) is None
+
+
+def test_keras_2_13_layer_checkpoint_dependencies_layout(tmp_path):
+    """Keras 2.13 `.keras` files keep layers under `_layer_checkpoint_dependencies/`
+    (Keras 3's `H5IOStore.get` falls back to it); made here from tf.keras 2.21's file."""
+    import io
+    import zipfile
+
+    import h5py
+
+    src = DATA / "tfkeras2_bidirectional_state_concat.keras"
+    with zipfile.ZipFile(src) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    buf = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buf, "r+") as f:
+        f.move("layers", "_layer_checkpoint_dependencies")
+    members["model.weights.h5"] = buf.getvalue()
+    path = tmp_path / "k213.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    x, expected = keras_data(src.name)
+    for a, b in zip(predict(lk.models.load_model(path), x), expected):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
