@@ -512,3 +512,11 @@ def test_stateful_states_exist_after_build_with_the_built_batch():
     assert not np.any(layer.states[0])
     with pytest.raises(ValueError, match=r"batch size 3.*got 2"):
         layer(X[:2])
+
+
+def test_bidirectional_copies_use_cudnn_to_both_layers():
+    bi = L.Bidirectional(L.LSTM(H, use_cudnn=False),
+                         backward_layer=L.LSTM(H, go_backwards=True))
+    assert bi.forward_layer.use_cudnn is False and bi.backward_layer.use_cudnn is False
+    bi(X)
+    assert bi.forward_layer.backend_ == "reference" == bi.backward_layer.backend_

@@ -74,6 +74,8 @@ class Bidirectional(Layer):
                 raise ValueError(f"backward_layer must be an LSTM, got {backward_layer!r}")
             self.backward_layer = backward_layer  # used as given (weights kept), as Keras does
             backward_layer.zero_output_for_mask = rs
+        # use_cudnn is not serialized: Keras copies the wrapped layer's onto both (#21534).
+        self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
         if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
             raise ValueError(
                 "Forward layer and backward layer should have different `go_backwards` value. "
