@@ -240,6 +240,12 @@ def test_trace_a_layer_inside_a_model_both_spellings():
     assert np.array_equal(a.outputs, expected) and np.array_equal(b.outputs, expected)
 
 
+def test_model_inputs_given_to_a_layer_get_a_hint():
+    model, x = _token_model()
+    with pytest.raises(ValueError, match=r"lk.trace\(model, x, layer='summarizer'\)"):
+        lk.trace(model.get_layer("summarizer"), x)
+
+
 def test_bad_arguments():
     layer = lk.layers.LSTM(2)
     with pytest.raises(TypeError, match="LSTM or Bidirectional"):

@@ -294,6 +294,12 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
     Returns:
         `Trace`, or `BidirectionalTrace` (`.forward`, `.backward`) for `Bidirectional`.
 
+    Given only a layer, `inputs` go to that layer as they are. A layer knows nothing of
+    the model around it, so to trace a layer inside a model on the *model's* inputs, say
+    which model: `trace(model, x, layer="encoder")` or `trace(layer, x, model=model)`;
+    the layer then gets what the model feeds it (`model.layer_inputs`: the previous
+    layer's output, the mask of an `Embedding(mask_zero=True)`, initial states).
+
     A stateful layer starts from its stored states and keeps them: tracing does not
     advance it.
 
@@ -313,6 +319,15 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
     try:
         outputs, cache = target.forward(inputs, training=bool(training), mask=mask,
                                         initial_state=initial_state, keep_cache=True)
+    except ValueError as err:
+        if model is None and _is_model(layer_or_model) is False and getattr(
+                target, "_inbound_nodes", None):
+            raise ValueError(
+                f"{err}. {target.name!r} is a layer of a model: if these are the model's "
+                f"inputs, use lk.trace(model, x, layer={target.name!r}) or "
+                f"lk.trace(layer, x, model=model) to feed it what the model feeds it"
+            ) from err
+        raise
     finally:
         for s, st in zip(subs, saved):
             s.states = st
