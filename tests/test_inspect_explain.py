@@ -193,3 +193,6 @@ def test_explain_a_model_and_one_of_its_layers():
     symbolic = lk.explain(model)
     assert symbolic.verified is None and len(symbolic.children) == 2
     assert "kernel           (6, 20)" in str(symbolic.children[0])  # built: input_dim known
+    bi = lk.layers.Bidirectional(lk.layers.LSTM(3))
+    bi.build((None, None, 7))
+    assert "forward/kernel            (7, 12)" in str(lk.explain(bi))

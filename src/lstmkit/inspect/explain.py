@@ -236,8 +236,8 @@ def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None,
     elif inputs is not None:
         tr = trace(layer, inputs, mask=mask, initial_state=initial_state, model=model)
         shape, mask = tr.inputs.shape, tr.mask
-    D = shape[-1] if shape else (layer.input_dim if layer.built and isinstance(layer, LSTM)
-                                 else None)
+    one = layer if isinstance(layer, LSTM) else layer.forward_layer
+    D = shape[-1] if shape else (one.input_dim if one.built else None)
     shape_txt = (f"Inputs {_fmt(shape)} = (batch, timesteps, features)." if shape else
                  "No inputs given: shapes are symbolic and nothing was checked numerically.")
     if isinstance(layer, LSTM):
