@@ -123,7 +123,14 @@ def test_progress_bar_output(capsys):
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "3/3 ━━━━━━━━━━━━━━━━━━━━" in out and "- loss: " in out and "- mae: " in out
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    model.evaluate(X, Y, verbose=0)
+    model.predict(X)
     assert capsys.readouterr().out == ""
+    model.evaluate(X, Y, batch_size=8, verbose=1)
+    model.predict(X, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("3/3 ━") and " - loss: " in lines[0] and " - mae: " in lines[0]
+    assert lines[1].startswith("1/1 ━")
 
 
 def test_monitor_needs_a_known_direction():

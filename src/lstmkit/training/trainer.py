@@ -8,6 +8,8 @@ running mean weighted by batch size; metrics are running means.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 
@@ -45,6 +47,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     if x is None:
         raise ValueError("predict needs input data x")
     _prepare(model, x)
+    start = time.perf_counter()
     batch_size = _batch_size(batch_size)
     n = _num_samples(x)
     chunks = []
@@ -54,6 +57,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     if not chunks:
         raise ValueError("predict got 0 samples")
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+    if verbose in (1, 2):
+        _print_summary_line(len(chunks), start, {})
     return model._pack_outputs(flat)
 
 
@@ -268,8 +273,21 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
     state = _state(model, x)
     xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
-    logs = _evaluate_arrays(model, state, xs, ys, sw, _batch_size(batch_size))
+    start = time.perf_counter()
+    batch_size = _batch_size(batch_size)
+    logs = _evaluate_arrays(model, state, xs, ys, sw, batch_size)
+    if verbose in (1, 2):  # "auto" stays quiet (Keras would print): scripts and tests
+        _print_summary_line(-(-xs[0].shape[0] // batch_size), start, logs)
     return _format(state, logs, return_dict)
+
+
+def _print_summary_line(steps, start, logs):
+    """Keras's last progress-bar line: `4/4 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: ...`."""
+    from .callbacks import _fmt
+    elapsed = time.perf_counter() - start
+    metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in logs.items())
+    print(f"{steps}/{steps} {'━' * 20} {elapsed:.0f}s {elapsed / steps * 1e3:.0f}ms/step"
+          f"{metrics}")
 
 
 def _format(state, logs, return_dict):
