@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import kernels as _kernels
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
 
@@ -50,36 +51,6 @@ NAMES = {
     "c": "carry (cell) state c",
     "h": "memory (hidden) state h",
 }
-
-
-def _gates_from_reference_cache(result):
-    """{i, f, g, o, c, h} (B, T, H) from a reference forward's cache (`reference.Sequence`).
-
-    A stand-in for `kernels.gates_from_cache` on lstmkit versions without it: the
-    gates as the steps computed them, and the states the layer carried (at a masked
-    step the previous state; `where` only selects, so values are bitwise the layer's).
-    """
-    seq = result.cache
-    out = {k: np.stack([getattr(s, k) for s in seq.steps], axis=1) for k in "ifgo"}  # (B, T, H)
-    h, c = seq.inputs["before"][0]
-    mask = seq.inputs["mask"]  # processing order
-    hs, cs = [], []
-    for t, s in enumerate(seq.steps):
-        m = np.ones((s.h.shape[0], 1), bool) if mask is None else mask[:, t, None]
-        h, c = np.where(m, s.h, h), np.where(m, s.c, c)
-        hs.append(h)
-        cs.append(c)
-    out["h"], out["c"] = np.stack(hs, axis=1), np.stack(cs, axis=1)
-    return out
-
-
-def _gates_from_cache(result):
-    """The gates and carried states of a `lstm_forward(..., keep_cache=True)` run."""
-    from .. import kernels
-
-    if hasattr(kernels, "gates_from_cache"):  # both the kernel's and the reference's cache
-        return kernels.gates_from_cache(result)
-    return _gates_from_reference_cache(result)
 
 
 def _dropout_masks(cache):
@@ -360,7 +331,7 @@ def _own_outputs(layer, result):
 
 
 def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
-    g = _gates_from_cache(result)
+    g = _kernels.gates_from_cache(result)  # the kernel's or the reference's cache
     B, _, H = g["h"].shape
     if start is None:
         h0 = c0 = np.zeros((B, H), g["h"].dtype)
