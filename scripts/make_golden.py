@@ -380,6 +380,7 @@ def _built(layer):
 
 
 def main():
+    keras.utils.set_random_seed(20261129)  # Keras's own initial weights repeat too
     g = Golden()
     make_cases(g)
     add_activation_values(g)
