@@ -28,7 +28,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data"
 B, T, D, H = 3, 6, 4, 3
@@ -303,11 +303,11 @@ def add_keras2_cases(g):
         return {}
     cases = {}
     for name, kwargs in {
-        "keras2_hard_sigmoid": dict(recurrent_activation="hard_sigmoid", return_sequences=True,
-                                    return_state=True),
-        "keras2_hard_sigmoid_backwards": dict(recurrent_activation="hard_sigmoid",
-                                              activation="hard_sigmoid", go_backwards=True,
-                                              return_sequences=True),
+        "keras2_hard_sigmoid": {"recurrent_activation": "hard_sigmoid",
+                                "return_sequences": True, "return_state": True},
+        "keras2_hard_sigmoid_backwards": {"recurrent_activation": "hard_sigmoid",
+                                          "activation": "hard_sigmoid", "go_backwards": True,
+                                          "return_sequences": True},
     }.items():
         layer = tf_keras.layers.LSTM(H, name="lstm", **kwargs)
         layer.build((None, T, D))

@@ -215,15 +215,15 @@ def test_config_matches_keras(name):
 
 
 @pytest.mark.parametrize("k_init", [
-    ("VarianceScaling", dict(scale=2.0, mode="fan_out", distribution="normal", seed=3)),
-    ("VarianceScaling", dict(scale=0.5, mode="fan_avg", distribution="untruncated_normal")),
-    ("RandomNormal", dict(mean=1.0, stddev=2.0, seed=4)),
-    ("RandomUniform", dict(minval=-1.0, maxval=2.0)),
-    ("TruncatedNormal", dict(mean=0.1, stddev=0.2, seed=9)),
-    ("Orthogonal", dict(gain=2.0, seed=1)),
-    ("Constant", dict(value=0.7)),
-    ("GlorotUniform", dict(seed=8)),
-    ("HeNormal", dict(seed=2)),
+    ("VarianceScaling", {"scale": 2.0, "mode": "fan_out", "distribution": "normal", "seed": 3}),
+    ("VarianceScaling", {"scale": 0.5, "mode": "fan_avg", "distribution": "untruncated_normal"}),
+    ("RandomNormal", {"mean": 1.0, "stddev": 2.0, "seed": 4}),
+    ("RandomUniform", {"minval": -1.0, "maxval": 2.0}),
+    ("TruncatedNormal", {"mean": 0.1, "stddev": 0.2, "seed": 9}),
+    ("Orthogonal", {"gain": 2.0, "seed": 1}),
+    ("Constant", {"value": 0.7}),
+    ("GlorotUniform", {"seed": 8}),
+    ("HeNormal", {"seed": 2}),
 ])
 def test_nondefault_configs_match_keras(k_init):
     keras = _keras()

@@ -38,20 +38,20 @@ def _json(config):
 
 LSTM_KWARGS = [
     {},
-    dict(activation="relu", recurrent_activation="hard_sigmoid", use_bias=False,
-         return_sequences=True, return_state=True, go_backwards=True, stateful=True,
-         unroll=True, zero_output_for_mask=True, dropout=0.25, recurrent_dropout=0.5, seed=3),
-    dict(kernel_initializer="he_uniform", recurrent_initializer="identity",
-         bias_initializer="random_normal", unit_forget_bias=False, kernel_regularizer="l2",
-         recurrent_regularizer="l1", bias_regularizer="l2", activity_regularizer="l2",
-         kernel_constraint="max_norm", recurrent_constraint="unit_norm",
-         bias_constraint="non_neg", activation=None, dtype="float64", trainable=False),
-    dict(kernel_initializer={"class_name": "VarianceScaling",
+    {"activation": "relu", "recurrent_activation": "hard_sigmoid", "use_bias": False,
+         "return_sequences": True, "return_state": True, "go_backwards": True, "stateful": True,
+         "unroll": True, "zero_output_for_mask": True, "dropout": 0.25, "recurrent_dropout": 0.5, "seed": 3},
+    {"kernel_initializer": "he_uniform", "recurrent_initializer": "identity",
+         "bias_initializer": "random_normal", "unit_forget_bias": False, "kernel_regularizer": "l2",
+         "recurrent_regularizer": "l1", "bias_regularizer": "l2", "activity_regularizer": "l2",
+         "kernel_constraint": "max_norm", "recurrent_constraint": "unit_norm",
+         "bias_constraint": "non_neg", "activation": None, "dtype": "float64", "trainable": False},
+    {"kernel_initializer": {"class_name": "VarianceScaling",
                              "config": {"scale": 2.0, "mode": "fan_out",
                                         "distribution": "normal", "seed": 4}},
-         recurrent_initializer={"class_name": "Orthogonal", "config": {"gain": 0.5, "seed": 1}},
-         bias_initializer={"class_name": "Constant", "config": {"value": 0.1}},
-         activation="gelu", recurrent_activation="swish", dropout=1.5),
+         "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 0.5, "seed": 1}},
+         "bias_initializer": {"class_name": "Constant", "config": {"value": 0.1}},
+         "activation": "gelu", "recurrent_activation": "swish", "dropout": 1.5},
 ]
 
 
@@ -170,9 +170,9 @@ def test_stateful_keeps_state_across_calls_and_resets():
     plain.build(X.shape)
     plain.set_weights(layer.get_weights())
     x2 = RNG.normal(size=X.shape).astype("float32")
-    seq1, h1, c1 = layer(X)
+    seq1, h1, _c1 = layer(X)
     seq2, h2, c2 = layer(x2)
-    whole, h, c = plain(np.concatenate([X, x2], axis=1))
+    whole, h, _c = plain(np.concatenate([X, x2], axis=1))
     np.testing.assert_allclose(np.concatenate([seq1, seq2], axis=1), whole, atol=1e-6)
     np.testing.assert_allclose(h2, h, atol=1e-6)
     np.testing.assert_allclose(layer.states[0], h2)
@@ -325,8 +325,8 @@ BAD_INPUTS = [
     ("unknown keyword", lambda: L.LSTM(H, time_major=False), ValueError,
      r"Unrecognized keyword arguments passed to LSTM: \{'time_major': False\}"),
     ("weights count", lambda: _built().set_weights([np.zeros((D, 4 * H))]), ValueError,
-     r"expects 3 weight arrays \(kernel \(4, 20\), recurrent_kernel \(5, 20\), bias \(20,\)\), "
-     r"got 1"),
+     (r"expects 3 weight arrays \(kernel \(4, 20\), recurrent_kernel \(5, 20\), bias \(20,\)\), "
+     r"got 1")),
     ("weights shape", lambda: _built().set_weights(
         [np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H + 1)]), ValueError,
      r"weight 'bias' has shape \(20,\), got an array of shape \(21,\)"),
@@ -487,7 +487,7 @@ def test_compute_output_shape_matches_keras(merge_mode, return_sequences, return
             return [tuple(s) for s in shape]
         return tuple(shape)
 
-    kw = dict(return_sequences=return_sequences, return_state=return_state)
+    kw = {"return_sequences": return_sequences, "return_state": return_state}
     shape = (None, T, D)
     assert norm(L.LSTM(H, **kw).compute_output_shape(shape)) == norm(
         keras.layers.LSTM(H, **kw).compute_output_shape(shape))

@@ -208,15 +208,15 @@ class MaskBook:
 
 DROPOUT_CASES = [
     # (layer kwargs, mask, masks per call Keras draws)
-    (dict(dropout=0.4), None, 1),  # implementation 2: one input mask shared by 4 gates
-    (dict(dropout=0.4), "holes", 1),
-    (dict(dropout=0.3, go_backwards=True, return_state=True), "holes", 1),
-    (dict(recurrent_dropout=0.3), None, 4),  # implementation 1: 4 recurrent masks
-    (dict(dropout=0.5, recurrent_dropout=0.25), "holes", 8),  # 4 input + 4 recurrent
+    ({"dropout": 0.4}, None, 1),  # implementation 2: one input mask shared by 4 gates
+    ({"dropout": 0.4}, "holes", 1),
+    ({"dropout": 0.3, "go_backwards": True, "return_state": True}, "holes", 1),
+    ({"recurrent_dropout": 0.3}, None, 4),  # implementation 1: 4 recurrent masks
+    ({"dropout": 0.5, "recurrent_dropout": 0.25}, "holes", 8),  # 4 input + 4 recurrent
     # implementation=1 asked for: 4 input masks, one per gate. (use_cudnn=False because
     # Keras's own fused-path attempt crashes on the list of 4 masks in LSTM.inner_loop.)
-    (dict(dropout=0.5, implementation=1, use_cudnn=False), "holes", 4),
-    (dict(dropout=0.2, recurrent_dropout=0.6, go_backwards=True, zero_output_for_mask=True),
+    ({"dropout": 0.5, "implementation": 1, "use_cudnn": False}, "holes", 4),
+    ({"dropout": 0.2, "recurrent_dropout": 0.6, "go_backwards": True, "zero_output_for_mask": True},
      "right_padded", 8),
 ]
 
@@ -266,8 +266,8 @@ def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, request
 
 
 @KERAS_NUMPY2_WARNING
-@pytest.mark.parametrize("kwargs, n_masks", [(dict(dropout=0.3), 2),
-                                             (dict(dropout=0.3, recurrent_dropout=0.4), 16)])
+@pytest.mark.parametrize("kwargs, n_masks", [({"dropout": 0.3}, 2),
+                                             ({"dropout": 0.3, "recurrent_dropout": 0.4}, 16)])
 def test_bidirectional_dropout_matches_keras_with_the_same_masks(monkeypatch, kwargs, n_masks):
     """Each direction draws its own masks, forward layer first."""
     keras = _keras()
@@ -323,9 +323,9 @@ def test_dropout_one_mask_per_call_shared_across_time(monkeypatch):
 
 @KERAS_NUMPY2_WARNING
 @pytest.mark.parametrize("cls_kwargs", [
-    dict(return_sequences=True, return_state=True),
-    dict(go_backwards=True, return_sequences=True, zero_output_for_mask=True),
-    dict(activation="relu6", recurrent_activation="hard_sigmoid", use_bias=False),
+    {"return_sequences": True, "return_state": True},
+    {"go_backwards": True, "return_sequences": True, "zero_output_for_mask": True},
+    {"activation": "relu6", "recurrent_activation": "hard_sigmoid", "use_bias": False},
 ])
 def test_live_keras_torch_backend_random_masks(cls_kwargs):
     """A few random masks (with holes and empty rows) against Keras live."""

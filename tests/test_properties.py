@@ -62,17 +62,17 @@ def problems(draw, max_t=7):
             mask = mask[:, ::-1].copy()
         if mask_kind == "empty_row":
             mask[0] = False
-    return dict(
-        x=rng.normal(size=(B, T, D)),
-        kernel=rng.normal(size=(D, 4 * H)) * 0.6,
-        recurrent_kernel=rng.normal(size=(H, 4 * H)) * 0.6,
-        bias=rng.normal(size=4 * H) * 0.3 if draw(st.booleans()) else None,
-        h0=rng.normal(size=(B, H)) if draw(st.booleans()) else None,
-        c0=rng.normal(size=(B, H)) if draw(st.booleans()) else None,
-        mask=mask,
-        go_backwards=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-    )
+    return {
+        "x": rng.normal(size=(B, T, D)),
+        "kernel": rng.normal(size=(D, 4 * H)) * 0.6,
+        "recurrent_kernel": rng.normal(size=(H, 4 * H)) * 0.6,
+        "bias": rng.normal(size=4 * H) * 0.3 if draw(st.booleans()) else None,
+        "h0": rng.normal(size=(B, H)) if draw(st.booleans()) else None,
+        "c0": rng.normal(size=(B, H)) if draw(st.booleans()) else None,
+        "mask": mask,
+        "go_backwards": draw(st.booleans()),
+        "zero_output_for_mask": draw(st.booleans()),
+    }
 
 
 def naive_lstm(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
@@ -167,7 +167,7 @@ def test_reference_equals_torch_lstm_on_each_rows_valid_steps(p):
 def test_reference_backward_equals_torch_autograd(p):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(int(abs(p["x"].sum()) * 1e6) % 2**32)
-    B, T, D = p["x"].shape
+    B, T, _D = p["x"].shape
     H = p["recurrent_kernel"].shape[0]
     h0 = p["h0"] if p["h0"] is not None else np.zeros((B, H))
     c0 = p["c0"] if p["c0"] is not None else np.zeros((B, H))
@@ -230,8 +230,8 @@ def _weights(layer, rng):
 def test_go_backwards_equals_running_the_reversed_sequence(data, return_sequences,
                                                            zero_output):
     x, mask, H, rng = data
-    kw = dict(return_sequences=return_sequences, return_state=True, dtype="float64",
-              zero_output_for_mask=zero_output)
+    kw = {"return_sequences": return_sequences, "return_state": True, "dtype": "float64",
+              "zero_output_for_mask": zero_output}
     back = lk.layers.LSTM(H, go_backwards=True, **kw)
     back.build(x.shape)
     back.set_weights(_weights(back, rng))
@@ -249,7 +249,7 @@ def test_go_backwards_equals_running_the_reversed_sequence(data, return_sequence
 def test_bidirectional_halves_equal_separately_run_layers(data, return_sequences,
                                                           return_state, merge_mode):
     x, mask, H, rng = data
-    kw = dict(return_sequences=return_sequences, return_state=True, dtype="float64")
+    kw = {"return_sequences": return_sequences, "return_state": True, "dtype": "float64"}
     bi = lk.layers.Bidirectional(lk.layers.LSTM(H, **{**kw, "return_state": return_state}),
                                  merge_mode=merge_mode, dtype="float64")
     bi.build(x.shape)
@@ -290,7 +290,7 @@ def test_trailing_masked_steps_change_no_state(data, extra):
     seq, h, c = layer(x, mask=mask)
     seq_long, h_long, c_long = layer(x_long, mask=mask_long)
     # (not bit-equal: the kernels' one GEMM over all steps rounds by its shape)
-    close = dict(rtol=0, atol=1e-14)
+    close = {"rtol": 0, "atol": 1e-14}
     np.testing.assert_allclose(h_long, h, **close)
     np.testing.assert_allclose(c_long, c, **close)
     np.testing.assert_allclose(seq_long[:, :T], seq, **close)
