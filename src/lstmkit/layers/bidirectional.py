@@ -32,10 +32,6 @@ def _copy_layer(layer, name, **overrides):
     return copy
 
 
-def _removeprefix(name, prefix):
-    return name[len(prefix):] if name.startswith(prefix) else name
-
-
 class Bidirectional(Layer):
     """Bidirectional wrapper for `LSTM`.
 
@@ -63,10 +59,10 @@ class Bidirectional(Layer):
         rs = layer.return_sequences
         # Names and directions as keras/src/layers/rnn/bidirectional.py: the backward copy
         # always gets go_backwards=True, so wrapping a go_backwards layer is an error.
-        fwd_name = "forward_" + _removeprefix(layer.name, "forward_")
+        fwd_name = "forward_" + layer.name.removeprefix("forward_")
         self.forward_layer = _copy_layer(layer, fwd_name, zero_output_for_mask=rs)
         if backward_layer is None:
-            bwd_name = "backward_" + _removeprefix(layer.name, "backward_")
+            bwd_name = "backward_" + layer.name.removeprefix("backward_")
             self.backward_layer = _copy_layer(layer, bwd_name, go_backwards=True,
                                               zero_output_for_mask=rs)
         else:
