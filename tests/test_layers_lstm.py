@@ -524,3 +524,12 @@ def test_bidirectional_copies_use_cudnn_to_both_layers():
     assert bi.forward_layer.use_cudnn is False and bi.backward_layer.use_cudnn is False
     bi(X)
     assert bi.forward_layer.backend_ == "reference" == bi.backward_layer.backend_
+
+
+@pytest.mark.parametrize("name", ["lstm_a", "forward_a", "backward_a"])
+def test_bidirectional_sublayer_names_match_keras(name):
+    keras = _keras()
+    k_bi = keras.layers.Bidirectional(keras.layers.LSTM(H, name=name))
+    bi = L.Bidirectional(L.LSTM(H, name=name))
+    assert (bi.forward_layer.name, bi.backward_layer.name) == (
+        k_bi.forward_layer.name, k_bi.backward_layer.name)
