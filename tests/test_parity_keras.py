@@ -6,8 +6,13 @@ running Keras 3.15 on the TensorFlow backend, the authority. Each case holds Ker
 lstmkit builds its layer from that very config dict, loads the same weights and must
 return the same numbers (max abs error <= 1e-5 in float32).
 
-The live tests cover what goldens cannot: dropout with training=True, where both
-libraries are made to draw the same masks.
+Goldens are checked on both lstmkit paths (the reference and the fused kernels). They
+also hold every activation's values on a grid, the errors Keras raises for bad input, and
+tf.keras 2 (tf_keras) outputs for the Keras 2 `hard_sigmoid` switch.
+
+The live tests (Keras 3 on the torch backend) cover what goldens cannot: dropout with
+training=True, where both libraries are made to draw the same masks, and the activations'
+derivatives against torch autograd through Keras's own activations.
 """
 
 from __future__ import annotations
