@@ -38,6 +38,7 @@ KERAS3_FORMATS = {
     "masking_backwards_dropout": ("keras", "h5"),
     "bidirectional_state_concat": ("keras", "h5"),
     "repeat_vector": ("keras",),
+    "functional_embedding": ("keras",),
     "hard_sigmoid": ("keras",),
     "classifier_npz": ("keras_npz",),
     "gru": ("keras",),
@@ -142,6 +143,14 @@ def build_models(K):
         L.Flatten(),
     ], name="repeat_vector")
     models["repeat_vector"] = (m, seq(3, 5, 3))
+
+    # Functional Embedding(mask_zero=True): Keras 3 records a NotEqual op for the mask.
+    inp = K.Input((7,), dtype="int32", name="tokens")
+    y = L.Embedding(20, 4, mask_zero=True)(inp)
+    y = L.Bidirectional(L.LSTM(3, return_sequences=True))(y)
+    y = L.LSTM(2)(y)
+    m = K.Model(inp, L.Dense(1)(y), name="functional_embedding")
+    models["functional_embedding"] = (m, tokens)
 
     m = K.Sequential([
         K.Input((6, 3)),

@@ -41,6 +41,9 @@ _NOT_YET = ("GRU", "SimpleRNN", "GRUCell", "SimpleRNNCell", "ConvLSTM1D", "ConvL
             "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU", "StackedRNNCells", "RNN")
 _CODE_CARRIERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TFOpLayer")
 _RNN_CLASSES = ("LSTM", "Bidirectional")
+# Ops (not layers) a Keras 3 functional config records to compute masks, e.g. NotEqual after
+# Embedding(mask_zero=True); lstmkit.models.config skips them when it builds the graph.
+MASK_OPS = ("NotEqual", "Any", "Equal", "All", "LogicalAnd", "LogicalOr", "ExpandDims")
 _SIZE_KEYS = ("units", "input_dim", "output_dim", "n")
 _WRAPPED_KEYS = ("layer", "backward_layer")
 _KERAS_OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
@@ -106,6 +109,8 @@ def _min_weights(class_name, config) -> int:
 
 def check_layer_entry(entry, where: str = "model", depth: int = 0) -> int:
     """Check one layer entry (and wrapped layers); returns its minimal weight count."""
+    if depth == 0 and isinstance(entry, dict) and entry.get("class_name") in MASK_OPS:
+        return 0  # an op Keras records for masks; lstmkit computes masks itself, skips it
     if depth > MAX_DEPTH:
         raise ValueError(f"{where}: layers nested deeper than {MAX_DEPTH}")
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):

@@ -124,7 +124,8 @@ def _config_layers(model, config):
     """The model's layers in the order of the file's config (the order Keras saved)."""
     entries = config["config"]["layers"]
     names = [e.get("name") or (e.get("config") or {}).get("name") for e in entries
-             if e.get("class_name") != "InputLayer" or config["class_name"] != "Sequential"]
+             if (e.get("class_name") != "InputLayer" or config["class_name"] != "Sequential")
+             and e.get("class_name") not in _compat.MASK_OPS]
     by_name = {layer.name: layer for layer in model.layers}
     if config["class_name"] != "Sequential" and all(n in by_name for n in names):
         return [by_name[n] for n in names]
