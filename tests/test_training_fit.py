@@ -307,3 +307,29 @@ def test_compile_from_keras_compile_config():
     saved = lk.models.serialize(ours)["compile_config"]
     assert saved["loss"] == "binary_crossentropy" and saved["metrics"] == ["accuracy", "mae"]
     assert saved["optimizer"]["class_name"] == "Adam"
+
+
+def test_fit_evaluate_predict_on_a_batch_sequence(tmp_path):
+    """A PyDataset-like sequence (lk.data.ArraySequence over .npy files) trains like arrays."""
+    x = RNG.normal(size=(20, 4, 2)).astype("float32")
+    y = RNG.normal(size=(20, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    seq = lk.data.ArraySequence(str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), batch_size=8)
+
+    def model():
+        lk.utils.set_random_seed(5)
+        m = lk.Sequential([lk.Input((4, 2)), lk.layers.LSTM(3), lk.layers.Dense(1)])
+        m.compile("sgd", "mse", metrics=["mae"])
+        return m
+
+    from_seq, from_arrays = model(), model()
+    h_seq = from_seq.fit(seq, epochs=2, verbose=0, validation_data=seq)
+    h_arr = from_arrays.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+                            validation_data=(x, y))
+    assert h_seq.history == h_arr.history
+    assert from_seq.evaluate(seq, verbose=0) == from_arrays.evaluate(x, y, batch_size=8,
+                                                                      verbose=0)
+    np.testing.assert_array_equal(from_seq.predict(seq), from_arrays.predict(x))
+    with pytest.raises(ValueError, match="y=None"):
+        from_seq.fit(seq, y, verbose=0)

@@ -123,3 +123,54 @@ def batch_slices(n, batch_size, shuffle, rng):
     """Index arrays for each batch; shuffled each epoch when `shuffle` is True."""
     order = rng.permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def is_batch_sequence(x) -> bool:
+    """Whether `x` is a Keras `PyDataset`-like source: `len(x)` batches, `x[i]` -> (x, y[, w])."""
+    return (hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "shape")
+            and not isinstance(x, (list, tuple, dict, str, bytes)))
+
+
+class ArraySource:
+    """Batches from in-memory (or memory-mapped) arrays."""
+
+    def __init__(self, xs, ys, sw, batch_size):
+        self.xs, self.ys, self.sw, self.batch_size = xs, ys, sw, batch_size
+        self.n = num_samples(xs, ys, sw)
+        self.steps = -(-self.n // batch_size)
+
+    def batches(self, shuffle=False, rng=None):
+        for index in batch_slices(self.n, self.batch_size, shuffle, rng):
+            yield take(self.xs, index), take(self.ys, index), take(self.sw, index)
+
+    def on_epoch_end(self):
+        pass
+
+
+class SequenceSource:
+    """Batches from a `PyDataset`-like sequence (e.g. `lk.data.ArraySequence`).
+
+    `standardize(batch)` turns one `(x, y)` or `(x, y, sample_weight)` item into arrays.
+    """
+
+    def __init__(self, sequence, standardize):
+        self.sequence, self.standardize = sequence, standardize
+        self.steps = len(sequence)
+        if self.steps == 0:
+            raise ValueError("The batch sequence is empty (len() == 0)")
+
+    def batches(self, shuffle=False, rng=None):
+        for i in range(self.steps):
+            item = self.sequence[i]
+            if not isinstance(item, tuple) or len(item) not in (2, 3):
+                raise ValueError(
+                    f"A batch sequence must give (x, y) or (x, y, sample_weight) tuples; "
+                    f"item {i} is {type(item).__name__}"
+                    + (f" of length {len(item)}" if isinstance(item, tuple) else "")
+                )
+            yield self.standardize(*item)
+
+    def on_epoch_end(self):
+        hook = getattr(self.sequence, "on_epoch_end", None)
+        if callable(hook):
+            hook()

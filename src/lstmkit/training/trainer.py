@@ -46,6 +46,15 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     """Outputs for `x` in batches of `batch_size` (default 32), concatenated."""
     if x is None:
         raise ValueError("predict needs input data x")
+    from .data import is_batch_sequence
+    if is_batch_sequence(x):  # a PyDataset-like sequence: items are (x,) or (x, y, ...)
+        items = [x[i] for i in range(len(x))]
+        x = [item[0] if isinstance(item, tuple) else item for item in items]
+        _prepare(model, x[0])
+        outs = [model.forward(b, training=False, keep_cache=False)[0] for b in x]
+        outs = [o if isinstance(o, list) else [o] for o in outs]
+        return model._pack_outputs([np.concatenate([o[i] for o in outs])
+                                    for i in range(len(outs[0]))])
     _prepare(model, x)
     start = time.perf_counter()
     batch_size = _batch_size(batch_size)
@@ -196,31 +205,58 @@ def _inputs_targets(model, x, y, sample_weight):
 
 
 # -- fit / evaluate -------------------------------------------------------------------------
+def _source(model, x, y, sample_weight, batch_size, what="x"):
+    """A batch source for arrays or for a PyDataset-like sequence."""
+    from . import data as _data
+    if _data.is_batch_sequence(x):
+        if y is not None or sample_weight is not None:
+            raise ValueError(f"When `{what}` is a batch sequence, its items carry the targets: "
+                             "pass y=None and sample_weight=None")
+        return _data.SequenceSource(
+            x, lambda bx, by, bsw=None: _inputs_targets(model, bx, by, bsw))
+    return _data.ArraySource(*_inputs_targets(model, x, y, sample_weight), batch_size)
+
+
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
         validation_freq=1):
-    """Train for `epochs` epochs; returns a `History` with Keras's keys."""
+    """Train for `epochs` epochs; returns a `History` with Keras's keys.
+
+    `x` is arrays (with `y`), or a Keras `PyDataset`-like sequence of `(x, y)` batches such
+    as `lk.data.ArraySequence` (then `y` is None).
+    """
     from ..utils import make_rng
     from . import callbacks as _callbacks
     from . import data as _data
-    state = _state(model, x)
+    first = x[0][0] if _data.is_batch_sequence(x) else x
+    state = _state(model, first)
     batch_size = _batch_size(batch_size)
-    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    source = _source(model, x, y, sample_weight, batch_size)
     val = None
     if validation_data is not None:
-        vx, vy, vsw = _data.unpack_validation_data(validation_data)
-        val = _inputs_targets(model, vx, vy, vsw)
+        if _data.is_batch_sequence(validation_data):
+            val = _source(model, validation_data, None, None, batch_size, "validation_data")
+        else:
+            vx, vy, vsw = _data.unpack_validation_data(validation_data)
+            val = _source(model, vx, vy, vsw, validation_batch_size or batch_size)
     elif validation_split:
-        (xs, ys, sw), val = _data.split_validation(xs, ys, sw, validation_split)
+        if not isinstance(source, _data.ArraySource):
+            raise ValueError("`validation_split` is only supported for arrays; pass "
+                             "validation_data for a batch sequence")
+        train, held = _data.split_validation(source.xs, source.ys, source.sw, validation_split)
+        source = _data.ArraySource(*train, batch_size)
+        val = _data.ArraySource(*held, validation_batch_size or batch_size)
     if class_weight is not None:
-        if len(ys) > 1:
+        if not isinstance(source, _data.ArraySource):
+            raise ValueError("`class_weight` needs arrays; weight the batches of a sequence "
+                             "with sample weights")
+        if len(source.ys) > 1:
             raise ValueError("`class_weight` is only supported for Models with a single output.")
-        if sw is not None:
+        if source.sw is not None:
             raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-        sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
-    n = _data.num_samples(xs, ys, sw)
-    steps = min(-(-n // batch_size), steps_per_epoch or n)
+        source.sw = _data.class_weight_to_sample_weights(source.ys[0], class_weight)
+    steps = min(source.steps, steps_per_epoch or source.steps)
     verbose = 1 if verbose == "auto" else int(verbose)
     cbs = list(callbacks or [])
     history = next((c for c in cbs if isinstance(c, _callbacks.History)), None)
@@ -237,18 +273,18 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     for epoch in range(initial_epoch, epochs):
         state.reset()
         cb.on_epoch_begin(epoch)
-        batches = _data.batch_slices(n, batch_size, shuffle, rng)
-        for step, index in enumerate(batches[:steps_per_epoch] if steps_per_epoch else batches):
+        for step, (bx, by, bsw) in enumerate(source.batches(shuffle, rng)):
+            if step >= steps:
+                break
             cb.on_train_batch_begin(step)
-            logs = _train_step(model, state, _data.take(xs, index), _data.take(ys, index),
-                               _data.take(sw, index))
+            logs = _train_step(model, state, bx, by, bsw)
             cb.on_train_batch_end(step, dict(logs))
             if model.stop_training:
                 break
+        source.on_epoch_end()
         epoch_logs = dict(logs)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = _evaluate_arrays(model, state, *val,
-                                        validation_batch_size or batch_size)
+            val_logs = _evaluate_source(model, state, val)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cb.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
@@ -257,27 +293,24 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
-def _evaluate_arrays(model, state, xs, ys, sw, batch_size):
-    from . import data as _data
+def _evaluate_source(model, state, source):
     state.reset()
-    n = _data.num_samples(xs, ys, sw)
     logs = {}
-    for index in _data.batch_slices(n, batch_size, False, None):
-        logs = _test_step(model, state, _data.take(xs, index), _data.take(ys, index),
-                          _data.take(sw, index))
+    for bx, by, bsw in source.batches():
+        logs = _test_step(model, state, bx, by, bsw)
     return logs
 
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
              callbacks=None, return_dict=False):
     """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
-    state = _state(model, x)
-    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+    from . import data as _data
+    state = _state(model, x[0][0] if _data.is_batch_sequence(x) else x)
     start = time.perf_counter()
-    batch_size = _batch_size(batch_size)
-    logs = _evaluate_arrays(model, state, xs, ys, sw, batch_size)
+    source = _source(model, x, y, sample_weight, _batch_size(batch_size))
+    logs = _evaluate_source(model, state, source)
     if verbose in (1, 2):  # "auto" stays quiet (Keras would print): scripts and tests
-        _print_summary_line(-(-xs[0].shape[0] // batch_size), start, logs)
+        _print_summary_line(source.steps, start, logs)
     return _format(state, logs, return_dict)
 
 
