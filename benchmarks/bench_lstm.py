@@ -359,6 +359,7 @@ def main(argv=None):
 
     threadpoolctl.threadpool_limits(args.threads)
     torch.set_num_threads(args.threads)
+    os.environ["LSTMKIT_NUM_THREADS"] = str(args.threads)  # lstmkit's batch shards
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(args.threads), "load_before": load(), "grid": []}
     try:

@@ -275,3 +275,25 @@ def test_second_process_compiles_nothing():
     assert out.returncode == 0, out.stderr
     misses, hits = map(int, out.stdout.split())
     assert (misses, hits) == (0, 2)
+
+
+@pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_shards_match_the_reference(monkeypatch, dropout, dtype):
+    from lstmkit.kernels import _shard
+
+    monkeypatch.setattr(_shard, "SHARD_MACS", 0)  # split even this small batch over the cores
+    monkeypatch.setattr(_shard, "_cores", lambda: 3)
+    assert _shard.n_shards(5, 4) == 3
+    _compare(dtype, 5, 6, 3, 4, mask="holes", state=True, dropout=dropout)
+    _compare(dtype, 5, 6, 3, 4, go_backwards=True, zero_output=True, mask="empty_rows",
+             dropout=dropout, bias=False)
+    _compare(dtype, 5, 6, 3, 4, train=False, return_sequences=False, mask="right")
+    args, kw, _ = _problem(dtype, 5, 6, 3, 4, dropout=dropout)
+    res = kernels.lstm_forward(*args, **kw, keep_cache=True, backend="kernel")
+    assert isinstance(res.cache, _shard.ShardedCache)
+    for name in ("dropout_mask", "recurrent_dropout_mask"):
+        got, want = res.cache.inputs[name], kw[name]
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_array_equal(got, want)

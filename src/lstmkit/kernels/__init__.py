@@ -71,9 +71,9 @@ def _load_run():
     """The compiled path, imported on first use (numba loads its cache then)."""
     global _RUN
     if _RUN is None:
-        from . import _run
+        from . import _shard
 
-        _RUN = _run
+        _RUN = _shard
     return _RUN
 
 
@@ -171,6 +171,10 @@ def gates_from_cache(result: ForwardResult) -> dict:
         out["c"] = np.stack([c for _, c in after], axis=1)
         out["h"] = np.stack([h for h, _ in after], axis=1)
         return out
+    if hasattr(cache, "parts"):  # run in shards of batch rows
+        parts = [gates_from_cache(ForwardResult(None, None, None, None, p, "kernel"))
+                 for p in cache.parts]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     H = cache.recurrent_kernel.shape[0]
     out = {k: np.ascontiguousarray(cache.A[:, :, n * H:(n + 1) * H].transpose(1, 0, 2))
            for n, k in enumerate("ifgo")}

@@ -27,7 +27,7 @@ from numba import njit
 from ._math import tanh
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def backward_loop(A, C, RT, RgT, mask, rdrop, rmode, d_out, dh, dc, dZ, zero_output):
     """Fill dZ (T, B, 4H); dh, dc (B, H) enter as the final-state gradients and leave
     as the gradients of h0, c0.

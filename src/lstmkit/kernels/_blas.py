@@ -77,7 +77,7 @@ def restore_threads(changed: bool) -> None:
             _THREADS[1](_STATE["saved"])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dot(a, b, out):
     np.dot(a, b, out)
 

@@ -29,7 +29,7 @@ from numba import njit
 from ._math import sigmoid, tanh
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last,
                  train, zero_output, return_sequences):
     """Run the recurrence. Arrays (time-major, processing order):

@@ -1,0 +1,133 @@
+"""Large batches split by rows over the cores: each shard runs the whole sequence alone.
+
+The recurrences of different batch rows never meet, so a batch of B rows is cut
+into n shards of about B/n rows, and each shard runs `_run.forward` (or
+`_run.backward`) on its own thread with single-threaded BLAS; the threads meet
+once per call, not once per step. Splitting every step's GEMM over threads
+instead (what BLAS threading does) needs a handshake per step, and on a shared
+machine a handshake waits for a descheduled thread: measured here under load,
+a per-step-threaded forward took 5-10x longer than this split.
+
+Only the weight gradients cross shards: each shard's dK, dR, d_bias are summed.
+Shards are used when the per-step product is large (`SHARD_MACS`); small calls run
+as one shard on the calling thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import reference as _ref
+from . import _run
+from ._blas import restore_threads, single_thread_if_small
+
+#: Per-step multiply-adds (B * H * 4H) from which a batch is split over the cores.
+SHARD_MACS = int(os.environ.get("LSTMKIT_SHARD_MACS", str(1 << 22)))
+_POOL: ThreadPoolExecutor | None = None
+
+
+class ShardedCache(NamedTuple):
+    """One `_run.KernelCache` per shard, and the batch rows [start, stop) of each."""
+
+    parts: list
+    bounds: list
+
+    @property
+    def inputs(self) -> dict:
+        """The call's arguments as `KernelCache.inputs`, masks joined over the batch."""
+        first = self.parts[0].inputs
+        for name in ("dropout_mask", "recurrent_dropout_mask"):
+            if first[name] is not None:
+                axis = first[name].ndim - 2
+                first[name] = np.concatenate([p.inputs[name] for p in self.parts], axis=axis)
+        return first
+
+
+def _cores() -> int:
+    """Cores to use: `LSTMKIT_NUM_THREADS`, else the cores this process may run on."""
+    if os.environ.get("LSTMKIT_NUM_THREADS"):
+        return max(1, int(os.environ["LSTMKIT_NUM_THREADS"]))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def n_shards(B: int, H: int) -> int:
+    """How many shards a batch of B rows with H units runs as."""
+    if B * H * 4 * H < SHARD_MACS:
+        return 1
+    return max(1, min(_cores(), B, 8))
+
+
+def _pool(n):
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n:
+        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lstmkit")
+    return _POOL
+
+
+def _bounds(B, n):
+    edges = np.linspace(0, B, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _rows(a, b0, b1, axis=0):
+    if a is None:
+        return None
+    return a[b0:b1] if axis == 0 else a[:, b0:b1]
+
+
+def _run_shards(fn, arg_lists):
+    """fn(*args) for each shard; the first on this thread, the rest on the pool."""
+    changed = single_thread_if_small(0)  # one BLAS thread per shard
+    try:
+        futures = [_pool(len(arg_lists)).submit(fn, *args) for args in arg_lists[1:]]
+        first = fn(*arg_lists[0])
+        return [first] + [f.result() for f in futures]
+    finally:
+        restore_threads(changed)
+
+
+def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
+            dropout_mask, recurrent_dropout_mask, return_sequences, train):
+    """`_run.forward`, split over shards of batch rows when that pays."""
+    B = x.shape[0]
+    n = n_shards(B, recurrent_kernel.shape[0])
+    if n == 1:
+        return _run.forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                            zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+                            return_sequences, train)
+    kernel = np.ascontiguousarray(kernel)
+    recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+    dm, rm = dropout_mask, recurrent_dropout_mask
+    bounds = _bounds(B, n)
+    args = [(x[b0:b1], kernel, recurrent_kernel, bias, _rows(h0, b0, b1), _rows(c0, b0, b1),
+             _rows(mask, b0, b1), go_backwards, zero_output_for_mask,
+             None if dm is None else _rows(dm, b0, b1, dm.ndim - 2),
+             None if rm is None else _rows(rm, b0, b1, rm.ndim - 2), return_sequences, train)
+            for b0, b1 in bounds]
+    results = _run_shards(_run.forward, args)
+    outputs = np.concatenate([r[0] for r in results]) if return_sequences else None
+    last, h, c = (np.concatenate([r[k] for r in results]) for k in (1, 2, 3))
+    cache = ShardedCache([r[4] for r in results], bounds) if train else None
+    return outputs, last, h, c, cache
+
+
+def backward(cache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
+    """`_run.backward`, per shard when the forward ran in shards."""
+    if not isinstance(cache, ShardedCache):
+        return _run.backward(cache, d_outputs, d_h, d_c)
+    args = [(part, _rows(d_outputs, b0, b1), _rows(d_h, b0, b1), _rows(d_c, b0, b1))
+            for part, (b0, b1) in zip(cache.parts, cache.bounds)]
+    grads = _run_shards(_run.backward, args)
+    total = lambda name: sum(getattr(g, name) for g in grads)
+    d_bias = None if grads[0].bias is None else total("bias")
+    rows = lambda name: np.concatenate([getattr(g, name) for g in grads])
+    return _ref.Gradients(rows("x"), total("kernel"), total("recurrent_kernel"), d_bias,
+                          rows("h0"), rows("c0"))
