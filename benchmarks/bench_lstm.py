@@ -195,7 +195,7 @@ def onnx_forward(x, D, H, weights, threads):
 
 def tf_contenders(x, y, H):
     try:
-        import tensorflow as tf  # noqa: F401
+        import tensorflow as tf
     except ImportError:
         return None
     import tf_keras as keras  # pragma: no cover - not installed here
@@ -325,8 +325,8 @@ def run_size(B, T, D, H, args):
 
 def markdown(result):
     lines = [
-        "| B, T, D, H | fwd ms lstmkit | onnxruntime | PyTorch | lstmkit / fastest | "
-        "train ms lstmkit | PyTorch | lstmkit / PyTorch |",
+        ("| B, T, D, H | fwd ms lstmkit | onnxruntime | PyTorch | lstmkit / fastest | "
+        "train ms lstmkit | PyTorch | lstmkit / PyTorch |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in result["grid"]:
