@@ -109,6 +109,19 @@ def test_encoder_decoder_two_outputs_match_keras():
     assert "proj_loss" in h and "aux_accuracy" in h and "val_proj_mae" in h
 
 
+def test_dict_losses_and_metrics_match_keras():
+    keras = _keras()
+    x = [RNG.normal(size=(16, 5, 3)).astype("float32"),
+         RNG.normal(size=(16, 4, 2)).astype("float32")]
+    y = [RNG.normal(size=(16, 4, 2)).astype("float32"),
+         RNG.integers(0, 2, (16, 1)).astype("float32")]
+    _compare(_encoder_decoder(lk, lk.layers), _encoder_decoder(keras, keras.layers),
+             {"batch_size": 8, "epochs": 1},
+             {"optimizer": "adam", "loss": {"proj": "mae", "aux": "binary_crossentropy"},
+                  "loss_weights": {"proj": 2.0, "aux": 1.0},
+                  "metrics": {"aux": "accuracy", "proj": ["mse"]}}, x, y)
+
+
 def test_bidirectional_matches_keras():
     keras = _keras()
 

@@ -28,7 +28,11 @@ def _per_output(spec, names, what):
         if unknown:
             raise ValueError(f"Unknown output names in `{what}`: {sorted(unknown)}; the model's "
                              f"outputs are {names}")
-        return [spec.get(name) for name in names]
+        values = [spec.get(name) for name in names]
+        if what in ("metrics", "weighted_metrics"):
+            values = [[] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
+                      for v in values]
+        return values
     if isinstance(spec, (list, tuple)) and what == "loss":
         if len(spec) != n:
             raise ValueError(f"`loss` has {len(spec)} entries for a model with {n} outputs")
