@@ -54,6 +54,7 @@ TFKERAS2_FORMATS = {
     "hard_sigmoid": ("h5", "keras"),
     "gru": ("h5",),
     "lambda": ("h5",),
+    "bidirectional_hard_sigmoid": ("h5",),
 }
 
 
@@ -165,6 +166,13 @@ def build_models(K):
     m = K.Sequential([K.Input((5, 3)), L.Lambda(_marker_lambda, name="my_lambda"), L.LSTM(4)],
                      name="lambda")
     models["lambda"] = (m, seq(2, 5, 3))
+
+    m = K.Sequential([
+        K.Input((6, 3)),
+        L.Bidirectional(L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True)),
+        L.TimeDistributed(L.Dense(1)),
+    ], name="bidirectional_hard_sigmoid")
+    models["bidirectional_hard_sigmoid"] = (m, 3.0 * seq(3, 6, 3))
     return models
 
 

@@ -255,3 +255,12 @@ def test_keras_2_13_layer_checkpoint_dependencies_layout(tmp_path):
     x, expected = keras_data(src.name)
     for a, b in zip(predict(lk.models.load_model(path), x), expected):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_tf_keras2_bidirectional_keeps_keras2_hard_sigmoid():
+    model = lk.models.load_model(DATA / "tfkeras2_bidirectional_hard_sigmoid.h5")
+    bi = model.layers[0]
+    for half in (bi.forward_layer, bi.backward_layer):
+        assert half.cell.recurrent_activation is lk.activations.hard_sigmoid_keras2
+    x, (expected,) = keras_data("tfkeras2_bidirectional_hard_sigmoid.h5")
+    np.testing.assert_allclose(predict(model, x)[0], expected, atol=1e-5, rtol=0)

@@ -113,11 +113,36 @@ def _build(loaded: LoadedFile):
     from .. import models
 
     try:
-        return models.deserialize(loaded.config)
+        model = models.deserialize(loaded.config)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError,
             RecursionError) as err:
         raise ValueError(f"{loaded.path}: cannot build the model from its config: "
                          f"{type(err).__name__}: {err}") from None
+    if loaded.keras2:
+        _use_keras2_hard_sigmoid(model)
+    return model
+
+
+def _sublayers(layer):
+    yield layer
+    for attr in ("forward_layer", "backward_layer", "layer", "cell"):
+        sub = getattr(layer, attr, None) if attr in vars(layer) else None
+        if sub is not None:
+            yield from _sublayers(sub)
+
+
+def _use_keras2_hard_sigmoid(model):
+    """Every cell's "hard_sigmoid" is Keras 2's in a tf.keras file. The config carries
+    `_keras2_activations`, but a Bidirectional rebuilds its halves from get_config, which
+    does not keep that flag, so it is set again here on every cell."""
+    from .. import activations
+
+    keras3 = activations.get("hard_sigmoid")
+    for layer in model.layers:
+        for sub in _sublayers(layer):
+            for attr in ("activation", "recurrent_activation"):
+                if type(sub).__name__ == "LSTMCell" and getattr(sub, attr, None) is keras3:
+                    setattr(sub, attr, activations.hard_sigmoid_keras2)
 
 
 def _config_layers(model, config):
