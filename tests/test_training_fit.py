@@ -84,6 +84,26 @@ def test_masked_sequences_match_keras():
                   "weighted_metrics": ["categorical_accuracy"]}, ids, y)
 
 
+def test_masked_sequence_labeling_matches_keras():
+    """Per-step outputs under an Embedding mask: the loss and metrics skip padded steps."""
+    keras = _keras()
+
+    def build(lib, layers):
+        x = lib.Input((6,), dtype="int32")
+        h = layers.Embedding(7, 4, mask_zero=True)(x)
+        h = layers.LSTM(5, return_sequences=True)(h)
+        return lib.Model(x, layers.TimeDistributed(layers.Dense(3, activation="softmax"))(h))
+
+    ids = RNG.integers(1, 7, (24, 6))
+    for row, n in zip(ids, RNG.integers(1, 7, 24)):
+        row[n:] = 0
+    y = RNG.integers(0, 3, (24, 6))
+    _compare(build(lk, lk.layers), build(keras, keras.layers),
+             {"batch_size": 8, "epochs": 2, "validation_split": 0.25},
+             {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+              "metrics": ["accuracy"]}, ids, y)
+
+
 def _encoder_decoder(lib, layers):
     enc_in = lib.Input((5, 3), name="enc_in")
     dec_in = lib.Input((4, 2), name="dec_in")
