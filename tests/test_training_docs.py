@@ -11,7 +11,7 @@ MODULES = [
     "lstmkit.layers.merging", "lstmkit.layers.wrappers", "lstmkit.layers.base",
     "lstmkit.models", "lstmkit.models.model", "lstmkit.models.sequential",
     "lstmkit.training.losses", "lstmkit.training.metrics", "lstmkit.training.optimizers",
-    "lstmkit.training.schedules", "lstmkit.training.callbacks",
+    "lstmkit.training.schedules", "lstmkit.training.callbacks", "lstmkit.utils._sequences",
 ]
 
 
