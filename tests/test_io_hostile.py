@@ -423,3 +423,28 @@ def test_hung_parser_is_stopped(monkeypatch):
     assert time.monotonic() - t < 5
     with pytest.raises(ValueError, match="crashed"):
         _sandbox.run_isolated(_die, what="crash")
+
+
+def test_shapes_from_the_graph_are_bounded_by_the_file(tmp_path):
+    """Input (10**6,) -> Embedding(2, 1000) -> Flatten -> Dense(1000) asks for a 10**9 x 1000
+    kernel that no size key shows; building stops at the file's weight count, before
+    allocating."""
+    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+              "config": {"name": "wide", "layers": [
+                  {"class_name": "InputLayer", "config": {"batch_shape": [None, 1_000_000],
+                                                          "dtype": "int32", "name": "ids"}},
+                  {"class_name": "Embedding", "config": {"name": "emb", "input_dim": 2,
+                                                         "output_dim": 1000}},
+                  {"class_name": "Flatten", "config": {"name": "flat"}},
+                  {"class_name": "Dense", "config": {"name": "out", "units": 1000}}]}}
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("layers/embedding/vars/0", data=np.ones((2, 1000), "f4"))
+        f.create_dataset("layers/dense/vars/0", data=np.ones((1, 1000), "f4"))
+    tracemalloc.start()
+    message = load_clear(make_keras(tmp_path / "wide.keras", config=config,
+                                    weights=buf.getvalue()))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert "'out'" in message and "more weights than the file holds" in message
+    assert peak < 50_000_000
