@@ -241,3 +241,19 @@ def test_nested_models_match_keras_and_round_trip():
     np.testing.assert_allclose(clone.predict(x), ours.predict(x), rtol=1e-6)
     ours.compile("sgd", "mse")
     ours.fit(x, np.zeros((3, 1)), verbose=0)  # gradients flow through nested models
+
+
+def test_compile_config_json_and_reset_metrics():
+    import json as _j
+    model = lk.Sequential([lk.Input((3, 2)), LSTM(2), Dense(1)])
+    assert model.get_compile_config() is None
+    model.compile("adam", "mse", metrics=["mae"])
+    model.fit(np.zeros((4, 3, 2)), np.zeros((4, 1)), verbose=0)
+    config = model.get_compile_config()
+    other = lk.Sequential.from_config(model.get_config())
+    other.compile_from_config(config)
+    assert other.get_compile_config() == config
+    entry = _j.loads(model.to_json())
+    assert entry["class_name"] == "Sequential" and entry["compile_config"] == _json(config)
+    model.reset_metrics()
+    assert model.evaluate(np.zeros((4, 3, 2)), np.zeros((4, 1)), verbose=0)[0] >= 0

@@ -151,6 +151,21 @@ class ModelAPI:
         return trainer.test_on_batch(self, x, y, sample_weight=sample_weight,
                                      return_dict=return_dict)
 
+    def get_compile_config(self):
+        """Keras's `compile_config` (what a `.keras` file stores), or None if not compiled."""
+        state = getattr(self, "_compile_state", None)
+        return None if state is None else state.get_config()
+
+    def compile_from_config(self, config):
+        """Compile from a Keras `compile_config` dict (optimizer, loss, metrics)."""
+        from ..training import trainer
+        trainer.compile_from_config(self, config)
+
+    def reset_metrics(self):
+        state = getattr(self, "_compile_state", None)
+        if state is not None:
+            state.reset()
+
     @property
     def metrics_names(self):
         state = getattr(self, "_compile_state", None)
