@@ -142,6 +142,26 @@ def test_dict_losses_and_metrics_match_keras():
                   "metrics": {"aux": "accuracy", "proj": ["mse"]}}, x, y)
 
 
+def test_frozen_layers_match_keras():
+    keras = _keras()
+
+    def build(lib, layers):
+        m = lib.Sequential([lib.Input((5, 3)), layers.LSTM(4, return_sequences=True),
+                            layers.LSTM(3), layers.Dense(2)])
+        m.layers[0].trainable = False
+        m.layers[2].trainable = False
+        return m
+
+    x = RNG.normal(size=(16, 5, 3)).astype("float32")
+    y = RNG.normal(size=(16, 2)).astype("float32")
+    ours, theirs = build(lk, lk.layers), build(keras, keras.layers)
+    frozen = keras_weights(theirs)[:3]  # the first LSTM's weights before training
+    _compare(ours, theirs, {"batch_size": 8, "epochs": 2},
+             {"optimizer": "adam", "loss": "mse"}, x, y)
+    for a, b in zip(frozen, ours.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bidirectional_matches_keras():
     keras = _keras()
 
