@@ -230,8 +230,8 @@ def training_memory(B, T, D, H):
     tracemalloc.start()
     res = kernels.lstm_forward(x, K, R, b, None, None, keep_cache=True)
     after_forward = tracemalloc.get_traced_memory()[0]
-    cache = res.cache
-    cache_bytes = {k: int(getattr(cache, k).nbytes) for k in ("X", "A", "S", "C")}
+    parts = getattr(res.cache, "parts", [res.cache])  # one cache per batch shard
+    cache_bytes = {k: sum(int(getattr(p, k).nbytes) for p in parts) for k in ("X", "A", "S", "C")}
     kernels.lstm_backward(res, d_out)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

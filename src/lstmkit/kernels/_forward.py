@@ -28,6 +28,50 @@ from numba import njit
 
 from ._math import sigmoid, tanh
 
+#: Below this many units the gates are computed 4H wide, not H wide (see `_small_pass`).
+SMALL_H = 16
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _fused_pass(Z, zr, bias, C, S, act, t, cur, nxt):
+    """One pass over (B, H): the four gates, c and h of step t (H >= SMALL_H).
+
+    Direct 2-D/3-D indexing, no per-row views: a view costs reference counting.
+    """
+    B, H = S.shape[1], S.shape[2]
+    for b in range(B):
+        for j in range(H):
+            i = sigmoid((Z[t, b, j] + zr[b, j]) + bias[j])
+            f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
+            g = tanh((Z[t, b, 2 * H + j] + zr[b, 2 * H + j]) + bias[2 * H + j])
+            o = sigmoid((Z[t, b, 3 * H + j] + zr[b, 3 * H + j]) + bias[3 * H + j])
+            act[b, j] = i  # not into Z: a store where the loop reads stops LLVM
+            act[b, H + j] = f  # from vectorizing it
+            act[b, 2 * H + j] = g
+            act[b, 3 * H + j] = o
+            c2 = f * C[cur, b, j] + i * g
+            C[nxt, b, j] = c2
+            S[nxt, b, j] = o * tanh(c2)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc):
+    """The same for small H, where an H-wide loop would not fill a vector register:
+    the gates 4H wide (one sigmoid form for all four), then tanh(c) over all B*H."""
+    B, H = S.shape[1], S.shape[2]
+    G4 = 4 * H
+    for b in range(B):
+        for j in range(G4):
+            act[b, j] = gm[j] * sigmoid(gs[j] * ((Z[t, b, j] + zr[b, j]) + bias[j])) + ga[j]
+        for j in range(H):
+            C[nxt, b, j] = act[b, H + j] * C[cur, b, j] + act[b, j] * act[b, 2 * H + j]
+    cn = C[nxt].reshape(B * H)
+    for n in range(B * H):
+        tc[n] = tanh(cn[n])
+    for b in range(B):
+        for j in range(H):
+            S[nxt, b, j] = act[b, 3 * H + j] * tc[b * H + j]
+
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last,
@@ -53,7 +97,15 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
-    act = np.empty(G4, Z.dtype)  # one row's activations; stored into Z[t] when training
+    act = np.empty((B, G4), Z.dtype)  # the step's activations; stored into Z[t] when training
+    # For small H: per-column scales so that one sigmoid pass gives all four gates,
+    # tanh(z) = 2 sigmoid(2z) - 1 on the candidate block (absolute error ~1e-7).
+    gs = np.ones(G4, Z.dtype)
+    gs[2 * H:3 * H] = 2
+    gm = gs.copy()
+    ga = np.zeros(G4, Z.dtype)
+    ga[2 * H:3 * H] = -1
+    tc = np.empty(B * H, Z.dtype)
     if h0.size == 0:
         S[0] = 0
     else:
@@ -83,21 +135,11 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
                 for b in range(B):
                     for j in range(H):
                         zr[b, k * H + j] = zk[b, j]
-        # Direct 2-D/3-D indexing, no per-row views: a view costs reference counting, which
-        # dominates small sizes (B rows of H = 4 units).
+        if H < SMALL_H:
+            _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc)
+        else:
+            _fused_pass(Z, zr, bias, C, S, act, t, cur, nxt)
         for b in range(B):
-            for j in range(H):
-                i = sigmoid((Z[t, b, j] + zr[b, j]) + bias[j])
-                f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
-                g = tanh((Z[t, b, 2 * H + j] + zr[b, 2 * H + j]) + bias[2 * H + j])
-                o = sigmoid((Z[t, b, 3 * H + j] + zr[b, 3 * H + j]) + bias[3 * H + j])
-                act[j] = i  # not into Z: a store where the loop reads stops LLVM
-                act[H + j] = f  # from vectorizing it
-                act[2 * H + j] = g
-                act[3 * H + j] = o
-                c2 = f * C[cur, b, j] + i * g
-                C[nxt, b, j] = c2
-                S[nxt, b, j] = o * tanh(c2)
             # The mask is applied after the pass, so that the pass has no branch.
             if (not has_mask) or mask[t, b] != 0:
                 for j in range(H):
@@ -111,7 +153,7 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
                         last[b, j] = 0
             if train:
                 for j in range(4 * H):
-                    Z[t, b, j] = act[j]
+                    Z[t, b, j] = act[b, j]
             if return_sequences:
                 for j in range(H):
                     out[b, t, j] = last[b, j]
