@@ -14,13 +14,11 @@ import contextlib
 import datetime
 import io
 import json
-import math
 import os
-import threading
 import warnings
 import zipfile
 
-from . import _archive, _compat, _legacy_h5, _weights
+from . import _archive, _budget, _compat, _legacy_h5, _weights
 
 #: The Keras format version lstmkit writes (config.json and weights as Keras 3.15 writes them).
 KERAS_FORMAT_VERSION = "3.15.1"
@@ -112,60 +110,10 @@ def read_model_file(filepath) -> LoadedFile:
     return LoadedFile(path, kind, config, version, backend, store, keras2, compile_config, held)
 
 
-# -- building under a weight budget ----------------------------------------------------------
-_LOCAL = threading.local()
-_PATCH_LOCK = threading.Lock()
-_PATCH = {"count": 0, "original": None}
-
-
-def _guarded_add_weight(original):
-    def add_weight(self, name, shape, initializer="zeros", *args, **kwargs):
-        budget = getattr(_LOCAL, "budget", None)
-        if budget is not None:
-            n = math.prod(int(d) for d in shape)
-            budget[0] -= n
-            if budget[0] < 0:
-                raise ValueError(
-                    f"{budget[1]}: layer {self.name!r} would create weight {name!r} of shape "
-                    f"{tuple(shape)}, more weights than the file holds ({budget[2]}); "
-                    "refusing to allocate")
-            if not hasattr(initializer, "shape"):
-                initializer = "zeros"  # every value is then read from the file (all checked)
-        return original(self, name, shape, initializer, *args, **kwargs)
-
-    return add_weight
-
-
-@contextlib.contextmanager
-def weight_budget(limit: int, path: str):
-    """While building a model from a file, refuse to create more weights than it holds.
-
-    Shapes come from the config (a Dense after a huge Flatten can ask for 10**12 weights);
-    `Layer.add_weight` is wrapped for this thread only, and skips the initializers (the
-    file's values replace them; `_assign` checks that every weight is in the file).
-    """
-    from ..layers import base
-
-    with _PATCH_LOCK:
-        if _PATCH["count"] == 0:
-            _PATCH["original"] = base.Layer.add_weight
-            base.Layer.add_weight = _guarded_add_weight(_PATCH["original"])
-        _PATCH["count"] += 1
-    _LOCAL.budget = [limit, path, limit]
-    try:
-        yield
-    finally:
-        _LOCAL.budget = None
-        with _PATCH_LOCK:
-            _PATCH["count"] -= 1
-            if _PATCH["count"] == 0:
-                base.Layer.add_weight = _PATCH["original"]
-
-
 def _build(loaded: LoadedFile):
     from .. import models
 
-    budget = (weight_budget(loaded.held, loaded.path) if loaded.held is not None
+    budget = (_budget.weight_budget(loaded.held, loaded.path) if loaded.held is not None
               else contextlib.nullcontext())
     try:
         with budget:
