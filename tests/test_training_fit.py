@@ -303,6 +303,9 @@ def test_bad_input_gets_clear_errors():
         model.compile("adamm", "mse")
     with pytest.raises(ValueError, match="metric identifier"):
         model.compile("adam", "mse", metrics=["accuracyy"])
+    model.compile("adam")  # allowed, as in Keras; training needs a loss
+    with pytest.raises(ValueError, match="No loss to compute"):
+        model.fit(x, np.zeros((10, 2)), verbose=0)
     model.compile("adam", "mse")
     with pytest.raises(ValueError, match="cardinality"):
         model.fit(x, np.zeros((9, 2)), verbose=0)

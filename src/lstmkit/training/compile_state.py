@@ -49,15 +49,12 @@ class CompileState:
     def __init__(self, model, optimizer, loss, loss_weights, metrics, weighted_metrics):
         self.output_names = list(model.output_names)
         self.multi = len(self.output_names) > 1
-        if loss is None:
-            raise ValueError("compile() needs a `loss` (e.g. loss='mse')")
         self.optimizer = _optimizers.get(optimizer)
         self._user = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
                           "weighted_metrics": weighted_metrics, "optimizer": optimizer}
+        # As Keras, compile() accepts loss=None; training then raises (see `check_loss`).
         self.losses = [None if s is None else _losses.get(s)
                        for s in _per_output(loss, self.output_names, "loss")]
-        if all(loss_fn is None for loss_fn in self.losses):
-            raise ValueError("compile() got no loss for any output")
         if loss_weights is None:
             self.loss_weights = [None] * len(self.output_names)
         elif isinstance(loss_weights, (int, float)):
@@ -75,6 +72,10 @@ class CompileState:
         self.loss_tracker = _metrics.Mean("loss")
         self.output_loss_trackers = [_metrics.Mean(f"{n}_loss") for n in self.output_names] \
             if self.multi else []
+
+    def check_loss(self):
+        if all(loss_fn is None for loss_fn in self.losses):
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
 
     def build_metrics(self, ys, preds):
         if self.metrics is not None:

@@ -105,8 +105,6 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
     else:  # a Sequential without an input shape: validate names now, finish on first data
         from . import losses as _losses
         from . import optimizers as _optimizers
-        if loss is None:
-            raise ValueError("compile() needs a `loss` (e.g. loss='mse')")
         model.optimizer = _optimizers.get(optimizer)
         model._compile_args["optimizer"] = model.optimizer
         for spec in (loss if isinstance(loss, (list, tuple)) else [loss]):
@@ -141,6 +139,7 @@ def _regularization(model):
 
 def _loss_and_grads(model, state, xs, ys, sample_weight, training, need_grad):
     """Forward and loss: (total loss, flat predictions, masks, run, d_outputs)."""
+    state.check_loss()
     outs, run = model.forward(xs if len(xs) > 1 else xs[0], training=training,
                               keep_cache=need_grad)
     preds = outs if isinstance(outs, list) else [outs]
