@@ -70,8 +70,48 @@ def test_regularizers_constraints_and_frozen_layers_carry_over():
                                rtol=1e-5)
     # A frozen Keras layer is frozen in torch too.
     assert not any(p.requires_grad for p in module.layers[model.layers[1].name].parameters())
-    assert all(p.requires_grad for p in module.layers[model.layers[0].name].parameters())
+    trainable = {n for n, p in module.layers[model.layers[0].name].named_parameters()
+                 if p.requires_grad}
+    # Keras's one bias is bias_ih; bias_hh stays 0 (training both would double its step).
+    assert trainable == {"lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0"}
     constrained = lk.Sequential([lk.Input((4, 2)), lk.layers.LSTM(2, kernel_constraint="non_neg")])
     x = np.zeros((4, 4, 2), "float32")
     with pytest.raises(ValueError, match="constraint"):
         train_distributed(constrained, x, np.zeros((4, 2), "float32"))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_torch_training_step_matches_lstmkit_fit(tmp_path, monkeypatch, optimizer):
+    # One rank, run in this process: the DDP training loop must take lstmkit's steps.
+    import torch.distributed as dist
+
+    from lstmkit.convert import distributed as D
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 5, 2)).astype("float32")
+    y = rng.normal(size=(24, 1)).astype("float32")
+    model = lk.Sequential([lk.Input((5, 2)), lk.layers.LSTM(3, kernel_regularizer="l2"),
+                           lk.layers.Dense(1)])
+    module = lk.convert.to_torch(model)
+    cfg = {"loss": "mse", "optimizer": optimizer, "learning_rate": 0.05, "epochs": 2,
+           "batch_size": 8, "backend": "gloo", "shuffle": False, "seed": 0, "timeout": 60.0,
+           "find_unused_parameters": False}
+    threads = torch.get_num_threads()
+    try:
+        D._worker(0, 1, D.free_port(), module, x, y, cfg, str(tmp_path),
+                  D.regularization_spec(model, module))
+    finally:
+        torch.set_num_threads(threads)
+        assert not dist.is_initialized()
+    state = torch.load(tmp_path / "rank0.pt")["state_dict"]
+    module.load_state_dict(state)
+    opt = {"sgd": lk.optimizers.SGD, "adam": lk.optimizers.Adam,
+           "rmsprop": lk.optimizers.RMSprop}[optimizer](0.05)
+    model.compile(optimizer=opt, loss="mse")
+    before = model.get_weights()
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    trained = lk.convert.torch_weights(module)
+    assert any(not np.allclose(a, b) for a, b in zip(before, trained))
+    for got, want in zip(trained, model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)

@@ -18,6 +18,7 @@ from ..layers import LSTM, Bidirectional
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, map_structure
 from ._torch_layers import layer_to_torch, layer_weights
+from ._torch_modules import freeze_hidden_bias
 
 
 def _ids(structure):
@@ -126,7 +127,7 @@ def model_to_torch(model) -> KerasModel:
                 raise ValueError(f"Nested model {layer.name!r} is not supported by to_torch")
             else:
                 layers[layer.name] = layer_to_torch(layer, _TORCH_DTYPES[layer.dtype])
-            layers[layer.name].requires_grad_(layer.trainable)
+            freeze_hidden_bias(layers[layer.name].requires_grad_(layer.trainable))
         kw = node.call_kwargs
         program.append({
             "layer": layer.name,

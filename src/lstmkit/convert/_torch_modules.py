@@ -52,6 +52,14 @@ ACTIVATIONS = {
 }
 
 
+def freeze_hidden_bias(module: nn.Module) -> nn.Module:
+    """Keep `bias_hh` of every `KerasLSTM` in `module` out of training (see KerasLSTM)."""
+    for sub in module.modules():
+        if isinstance(sub, KerasLSTM) and sub.lstm.bias:
+            sub.lstm.bias_hh_l0.requires_grad_(False)
+    return module
+
+
 class KerasLSTM(nn.Module):
     """Keras's `LSTM` layer in PyTorch.
 
@@ -76,6 +84,12 @@ class KerasLSTM(nn.Module):
             if name not in ACTIVATIONS:
                 raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
         self.lstm = nn.LSTM(input_size, units, bias=use_bias, batch_first=True)
+        if use_bias:
+            # Keras has one bias. Training both of nn.LSTM's would move their sum twice as
+            # fast as Keras moves its bias, so bias_ih is Keras's bias and bias_hh stays 0.
+            with torch.no_grad():
+                self.lstm.bias_hh_l0.zero_()
+        freeze_hidden_bias(self)
         self.units = units
         self.activation = activation
         self.recurrent_activation = recurrent_activation

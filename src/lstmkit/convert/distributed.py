@@ -34,6 +34,7 @@ from torch import nn
 
 from ..layers import LSTM, Bidirectional
 from ._torch_layers import keras_param_groups
+from ._torch_optimizers import KerasAdam, KerasRMSprop
 from .torch import _unwrap, load_torch_weights, to_torch
 
 
@@ -74,13 +75,13 @@ LOSSES = {
 
 
 def make_optimizer(name: str, params, learning_rate: float):
-    """Keras's optimizer defaults in torch (Adam's epsilon is 1e-7 in Keras)."""
+    """Keras's optimizer update in torch: "adam", "sgd" or "rmsprop" (Keras's defaults)."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, eps=1e-7)
-    if name == "sgd":
+        return KerasAdam(params, lr=learning_rate)
+    if name == "sgd":  # no momentum: w -= lr * g, the same in both
         return torch.optim.SGD(params, lr=learning_rate)
-    if name == "rmsprop":  # Keras: rho=0.9, epsilon=1e-7
-        return torch.optim.RMSprop(params, lr=learning_rate, alpha=0.9, eps=1e-7)
+    if name == "rmsprop":
+        return KerasRMSprop(params, lr=learning_rate)
     raise ValueError(f"optimizer must be 'adam', 'sgd' or 'rmsprop', got {name!r}")
 
 
@@ -188,7 +189,8 @@ def train_distributed(obj, x, y, *, loss="mse", optimizer="adam", learning_rate=
         x, y: arrays, or paths of `.npy` files opened memory-mapped in each rank.
         loss: a Keras loss name (see `LOSSES`) or a picklable torch loss `f(pred, target)`,
             applied to the model's first output (models with several outputs train on it).
-        optimizer: "adam", "sgd" or "rmsprop" with Keras's defaults; `learning_rate`.
+        optimizer: "adam", "sgd" or "rmsprop": Keras's updates and defaults
+            (`_torch_optimizers`); `learning_rate`.
         epochs, batch_size: per rank; each rank sees 1 / world_size of the data per epoch.
         world_size: number of processes; backend: "gloo" (CPU) or "nccl".
         module: an already converted module of `obj` to train (else `to_torch(obj)`).

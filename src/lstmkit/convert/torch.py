@@ -32,7 +32,7 @@ from torch import nn
 from .. import activations as _activations
 from ..layers import LSTM, Bidirectional
 from . import _gates
-from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM
+from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM, freeze_hidden_bias
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -82,7 +82,7 @@ def lstm_to_torch(layer: LSTM) -> KerasLSTM:
     module.keras_config = layer.get_config()  # so from_torch rebuilds the same layer
     load_lstm_weights_into_torch(module, layer.get_weights())
     module.requires_grad_(layer.trainable)  # a frozen Keras layer stays frozen in torch
-    return module.eval()
+    return freeze_hidden_bias(module).eval()
 
 
 def load_lstm_weights_into_torch(module: KerasLSTM, weights) -> None:
