@@ -8,8 +8,6 @@ sparse categorical or categorical accuracy from the shapes of the first batch.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -148,17 +146,3 @@ class CompileState:
         return {"optimizer": opt, "loss": ser(u["loss"]), "loss_weights": ser(u["loss_weights"]),
                 "metrics": ser(u["metrics"]), "weighted_metrics": ser(u["weighted_metrics"]),
                 "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
-
-
-def as_list(value, n, what):
-    """Targets (or sample weights) as a list with one entry per output."""
-    if n == 1:
-        if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(
-                value[0], np.ndarray):
-            return [value[0]]
-        return [value]
-    if isinstance(value, dict):
-        raise TypeError(f"{what} as a dict is not supported; pass a list in output order")
-    if not isinstance(value, (list, tuple)) or len(value) != n:
-        raise ValueError(f"The model has {n} outputs; `{what}` must be a list of {n} arrays")
-    return list(value)

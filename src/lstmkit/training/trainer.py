@@ -91,14 +91,10 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
             weighted_metrics=None):
     """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`."""
     from .compile_state import CompileState
-    if hasattr(model, "_ensure_built") and not model.built:
-        state_model = model
-    else:
-        state_model = model
     model._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
                                "metrics": metrics, "weighted_metrics": weighted_metrics}
     model._compile_state = None
-    if getattr(state_model, "built", False):
+    if getattr(model, "built", False):
         model._compile_state = CompileState(model, optimizer, loss, loss_weights, metrics,
                                             weighted_metrics)
         model.optimizer = model._compile_state.optimizer
