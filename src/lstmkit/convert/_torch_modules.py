@@ -114,6 +114,8 @@ class KerasLSTM(nn.Module):
             c0 = x.new_zeros(B, self.units)
         else:
             h0, c0 = initial_state
+        if mask is not None:
+            mask = torch.as_tensor(mask, device=x.device).to(torch.bool)  # (B, T)
         if self.go_backwards:
             x = torch.flip(x, (1,))  # outputs stay in this processing order, as in Keras
             mask = None if mask is None else torch.flip(mask, (1,))
