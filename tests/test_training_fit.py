@@ -162,6 +162,17 @@ def test_frozen_layers_match_keras():
         np.testing.assert_array_equal(a, b)
 
 
+def test_repeated_and_weighted_metric_names_match_keras():
+    keras = _keras()
+    x = RNG.normal(size=(16, 6, 3)).astype("float32")
+    y = RNG.integers(0, 3, 16)
+    _compare(_seq_classifier(lk, lk.layers), _seq_classifier(keras, keras.layers),
+             {"batch_size": 8, "epochs": 1, "sample_weight": RNG.uniform(0.5, 2.0, 16)},
+             {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy",
+              "metrics": ["accuracy", "sparse_categorical_accuracy"],
+              "weighted_metrics": ["accuracy", "accuracy"]}, x, y)
+
+
 def test_bidirectional_matches_keras():
     keras = _keras()
 

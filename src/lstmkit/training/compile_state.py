@@ -76,15 +76,29 @@ class CompileState:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
 
     def build_metrics(self, ys, preds):
+        """Resolve the metrics on the first batch; names as keras CompileMetrics.result():
+        all unweighted metrics (output by output), then the weighted ones; a repeated name
+        gets "_1", "_2" (unweighted) or a "weighted_" prefix (weighted)."""
         if self.metrics is not None:
             return
         self.metrics = []
-        for i, (specs, wspecs) in enumerate(zip(self._metric_specs, self._weighted_specs)):
-            for spec, weighted in [(s, False) for s in specs] + [(s, True) for s in wspecs]:
-                m = _metrics.get(spec, ys[i], preds[i])
-                name = spec if isinstance(spec, str) else m.name
-                m.name = f"{self.output_names[i]}_{name}" if self.multi else name
-                self.metrics.append((i, m, weighted))
+        seen = {}
+        for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
+            for i, specs in enumerate(all_specs):
+                prefix = f"{self.output_names[i]}_" if self.multi else ""
+                for spec in specs:
+                    m = _metrics.get(spec, ys[i], preds[i])
+                    base = spec if isinstance(spec, str) else m.name
+                    name = prefix + base
+                    if name in seen and weighted:
+                        name = f"{prefix}weighted_{base}"
+                    if name in seen:
+                        seen[name] += 1
+                        name = f"{name}_{seen[name] - 1}"
+                    else:
+                        seen[name] = 1
+                    m.name = name
+                    self.metrics.append((i, m, weighted))
 
     def reset(self):
         self.loss_tracker.reset_state()
