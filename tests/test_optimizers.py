@@ -44,8 +44,9 @@ def _schedule(lib, kind):
 
 
 def _models(keras, regularized=False):
-    kw = {"kernel_regularizer": "l2", "recurrent_regularizer": "l1",
-              "bias_regularizer": "l2"} if regularized else {}
+    kw = {"kernel_regularizer": "l2", "recurrent_regularizer": "l1", "bias_regularizer": "l2",
+          "activity_regularizer": "l1", "recurrent_constraint": "unit_norm"} \
+        if regularized else {}
     dense_kw = {"activity_regularizer": "l2", "kernel_constraint": "max_norm"} \
         if regularized else {}
     theirs = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4, **kw),
