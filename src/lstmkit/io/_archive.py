@@ -52,12 +52,13 @@ def _info(zf: zipfile.ZipFile, name: str, path: str):
     return infos[0] if infos else None
 
 
-def check_member(info: zipfile.ZipInfo, path: str, limit: int = MAX_MEMBER_BYTES) -> None:
+def check_member(info: zipfile.ZipInfo, path: str, limit: int | None = None) -> None:
     """Refuse a member whose declared size is too large or whose expansion is a bomb."""
+    limit = MAX_MEMBER_BYTES if limit is None else limit
     size, packed = info.file_size, max(info.compress_size, 1)
     if size > limit:
         raise ValueError(f"{path}: member {info.filename!r} declares {size} bytes, more than "
-                         f"the limit of {limit} (lstmkit.io.MAX_MEMBER_BYTES)")
+                         f"the limit of {limit} (lstmkit.io._archive.MAX_MEMBER_BYTES)")
     if size > (1 << 20) and size > MAX_EXPANSION * packed:
         raise ValueError(f"{path}: member {info.filename!r} would expand {size / packed:.0f}x "
                          f"({packed} -> {size} bytes): refusing a likely decompression bomb")
