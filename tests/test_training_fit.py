@@ -188,6 +188,23 @@ def test_bidirectional_matches_keras():
              {"optimizer": "adam", "loss": "huber"}, x, y)
 
 
+def test_bidirectional_states_into_bidirectional_match_keras():
+    keras = _keras()
+
+    def build(lib, layers):
+        a, b = lib.Input((4, 3), name="a"), lib.Input((5, 2), name="b")
+        _, *states = layers.Bidirectional(layers.LSTM(3, return_state=True), name="enc")(a)
+        seq = layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="sum",
+                                   name="dec")(b, initial_state=states)
+        return lib.Model([a, b], layers.TimeDistributed(layers.Dense(1))(seq))
+
+    x = [RNG.normal(size=(12, 4, 3)).astype("float32"),
+         RNG.normal(size=(12, 5, 2)).astype("float32")]
+    y = RNG.normal(size=(12, 5, 1)).astype("float32")
+    _compare(build(lk, lk.layers), build(keras, keras.layers), {"batch_size": 4, "epochs": 2},
+             {"optimizer": "rmsprop", "loss": "mse"}, x, y)
+
+
 def test_stateful_lstm_keeps_states_across_batches():
     """(Keras 3.15's torch backend cannot train stateful RNNs, so the oracle is the layer
     itself: each batch starts from the previous batch's final states.)"""
