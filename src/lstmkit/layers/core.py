@@ -66,6 +66,8 @@ class Dense(Layer):
         self.kernel = self.bias = None
 
     def build(self, input_shape):
+        if self.built and self.kernel is not None:
+            return  # weights exist: building again must not add a second set
         input_dim = tuple(input_shape)[-1]
         if input_dim is None:
             raise ValueError(f"The last dimension of the inputs to {self.name!r} must be known")
@@ -162,6 +164,8 @@ class Embedding(Layer):
         self.embeddings = None
 
     def build(self, input_shape=None):
+        if self.embeddings is not None:
+            return
         prefix = getattr(self, "_path_prefix", self.name)
         self.embeddings = self.add_weight(
             "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
