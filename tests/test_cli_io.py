@@ -112,3 +112,11 @@ def test_info_as_a_command():
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "Embedding" in result.stdout and "tf.keras 2.21.0" in result.stdout
+
+
+def test_info_names_lstmkit_as_the_writer_of_its_files(capsys, tmp_path):
+    import lstmkit as lk
+
+    lk.models.load_model(DATA / "keras3_repeat_vector.keras").save(tmp_path / "m.keras")
+    code, out, _ = run(capsys, "info", tmp_path / "m.keras")
+    assert code == 0 and "written by lstmkit " in out and "(Keras 3.15.1 format)" in out

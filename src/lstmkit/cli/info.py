@@ -49,6 +49,8 @@ def describe(path) -> str:
     kind = {"keras": ".keras (zip)", "h5": "legacy .h5 (HDF5)"}[loaded.kind]
     writer = (f"tf.keras {loaded.keras_version}" if loaded.keras2
               else f"Keras {loaded.keras_version or 'unknown version'}")
+    if loaded.saved_by:
+        writer = f"{loaded.saved_by} (Keras {loaded.keras_version} format)"
     if loaded.backend:
         writer += f", backend {loaded.backend}"
     lines = [f"file:    {os.path.abspath(path)}",

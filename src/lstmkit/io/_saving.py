@@ -59,6 +59,7 @@ class LoadedFile:
                  compile_config=None, held=None):
         self.path, self.kind, self.config = path, kind, config
         self.compile_config, self.held = compile_config, held
+        self.saved_by = None  # "lstmkit x.y.z" for files lstmkit wrote
         self.keras_version, self.backend, self.store, self.keras2 = (
             keras_version, backend, store, keras2)
 
@@ -107,7 +108,10 @@ def read_model_file(filepath) -> LoadedFile:
     except BaseException:
         store.close()
         raise
-    return LoadedFile(path, kind, config, version, backend, store, keras2, compile_config, held)
+    loaded = LoadedFile(path, kind, config, version, backend, store, keras2, compile_config, held)
+    if kind == "keras" and isinstance(archive.metadata.get("saved_by"), str):
+        loaded.saved_by = archive.metadata["saved_by"]
+    return loaded
 
 
 def _build(loaded: LoadedFile):
