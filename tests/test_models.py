@@ -257,3 +257,23 @@ def test_compile_config_json_and_reset_metrics():
     assert entry["class_name"] == "Sequential" and entry["compile_config"] == _json(config)
     model.reset_metrics()
     assert model.evaluate(np.zeros((4, 3, 2)), np.zeros((4, 1)), verbose=0)[0] >= 0
+
+
+def test_masks_pass_through_nested_models_as_keras():
+    keras = _keras()
+
+    def build(lib, layers):
+        inner = lib.Sequential([lib.Input((6,), dtype="int32", name="ids_in"),
+                                layers.Embedding(8, 3, mask_zero=True, name="emb"),
+                                layers.LSTM(4, return_sequences=True, name="l1")], name="inner")
+        ids = lib.Input((6,), dtype="int32", name="ids")
+        return lib.Model(ids, layers.LSTM(2, name="l2")(inner(ids)), name="outer")
+
+    ours, theirs = build(lk, lk.layers), build(keras, keras.layers)
+    ours.set_weights(keras_weights(theirs))
+    ids = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 1, 0]])
+    from _training_oracle import torch as _torch
+    torch = _torch()
+    with torch.no_grad():
+        expected = theirs(torch.tensor(ids)).numpy()
+    np.testing.assert_allclose(ours.predict(ids), expected, rtol=1e-5, atol=1e-6)

@@ -138,10 +138,16 @@ def _node_inputs(node, values, masks):
     return args, kwargs, mask, previous
 
 
-def run_forward(run_order, inputs, arrays, training=False, keep_cache=False) -> ForwardRun:
-    """Run the nodes on `arrays` (aligned with the input KerasTensors `inputs`)."""
+def run_forward(run_order, inputs, arrays, training=False, keep_cache=False,
+                input_masks=None) -> ForwardRun:
+    """Run the nodes on `arrays` (aligned with the input KerasTensors `inputs`).
+
+    `input_masks` (aligned with `inputs`, None entries allowed) are the masks the inputs
+    arrive with, as when a model is called inside another model.
+    """
     values = {id(t): a for t, a in zip(inputs, arrays)}
-    masks = {}
+    masks = {id(t): np.asarray(m, bool) for t, m in zip(inputs, input_masks or [])
+             if m is not None}
     steps, activity_loss = [], 0.0
     for node in run_order:
         layer = node.layer

@@ -150,10 +150,23 @@ class Model(ModelAPI, Layer):
     def forward(self, inputs, training=False, mask=None, keep_cache=True, **kwargs):
         """Run the graph: returns `(outputs, cache)`; `cache` also holds the output masks."""
         arrays = self._standardize_inputs(inputs)
+        input_masks = None
+        if mask is not None:  # Functional.call sets the given masks on its inputs
+            input_masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
         run = _graph.run_forward(self._run_order, self.inputs, arrays, training=training,
-                                 keep_cache=keep_cache)
+                                 keep_cache=keep_cache, input_masks=input_masks)
         flat = [run.values[id(t)] for t in self.outputs]
+        self._last_output_masks = self.output_masks(run)
         return self._pack_outputs(flat), run
+
+    # A model inside a model passes its outputs' masks on (keras Functional.compute_mask).
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        masks = getattr(self, "_last_output_masks", None)
+        if masks is None:
+            return None
+        return list(masks) if isinstance(self._outputs_struct, list) else masks[0]
 
     def output_masks(self, run) -> list:
         """The Keras masks of the outputs of a forward run (None where unmasked)."""
