@@ -156,7 +156,8 @@ def test_from_nn_lstm(num_layers, bidirectional, batch_first, bias, with_state, 
     torch.manual_seed(seed)
     B, T, D, H = 3, 5, 4, 6
     lstm = torch.nn.LSTM(D, H, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                         bidirectional=bidirectional)
+                         bidirectional=bidirectional, dropout=0.25 if num_layers > 1 else 0.0)
+    lstm.eval()
     x = torch.randn(B, T, D)
     dirs = 2 if bidirectional else 1
     h0, c0 = torch.randn(num_layers * dirs, B, H), torch.randn(num_layers * dirs, B, H)
@@ -165,7 +166,11 @@ def test_from_nn_lstm(num_layers, bidirectional, batch_first, bias, with_state, 
                              (h0, c0) if with_state else None)
     y = y if batch_first else y.transpose(0, 1)
     layers = lk.convert.from_torch(lstm)
-    assert len(layers) == num_layers
+    # One lstmkit layer per PyTorch layer, with Dropout(0.25) between them.
+    assert [type(la).__name__ for la in layers][::2] == [
+        "Bidirectional" if bidirectional else "LSTM"] * num_layers
+    assert all(la.rate == 0.25 for la in layers[1::2])
+    layers = layers[::2]
     out = x.numpy()
     for k, layer in enumerate(layers):
         state = None

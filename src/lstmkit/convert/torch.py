@@ -196,7 +196,9 @@ def from_torch(module, return_sequences=True, as_sequential=False):
         For an `nn.LSTM`: a list of lstmkit layers, one per PyTorch layer (an `LSTM`, or a
         `Bidirectional(LSTM, merge_mode="concat")`), built and holding the weights;
         apply them in order to batch-major input (B, T, D) (transpose `batch_first=False`
-        input first). For a `to_torch` module: the lstmkit layer or model it came from.
+        input first). An `nn.LSTM(dropout=p)` also gets `Dropout(p)` layers between its
+        layers (active in training only, as in PyTorch). For a `to_torch` module: the
+        lstmkit layer or model it came from.
 
     Raises:
         ValueError: `proj_size > 0` (LSTMP has no Keras equivalent) or an unknown module.
@@ -283,4 +285,10 @@ def _from_nn_lstm(lstm: nn.LSTM, return_sequences: bool) -> list:
         layer.set_weights(weights)
         layers.append(layer)
         size = H * (2 if lstm.bidirectional else 1)
+        if lstm.dropout and not last:
+            # nn.LSTM's inter-layer dropout: elementwise on each layer's output sequence
+            # in training, as Keras's Dropout layer does on (B, T, H).
+            from ..layers import Dropout
+
+            layers.append(Dropout(float(lstm.dropout)))
     return layers
