@@ -168,3 +168,16 @@ def test_unsupported_layers_are_named(tmp_path):
         lk.convert.to_torch(3)
     with pytest.raises(ValueError, match="got str"):
         lk.convert.to_onnx("model.keras", tmp_path / "x.onnx")
+
+
+def test_shared_layer_converts_once(tmp_path):
+    a, b = lk.Input((4, 3), name="a"), lk.Input((4, 3), name="b")
+    shared = L.LSTM(2, bias_initializer="random_normal")
+    model = lk.Model([a, b], L.Dense(1)(L.Concatenate()([shared(a), shared(b)])))
+    rng = np.random.default_rng(4)
+    arrays = [rng.normal(size=(3, 4, 3)).astype("float32") for _ in range(2)]
+    ref = model.predict(arrays, verbose=0)
+    module = lk.convert.to_torch(model)
+    assert len(module.layers) == 3  # the shared LSTM is one module, called twice
+    _check(ref, _torch_run(model, arrays))
+    _check(ref, _onnx_run(model, tmp_path / "s.onnx", arrays))
