@@ -45,6 +45,7 @@ import numpy as np
 
 GRID = [(32, 10, 8, 4), (1, 100, 16, 64), (32, 50, 32, 64), (64, 100, 128, 256),
         (128, 100, 512, 512)]
+PAUSE = 0.05  # seconds between two contenders' measurements
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED_EXAMPLE = """
 import numpy as np
@@ -79,6 +80,9 @@ def interleaved(contenders, rounds, min_time):
         names = names[r % len(names):] + names[:r % len(names)]  # rotate the order
         for name in names:
             fn, n = contenders[name], reps[name]
+            # Let the previous contender's worker threads stop spinning (onnxruntime's and
+            # OpenMP's pools spin after a call), so they do not run during this measurement.
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

@@ -27,7 +27,7 @@ from . import _run
 from ._blas import restore_threads, single_thread_if_small
 
 #: Per-step multiply-adds (B * H * 4H) from which a batch is split over the cores.
-SHARD_MACS = int(os.environ.get("LSTMKIT_SHARD_MACS", str(1 << 22)))
+SHARD_MACS = int(os.environ.get("LSTMKIT_SHARD_MACS", str(1 << 19)))
 _POOL: ThreadPoolExecutor | None = None
 
 
