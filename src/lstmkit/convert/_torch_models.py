@@ -26,17 +26,40 @@ def _ids(structure):
     return map_structure(lambda t: ("t", id(t)) if isinstance(t, KerasTensor) else t, structure)
 
 
-def _fetch(structure, values):
-    def get(leaf):
-        if isinstance(leaf, tuple) and len(leaf) == 2 and leaf[0] == "t":
-            return values[leaf[1]]
-        return leaf
+def _is_ref(x):
+    return isinstance(x, tuple) and len(x) == 2 and x[0] == "t"
 
-    if isinstance(structure, tuple) and len(structure) == 2 and structure[0] == "t":
+
+def _fetch(structure, values):
+    """The values of the tensor references in a call structure (lists kept)."""
+    if _is_ref(structure):
         return values[structure[1]]
     if isinstance(structure, (list, tuple)):
         return type(structure)(_fetch(s, values) for s in structure)
-    return get(structure)
+    return structure
+
+
+def _call_masks(step, values, masks):
+    """(mask passed to the call, previous mask for compute_mask), as Keras 3 decides.
+
+    keras/src/layers/layer.py `__call__` (and `models/graph.py` `_node_inputs`): an
+    explicit `mask=` wins; else the mask of the only tensor argument is passed, and
+    none when `initial_state` adds tensor arguments. Merging layers get a list.
+    """
+    ref = step["args"]
+    if isinstance(ref, list):
+        previous = [masks.get(a[1]) if _is_ref(a) else None for a in ref]
+    else:
+        previous = masks.get(ref[1]) if _is_ref(ref) else None
+    if step["mask"] is not None:
+        mask = previous = _fetch(step["mask"], values)
+    elif step["initial_state"] is None:
+        mask = previous
+    else:
+        mask = None
+    if isinstance(mask, (list, tuple)) and all(m is None for m in mask):
+        mask = None
+    return mask, previous
 
 
 class KerasModel(nn.Module):
@@ -61,23 +84,10 @@ class KerasModel(nn.Module):
         for step in self.program:
             module = self.layers[step["layer"]]
             args = _fetch(step["args"], values)
-            ref = step["args"]
-            if isinstance(ref, list):  # merging layers get the list of their inputs' masks
-                previous = [masks.get(a[1]) if _is_ref(a) else None for a in ref]
-            else:
-                previous = masks.get(ref[1]) if _is_ref(ref) else None
+            mask, previous = _call_masks(step, values, masks)
             kwargs = {}
             if step["initial_state"] is not None:
                 kwargs["initial_state"] = _fetch(step["initial_state"], values)
-            if step["mask"] is not None:
-                mask = _fetch(step["mask"], values)
-                previous = mask
-            elif step["initial_state"] is None:
-                mask = previous
-            else:
-                mask = None
-            if isinstance(mask, (list, tuple)) and all(m is None for m in mask):
-                mask = None
             out = module(args, mask=mask, **kwargs)
             flat = list(out) if step["outputs_list"] else [out]
             values.update(zip(step["outputs"], flat))
@@ -90,10 +100,6 @@ class KerasModel(nn.Module):
                         masks[i] = m
         outs = [values[i] for i in self.output_ids]
         return outs if self.outputs_list else outs[0]
-
-
-def _is_ref(x):
-    return isinstance(x, tuple) and len(x) == 2 and x[0] == "t"
 
 
 def _supports_masking(layer):
