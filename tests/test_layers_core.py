@@ -49,6 +49,17 @@ def _cases():
         "concatenate": (lambda L: L.Concatenate(), [_x(2, 3, 4), _x(2, 3, 2)]),
         "concatenate_axis1": (lambda L: L.Concatenate(axis=1), [_x(2, 3, 4), _x(2, 2, 4)]),
         "add": (lambda L: L.Add(), [_x(2, 3, 4), _x(2, 3, 4), _x(2, 3, 4)]),
+        "subtract": (lambda L: L.Subtract(), [_x(2, 3, 4), _x(2, 3, 4)]),
+        "multiply": (lambda L: L.Multiply(), [_x(2, 3, 4), _x(2, 3, 4), _x(2, 3, 4)]),
+        "average": (lambda L: L.Average(), [_x(2, 3, 4), _x(2, 3, 4)]),
+        "maximum": (lambda L: L.Maximum(), [_x(2, 3, 4), _x(2, 3, 4), _x(2, 3, 4)]),
+        "minimum": (lambda L: L.Minimum(), [_x(2, 3, 4), _x(2, 3, 4)]),
+        "reshape": (lambda L: L.Reshape((2, -1)), _x(2, 3, 4)),
+        "permute": (lambda L: L.Permute((2, 1)), _x(2, 3, 4)),
+        "global_avg": (lambda L: L.GlobalAveragePooling1D(), _x(2, 5, 3)),
+        "global_avg_first": (lambda L: L.GlobalAveragePooling1D(data_format="channels_first",
+                                                                keepdims=True), _x(2, 5, 3)),
+        "global_max": (lambda L: L.GlobalMaxPooling1D(), _x(2, 5, 3)),
     }
 
 
@@ -107,6 +118,21 @@ def test_embedding_matches_keras_with_mask():
         ours(np.array([[5]]))
 
 
+def test_global_average_pooling_mask_matches_keras():
+    keras = _keras()
+    torch = _torch()
+    x = _x(3, 5, 2)
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+    ours = lk.layers.GlobalAveragePooling1D()
+    y, cache = ours.forward(x, mask=mask)
+    g = RNG.normal(size=y.shape).astype("float32")
+    xt = torch.tensor(x, requires_grad=True)
+    k_y = keras.layers.GlobalAveragePooling1D()(xt, mask=torch.tensor(mask))
+    (k_y * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y, k_y.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.backward(cache, g)[0], xt.grad.numpy(), rtol=1e-6)
+
+
 def _numeric_grads(layer, x, g, eps=1e-6):
     """Finite differences of sum(forward(x) * g) for the input and each weight (float64)."""
     def f():
@@ -143,6 +169,10 @@ def _numeric_grads(layer, x, g, eps=1e-6):
     (lambda: RepeatVector(2, dtype="float64"), (3, 4)),
     (lambda: Flatten(dtype="float64"), (2, 3, 2)),
     (lambda: Masking(dtype="float64"), (2, 3, 2)),
+    (lambda: lk.layers.GlobalAveragePooling1D(dtype="float64"), (2, 3, 2)),
+    (lambda: lk.layers.GlobalMaxPooling1D(dtype="float64"), (2, 3, 2)),
+    (lambda: lk.layers.Reshape((-1, 3), dtype="float64"), (2, 3, 2)),
+    (lambda: lk.layers.Permute((2, 1), dtype="float64"), (2, 3, 2)),
 ])
 def test_finite_differences(make, shape):
     layer = make()
@@ -158,8 +188,11 @@ def test_finite_differences(make, shape):
 
 
 def test_merge_finite_differences():
-    for layer in (Concatenate(dtype="float64"), Add(dtype="float64")):
-        xs = [RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))]
+    L = lk.layers
+    for layer in (Concatenate(dtype="float64"), Add(dtype="float64"), L.Subtract(),
+                  L.Multiply(), L.Average(), L.Maximum(), L.Minimum()):
+        xs = [RNG.normal(size=(2, 3)) for _ in range(2 if type(layer).__name__ == "Subtract"
+                                                     else 3)]
         y, cache = layer.forward(xs)
         g = RNG.normal(size=y.shape)
         d_xs, _ = layer.backward(cache, g)

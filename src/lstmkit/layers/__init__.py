@@ -12,9 +12,10 @@ from .lstm_cell import LSTMCell
 from .activation import Activation
 from .core import Dense, Embedding
 from .input_layer import Input, InputLayer
-from .merging import Add, Concatenate
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .regularization import Dropout, Masking
-from .reshaping import Flatten, RepeatVector
+from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .wrappers import TimeDistributed
 from .preprocessing import Normalization
 
@@ -33,7 +34,8 @@ for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
 
 
 for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
-             Flatten, RepeatVector, TimeDistributed):
+             Flatten, RepeatVector, TimeDistributed, Average, Maximum, Minimum, Multiply,
+             Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape):
     register(_cls)
 
 
@@ -69,4 +71,5 @@ def deserialize(entry: dict):
 __all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "Normalization", "register", "get",
            "serialize", "deserialize", "Activation", "Dense", "Embedding", "Input", "InputLayer",
            "Add", "Concatenate", "Dropout", "Masking", "Flatten", "RepeatVector",
-           "TimeDistributed"]
+           "TimeDistributed", "Average", "Maximum", "Minimum", "Multiply", "Subtract",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Permute", "Reshape"]

@@ -1,4 +1,5 @@
-"""`Concatenate` and `Add` (keras/src/layers/merging/concatenate.py, add.py, base_merge.py).
+"""Merge layers: `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`,
+`Minimum` (keras/src/layers/merging/).
 
 Example:
     >>> import numpy as np
@@ -50,6 +51,92 @@ class Add(Layer):
 
     def backward(self, cache, d_outputs):
         return [_unbroadcast(d_outputs, s) for s in cache], []
+
+
+class _Elementwise(Add):
+    """Pairwise left-to-right merges, as Keras's `_merge_function` folds the inputs."""
+
+    def _pair(self, a, b):
+        raise NotImplementedError
+
+    def _pair_grads(self, a, b, out):
+        raise NotImplementedError
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        _check_list(self, inputs)
+        partial = [inputs[0]]
+        for x in inputs[1:]:
+            partial.append(self._pair(partial[-1], x))
+        return partial[-1], (list(inputs), partial)
+
+    def backward(self, cache, d_outputs):
+        inputs, partial = cache
+        grads = [None] * len(inputs)
+        d = d_outputs
+        for i in range(len(inputs) - 1, 0, -1):
+            d_left, d_right = self._pair_grads(partial[i - 1], inputs[i], partial[i])
+            grads[i] = _unbroadcast(d * d_right, inputs[i].shape)
+            d = _unbroadcast(d * d_left, partial[i - 1].shape)
+        grads[0] = d
+        return grads, []
+
+
+class Subtract(_Elementwise):
+    """`inputs[0] - inputs[1]` (exactly two inputs)."""
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("A `Subtract` layer should be called on exactly 2 inputs. "
+                             f"Received: inputs={inputs!r}")
+        return super().forward(inputs)
+
+    def _pair(self, a, b):
+        return a - b
+
+    def _pair_grads(self, a, b, out):
+        return 1.0, -1.0
+
+
+class Multiply(_Elementwise):
+    """Element-wise product."""
+
+    def _pair(self, a, b):
+        return a * b
+
+    def _pair_grads(self, a, b, out):
+        return b, a
+
+
+class Maximum(_Elementwise):
+    """Element-wise maximum; equal entries share the gradient (torch.maximum)."""
+
+    def _pair(self, a, b):
+        return np.maximum(a, b)
+
+    def _pair_grads(self, a, b, out):
+        left = (a > b) + 0.5 * (a == b)
+        return left.astype(out.dtype), (1 - left).astype(out.dtype)
+
+
+class Minimum(Maximum):
+    """Element-wise minimum; equal entries share the gradient (torch.minimum)."""
+
+    def _pair(self, a, b):
+        return np.minimum(a, b)
+
+    def _pair_grads(self, a, b, out):
+        return super()._pair_grads(b, a, out)  # d_a = [b > a], d_b = [a > b] (+ ties)
+
+
+class Average(Add):
+    """Element-wise mean of the inputs."""
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        out, shapes = super().forward(inputs)
+        return out / len(inputs), shapes
+
+    def backward(self, cache, d_outputs):
+        return super().backward(cache, d_outputs / len(cache))
 
 
 class Concatenate(Layer):

@@ -1,4 +1,4 @@
-"""`Flatten` and `RepeatVector` (keras/src/layers/reshaping/flatten.py, repeat_vector.py).
+"""`Flatten`, `RepeatVector`, `Reshape`, `Permute` (keras/src/layers/reshaping/).
 
 Neither supports masking: as in Keras, a mask that reaches them is dropped.
 
@@ -82,3 +82,63 @@ class RepeatVector(Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n}
+
+
+class Reshape(Layer):
+    """(B, ...) -> (B, *target_shape); one entry of target_shape may be -1."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in self.target_shape) > 1:
+            raise ValueError(f"There can only be one -1 in target_shape, got {target_shape}")
+
+    def compute_output_shape(self, input_shape):
+        if -1 not in self.target_shape:
+            return (input_shape[0], *self.target_shape)
+        rest = tuple(input_shape)[1:]
+        if any(d is None for d in rest):
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
+        known = math.prod(d for d in self.target_shape if d != -1)
+        return (input_shape[0], *(math.prod(rest) // known if d == -1 else d
+                                  for d in self.target_shape))
+
+    def call(self, inputs, training=False, mask=None):
+        return self.forward(inputs)[0]
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        return inputs.reshape(inputs.shape[0], *self.target_shape), inputs.shape
+
+    def backward(self, cache, d_outputs):
+        return d_outputs.reshape(cache), []
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class Permute(Layer):
+    """Permute the non-batch axes: `dims` is 1-based, e.g. (2, 1) swaps time and features."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(
+                f"Invalid permutation argument `dims` for Permute Layer. The set of indices "
+                f"in `dims` must be consecutive and start from 1. Received dims={dims}"
+            )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def call(self, inputs, training=False, mask=None):
+        return self.forward(inputs)[0]
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        return np.transpose(inputs, (0, *self.dims)), None
+
+    def backward(self, cache, d_outputs):
+        return np.transpose(d_outputs, np.argsort((0, *self.dims))), []
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
