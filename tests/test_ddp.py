@@ -80,19 +80,28 @@ def test_regularizers_constraints_and_frozen_layers_carry_over():
         train_distributed(constrained, x, np.zeros((4, 2), "float32"))
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
-def test_torch_training_step_matches_lstmkit_fit(tmp_path, monkeypatch, optimizer):
-    # One rank, run in this process: the DDP training loop must take lstmkit's steps.
+@pytest.mark.parametrize("optimizer, masked", [("sgd", False), ("adam", False),
+                                               ("rmsprop", False), ("adam", True)])
+def test_torch_training_step_matches_lstmkit_fit(tmp_path, monkeypatch, optimizer, masked):
+    # One rank, run in this process: the DDP training loop must take lstmkit's steps
+    # (masked: Keras's masked loop in torch, autograd vs lstmkit's BPTT).
     import torch.distributed as dist
 
     from lstmkit.convert import distributed as D
 
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(24, 5, 2)).astype("float32")
     y = rng.normal(size=(24, 1)).astype("float32")
-    model = lk.Sequential([lk.Input((5, 2)), lk.layers.LSTM(3, kernel_regularizer="l2"),
-                           lk.layers.Dense(1)])
+    if masked:
+        x = rng.integers(1, 9, size=(24, 5)).astype("int32")
+        x[rng.random((24, 5)) < 0.3] = 0  # padding anywhere
+        model = lk.Sequential([lk.Input((5,), dtype="int32"),
+                               lk.layers.Embedding(9, 2, mask_zero=True),
+                               lk.layers.Bidirectional(lk.layers.LSTM(3)), lk.layers.Dense(1)])
+    else:
+        x = rng.normal(size=(24, 5, 2)).astype("float32")
+        model = lk.Sequential([lk.Input((5, 2)), lk.layers.LSTM(3, kernel_regularizer="l2"),
+                               lk.layers.Dense(1)])
     module = lk.convert.to_torch(model)
     cfg = {"loss": "mse", "optimizer": optimizer, "learning_rate": 0.05, "epochs": 2,
            "batch_size": 8, "backend": "gloo", "shuffle": False, "seed": 0, "timeout": 60.0,
