@@ -13,6 +13,7 @@ from .activation import Activation
 from .core import Dense, Embedding
 from .input_layer import Input, InputLayer
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import LayerNormalization
 from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .regularization import Dropout, Masking
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
@@ -35,7 +36,8 @@ for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
 
 for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
              Flatten, RepeatVector, TimeDistributed, Average, Maximum, Minimum, Multiply,
-             Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape):
+             Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape,
+             LayerNormalization):
     register(_cls)
 
 
@@ -72,4 +74,5 @@ __all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "Normalizat
            "serialize", "deserialize", "Activation", "Dense", "Embedding", "Input", "InputLayer",
            "Add", "Concatenate", "Dropout", "Masking", "Flatten", "RepeatVector",
            "TimeDistributed", "Average", "Maximum", "Minimum", "Multiply", "Subtract",
-           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Permute", "Reshape"]
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Permute", "Reshape",
+           "LayerNormalization"]
