@@ -104,6 +104,32 @@ def test_masked_sequence_labeling_matches_keras():
               "metrics": ["accuracy"]}, ids, y)
 
 
+def test_pooled_normalized_text_model_matches_keras():
+    """Embedding(mask_zero) -> LSTM sequences -> LayerNormalization -> masked average pool."""
+    keras = _keras()
+
+    def build(lib, layers):
+        x = lib.Input((6,), dtype="int32")
+        h = layers.Embedding(9, 4, mask_zero=True)(x)
+        h = layers.LSTM(5, return_sequences=True)(h)
+        h = layers.LayerNormalization()(h)
+        a = layers.GlobalAveragePooling1D()(h)
+        m = layers.GlobalMaxPooling1D()(layers.Multiply()([h, h]))
+        out = layers.Dense(1, activation="sigmoid")(layers.Concatenate()([a, m]))
+        return lib.Model(x, out)
+
+    ids = RNG.integers(1, 9, (24, 6))
+    for row, n in zip(ids, RNG.integers(1, 7, 24)):
+        row[n:] = 0
+    y = RNG.integers(0, 2, (24, 1)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns that GlobalMaxPooling1D drops the mask
+        theirs = build(keras, keras.layers)
+    _compare(build(lk, lk.layers), theirs, {"batch_size": 8, "epochs": 2},
+             {"optimizer": "adam", "loss": "binary_crossentropy", "metrics": ["accuracy"]},
+             ids, y)
+
+
 def _encoder_decoder(lib, layers):
     enc_in = lib.Input((5, 3), name="enc_in")
     dec_in = lib.Input((4, 2), name="dec_in")
