@@ -199,6 +199,20 @@ def test_repeated_and_weighted_metric_names_match_keras():
               "weighted_metrics": ["accuracy", "accuracy"]}, x, y)
 
 
+def test_per_output_sample_weights_match_keras():
+    keras = _keras()
+    x = [RNG.normal(size=(16, 5, 3)).astype("float32"),
+         RNG.normal(size=(16, 4, 2)).astype("float32")]
+    y = [RNG.normal(size=(16, 4, 2)).astype("float32"),
+         RNG.integers(0, 2, (16, 1)).astype("float32")]
+    sw = [RNG.uniform(0.5, 2, (16, 4)).astype("float32"),
+          RNG.uniform(0.5, 2, 16).astype("float32")]
+    _compare(_encoder_decoder(lk, lk.layers), _encoder_decoder(keras, keras.layers),
+             {"batch_size": 8, "epochs": 1, "sample_weight": sw},
+             {"optimizer": "adam", "loss": ["mse", "binary_crossentropy"],
+              "weighted_metrics": [["mae"], ["accuracy"]]}, x, y)
+
+
 def test_bidirectional_matches_keras():
     keras = _keras()
 

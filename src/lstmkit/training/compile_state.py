@@ -110,7 +110,8 @@ class CompileState:
     def update_metrics(self, ys, preds, masks, sample_weight):
         self.build_metrics(ys, preds)
         for i, m, weighted in self.metrics:
-            m.update_state(ys[i], preds[i], sample_weight=sample_weight if weighted else None,
+            sw = sample_weight[i] if isinstance(sample_weight, list) else sample_weight
+            m.update_state(ys[i], preds[i], sample_weight=sw if weighted else None,
                            mask=masks[i])
 
     def results(self) -> dict:

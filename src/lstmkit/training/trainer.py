@@ -148,7 +148,8 @@ def _loss_and_grads(model, state, xs, ys, sample_weight, training, need_grad):
             continue
         if ys[i] is None:
             raise ValueError(f"Output {state.output_names[i]!r} has a loss but no target")
-        value, d = loss_fn.compute(ys[i], preds[i], sample_weight, masks[i],
+        sw_i = sample_weight[i] if isinstance(sample_weight, list) else sample_weight
+        value, d = loss_fn.compute(ys[i], preds[i], sw_i, masks[i],
                                    need_grad=need_grad)
         if state.multi:
             state.output_loss_trackers[i].update_state(np.asarray([float(value)]),
@@ -193,7 +194,13 @@ def _inputs_targets(model, x, y, sample_weight):
         raise ValueError("Pass the targets y: this model trains on (x, y) pairs")
     ys = as_arrays(y, len(model.outputs), "output", model.output_names)
     sw = None
-    if sample_weight is not None:
+    if isinstance(sample_weight, dict):
+        sample_weight = [sample_weight.get(name) for name in model.output_names]
+    if isinstance(sample_weight, (list, tuple)) and len(model.outputs) > 1 and \
+            len(sample_weight) == len(model.outputs) and not np.isscalar(sample_weight[0]):
+        # one weight array per output (None for unweighted), as Keras accepts
+        sw = [None if w is None else np.asarray(w, np.float32) for w in sample_weight]
+    elif sample_weight is not None:
         sw = np.asarray(sample_weight, np.float32)
     num_samples(xs, ys, sw)
     return xs, ys, sw
