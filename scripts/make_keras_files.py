@@ -43,6 +43,7 @@ KERAS3_FORMATS = {
     "classifier_npz": ("keras_npz",),
     "gru": ("keras",),
     "lambda": ("keras",),
+    "normalization": ("keras", "h5"),
 }
 TFKERAS2_FORMATS = {
     "classifier": ("h5", "keras"),
@@ -55,6 +56,7 @@ TFKERAS2_FORMATS = {
     "gru": ("h5",),
     "lambda": ("h5",),
     "bidirectional_hard_sigmoid": ("h5",),
+    "normalization": ("h5", "keras"),
 }
 
 
@@ -173,6 +175,12 @@ def build_models(K):
         L.TimeDistributed(L.Dense(1)),
     ], name="bidirectional_hard_sigmoid")
     models["bidirectional_hard_sigmoid"] = (m, 3.0 * seq(3, 6, 3))
+
+    # An adapted Normalization keeps its statistics as variables, not in its config.
+    m = K.Sequential([K.Input((5, 3)), L.Normalization(), L.LSTM(4), L.Dense(2)],
+                     name="normalization")
+    m.adapt_data = 3.0 + 2.0 * seq(16, 5, 3)
+    models["normalization"] = (m, 3.0 + 2.0 * seq(3, 5, 3))
     return models
 
 
@@ -223,6 +231,8 @@ def main(argv=None):
     for i, (name, fmts) in enumerate(formats.items()):
         model, x = models[name]
         _randomize(model, 100 + i)
+        if hasattr(model, "adapt_data"):
+            model.layers[0].adapt(model.adapt_data)  # statistics, not random numbers
         inputs = ([x[n] for n in sorted(x, key=[t.name.split(":")[0] for t in model.inputs].index)]
                   if isinstance(x, dict) else x)
         os.chdir(OUT)

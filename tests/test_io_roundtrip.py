@@ -56,7 +56,8 @@ def assert_close(got, expected, atol=1e-5):
 
 
 SOURCES = [f"keras3_{m}.keras" for m in CORE_MODELS] + [
-    "tfkeras2_encoder_decoder.h5", "tfkeras2_stacked_embedding.h5", "keras3_repeat_vector.keras"]
+    "tfkeras2_encoder_decoder.h5", "tfkeras2_stacked_embedding.h5", "keras3_repeat_vector.keras",
+    "tfkeras2_normalization.h5"]
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -87,9 +87,12 @@ class LegacyH5:
                    for shape, _ in entries)
 
 
-def load_by_order(legacy: LegacyH5, model, path: str) -> None:
-    """Set the model's weights from a legacy file, matched by order, all checked first."""
-    file_layers = [(n, e) for n, e in legacy.layers() if e]
+def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
+    """Set the model's weights from a legacy file, matched by order, all checked first.
+
+    `skip`: file layers already used otherwise (an adapted Normalization's statistics).
+    """
+    file_layers = [(n, e) for n, e in legacy.layers() if e and n not in skip]
     model_layers = [layer for layer in model.layers if layer.weights]
     if len(file_layers) != len(model_layers):
         raise ValueError(

@@ -18,6 +18,8 @@ import os
 import warnings
 import zipfile
 
+import numpy as np
+
 from . import _archive, _budget, _compat, _legacy_h5, _weights
 
 #: The Keras format version lstmkit writes (config.json and weights as Keras 3.15 writes them).
@@ -108,10 +110,41 @@ def read_model_file(filepath) -> LoadedFile:
     except BaseException:
         store.close()
         raise
+    consumed = _fill_adapted_normalization(config, store, kind)
     loaded = LoadedFile(path, kind, config, version, backend, store, keras2, compile_config, held)
+    loaded.stats_layers = consumed
     if kind == "keras" and isinstance(archive.metadata.get("saved_by"), str):
         loaded.saved_by = archive.metadata["saved_by"]
     return loaded
+
+
+def _fill_adapted_normalization(config, store, kind):
+    """An adapted Keras Normalization keeps mean/variance as variables (adapt_mean,
+    adapt_variance, count) and None in its config; lstmkit's takes them in the config."""
+    entries = config["config"]["layers"]
+    targets = [e for e in entries if e.get("class_name") == "Normalization"
+               and (e.get("config") or {}).get("mean") is None]
+    consumed = set()
+    if not targets:
+        return consumed
+    if kind == "keras":
+        kept = [e for e in entries if e.get("class_name") not in _compat.MASK_OPS
+                and (e.get("class_name") != "InputLayer" or config["class_name"] != "Sequential")]
+        paths = dict(zip(map(id, kept), (p for _, p in _weights.layer_paths(
+            [type(e["class_name"], (), {})() for e in kept]))))
+        found = {id(e): store.get(paths[id(e)]) for e in targets}
+    else:
+        by_name = dict(store.layers())
+        found = {id(e): by_name.get(e["config"].get("name")) for e in targets}
+    for entry in targets:
+        arrays = found.get(id(entry))
+        if not arrays or len(arrays) < 2:
+            continue  # build reports the missing statistics by name
+        mean, variance = (np.asarray(a[1], np.float64) for a in arrays[:2])
+        entry["config"]["mean"] = mean.tolist()
+        entry["config"]["variance"] = variance.tolist()
+        consumed.add(entry["config"].get("name"))
+    return consumed
 
 
 def _build(loaded: LoadedFile):
@@ -170,7 +203,8 @@ def _assign(model, loaded: LoadedFile):
         groups = _weights.model_var_groups(model, _config_layers(model, loaded.config))
         _weights.load_groups(loaded.store, groups, loaded.path)
     else:
-        _legacy_h5.load_by_order(loaded.store, model, loaded.path)
+        _legacy_h5.load_by_order(loaded.store, model, loaded.path,
+                                 skip=getattr(loaded, "stats_layers", ()))
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
