@@ -297,3 +297,55 @@ def test_bad_layer_arguments():
         layer(np.zeros((1, 4)))
     with pytest.raises(TypeError, match="integer ids"):
         Embedding(3, 2)(np.array([[0.5]]))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_normalization_matches_keras(masked, training):
+    keras = _keras()
+    torch = _torch()
+    x = _x(4, 5, 3) * 2 + 1
+    mask = RNG.random((4, 5)) > 0.3 if masked else None
+    kw = {"momentum": 0.9, "gamma_initializer": "random_normal",
+          "beta_initializer": "random_normal", "moving_mean_initializer": "random_normal"}
+    ours, theirs = lk.layers.BatchNormalization(**kw), keras.layers.BatchNormalization(**kw)
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    for var, w in zip(theirs.weights, ours.get_weights()):
+        var.assign(w)
+    y, cache = ours.forward(x, training=training, mask=mask)
+    g = RNG.normal(size=y.shape).astype("float32")
+    d_x, d_w = ours.backward(cache, g)
+    xt = torch.tensor(x, requires_grad=True)
+    k_y = theirs(xt, training=training, mask=None if mask is None else torch.tensor(mask))
+    (k_y * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y, k_y.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_x, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for a, var in zip(d_w, theirs.trainable_weights):
+        np.testing.assert_allclose(a, var.value.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for a, var in zip(ours.get_weights(), theirs.weights):  # moving statistics too
+        np.testing.assert_allclose(a, var.value.detach().numpy(), rtol=1e-5, atol=1e-6)
+    cfg = ours.get_config()
+    cfg.pop("name")
+    k_cfg = theirs.get_config()
+    k_cfg.pop("name")
+    assert cfg == k_cfg
+
+
+def test_batch_normalization_finite_differences():
+    layer = lk.layers.BatchNormalization(dtype="float64", gamma_initializer="random_normal")
+    x = RNG.normal(size=(3, 4, 2))
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], bool)
+    layer.build(x.shape)
+    y, cache = layer.forward(x, training=True, mask=mask)
+    g = RNG.normal(size=y.shape)
+    d_x, _ = layer.backward(cache, g)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        x[idx] += 1e-6
+        up = np.sum(layer.forward(x, training=True, mask=mask)[0] * g)
+        x[idx] -= 2e-6
+        down = np.sum(layer.forward(x, training=True, mask=mask)[0] * g)
+        x[idx] += 1e-6
+        numeric[idx] = (up - down) / 2e-6
+    np.testing.assert_allclose(d_x, numeric, rtol=1e-5, atol=1e-8)

@@ -130,6 +130,22 @@ def test_pooled_normalized_text_model_matches_keras():
              ids, y)
 
 
+def test_batch_normalization_in_fit_matches_keras():
+    """Moving statistics update in training and serve validation, as in Keras."""
+    keras = _keras()
+
+    def build(lib, layers):
+        return lib.Sequential([lib.Input((5, 3)), layers.LSTM(4, return_sequences=True),
+                               layers.BatchNormalization(momentum=0.8), layers.LSTM(3),
+                               layers.Dense(1)])
+
+    x = RNG.normal(size=(24, 5, 3)).astype("float32")
+    y = RNG.normal(size=(24, 1)).astype("float32")
+    _compare(build(lk, lk.layers), build(keras, keras.layers),
+             {"batch_size": 8, "epochs": 2, "validation_split": 0.25},
+             {"optimizer": "sgd", "loss": "mse"}, x, y)
+
+
 def _encoder_decoder(lib, layers):
     enc_in = lib.Input((5, 3), name="enc_in")
     dec_in = lib.Input((4, 2), name="dec_in")

@@ -5,20 +5,20 @@
 registered here can be deserialized: a file never names code to run.
 """
 
+from .activation import Activation
 from .base import Layer, Variable
 from .bidirectional import Bidirectional
-from .lstm import LSTM
-from .lstm_cell import LSTMCell
-from .activation import Activation
 from .core import Dense, Embedding
 from .input_layer import Input, InputLayer
+from .lstm import LSTM
+from .lstm_cell import LSTMCell
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import LayerNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
+from .preprocessing import Normalization
 from .regularization import Dropout, Masking
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .wrappers import TimeDistributed
-from .preprocessing import Normalization
 
 _REGISTRY: dict[str, type] = {}
 
@@ -37,7 +37,7 @@ for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
 for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
              Flatten, RepeatVector, TimeDistributed, Average, Maximum, Minimum, Multiply,
              Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape,
-             LayerNormalization):
+             LayerNormalization, BatchNormalization):
     register(_cls)
 
 
@@ -70,9 +70,38 @@ def deserialize(entry: dict):
     return get(entry["class_name"]).from_config(dict(entry.get("config") or {}))
 
 
-__all__ = ["Layer", "Variable", "LSTM", "LSTMCell", "Bidirectional", "Normalization", "register", "get",
-           "serialize", "deserialize", "Activation", "Dense", "Embedding", "Input", "InputLayer",
-           "Add", "Concatenate", "Dropout", "Masking", "Flatten", "RepeatVector",
-           "TimeDistributed", "Average", "Maximum", "Minimum", "Multiply", "Subtract",
-           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Permute", "Reshape",
-           "LayerNormalization"]
+__all__ = [
+    "LSTM",
+    "Activation",
+    "Add",
+    "Average",
+    "BatchNormalization",
+    "Bidirectional",
+    "Concatenate",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "Input",
+    "InputLayer",
+    "LSTMCell",
+    "Layer",
+    "LayerNormalization",
+    "Masking",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Normalization",
+    "Permute",
+    "RepeatVector",
+    "Reshape",
+    "Subtract",
+    "TimeDistributed",
+    "Variable",
+    "deserialize",
+    "get",
+    "register",
+    "serialize",
+]

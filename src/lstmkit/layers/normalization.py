@@ -1,4 +1,4 @@
-"""`LayerNormalization` (keras/src/layers/normalization/layer_normalization.py).
+"""`LayerNormalization` and `BatchNormalization` (keras/src/layers/normalization/).
 
 y = (x - mean) / sqrt(var + epsilon) * gamma + beta over `axis` (default the last);
 with `rms_scaling=True`, Keras 3.15's deprecated form y = x / sqrt(var(x) + epsilon) * gamma.
@@ -142,4 +142,145 @@ class LayerNormalization(Layer):
             "gamma_regularizer": _regularizers.serialize(self.gamma_regularizer),
             "beta_constraint": _constraints.serialize(self.beta_constraint),
             "gamma_constraint": _constraints.serialize(self.gamma_constraint),
+        }
+
+
+class BatchNormalization(Layer):
+    """Normalize with batch statistics in training and moving averages otherwise
+    (keras/src/layers/normalization/batch_normalization.py).
+
+    Weights: gamma, beta (trainable), moving_mean, moving_variance (updated in training:
+    `moving = moving * momentum + batch * (1 - momentum)`). A (B, T) mask leaves padded
+    steps out of the batch moments, as Keras's `_moments`.
+
+    Args:
+        axis: the feature axis (default -1); momentum (0.99), epsilon (1e-3), center, scale,
+        initializers / regularizers / constraints as Keras.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if renorm:
+            raise ValueError("lstmkit's BatchNormalization does not support renorm=True")
+        self.axis = int(axis)
+        self.momentum, self.epsilon = momentum, epsilon
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = _initializers.get(beta_initializer)
+        self.gamma_initializer = _initializers.get(gamma_initializer)
+        self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
+        self.synchronized = synchronized
+        self.renorm, self.renorm_clipping, self.renorm_momentum = False, None, renorm_momentum
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+
+    def build(self, input_shape):
+        if self.moving_mean is not None:
+            return
+        ndim = len(input_shape)
+        self._ax = self.axis + ndim if self.axis < 0 else self.axis
+        dim = input_shape[self._ax]
+        prefix = getattr(self, "_path_prefix", self.name)
+        if self.scale:
+            self.gamma = self.add_weight("gamma", (dim,), self.gamma_initializer,
+                                         self.gamma_regularizer, self.gamma_constraint,
+                                         path=f"{prefix}/gamma")
+        if self.center:
+            self.beta = self.add_weight("beta", (dim,), self.beta_initializer,
+                                        self.beta_regularizer, self.beta_constraint,
+                                        path=f"{prefix}/beta")
+        self.moving_mean = self.add_weight("moving_mean", (dim,), self.moving_mean_initializer,
+                                           trainable=False, path=f"{prefix}/moving_mean")
+        self.moving_variance = self.add_weight(
+            "moving_variance", (dim,), self.moving_variance_initializer, trainable=False,
+            path=f"{prefix}/moving_variance")
+        self._ndim = ndim
+        self.built = True
+
+    def _shape(self, v):
+        shape = [1] * self._ndim
+        shape[self._ax] = -1
+        return np.reshape(v, shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, inputs, training=False, mask=None):
+        return self.forward(inputs, training=training, mask=mask)[0]
+
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        x = inputs
+        axes = tuple(i for i in range(x.ndim) if i != self._ax)
+        gamma = self._shape(self.gamma.value) if self.gamma is not None else 1.0
+        beta = self._shape(self.beta.value) if self.beta is not None else 0.0
+        if training and self.trainable:
+            if mask is None:
+                m, total = np.ones((1,) * x.ndim, x.dtype), np.prod([x.shape[a] for a in axes])
+                total = x.dtype.type(total)
+            else:
+                m = np.expand_dims(np.asarray(mask, bool), -1).astype(x.dtype)
+                m = np.broadcast_to(m, x.shape)
+                total = np.sum(m, axis=axes, keepdims=True) + x.dtype.type(1e-7)
+            mean = np.sum(x * m, axis=axes, keepdims=True) / total
+            var = np.sum(m * np.square(x - mean), axis=axes, keepdims=True) / total
+            mom = x.dtype.type(self.momentum)
+            self.moving_mean.value = (self.moving_mean.value * mom + mean.reshape(-1)
+                                      * (1 - mom)).astype(x.dtype)
+            self.moving_variance.value = (self.moving_variance.value * mom + var.reshape(-1)
+                                          * (1 - mom)).astype(x.dtype)
+            batch = (m, total, mean)
+        else:
+            mean = self._shape(self.moving_mean.value)
+            var = self._shape(self.moving_variance.value)
+            batch = None
+        r = 1.0 / np.sqrt(var + self.epsilon)
+        xhat = (x - mean) * r
+        y = (xhat * gamma + beta).astype(x.dtype, copy=False)
+        return y, (x, xhat, r, batch, axes)
+
+    def backward(self, cache, d_outputs):
+        x, xhat, r, batch, axes = cache
+        d_weights = []
+        if self.gamma is not None:
+            d_weights.append(np.sum(d_outputs * xhat, axis=axes))
+        if self.beta is not None:
+            d_weights.append(np.sum(d_outputs, axis=axes))
+        g = d_outputs * (self._shape(self.gamma.value) if self.gamma is not None else 1.0)
+        if batch is None:
+            dx = g * r
+        else:
+            m, total, mean = batch
+            xc = x - mean
+            d_mean = -np.sum(g * r, axis=axes, keepdims=True)
+            d_var = -0.5 * r ** 3 * np.sum(g * xc, axis=axes, keepdims=True)
+            mx = np.sum(m * xc, axis=axes, keepdims=True)  # ~0 (exactly 0 without a mask)
+            dx = g * r + m * d_mean / total + d_var * (2 * m * xc / total
+                                                      - 2 * mx / total * m / total)
+        return dx.astype(x.dtype, copy=False), (d_weights if self.trainable else [])
+
+    def get_config(self):
+        return {
+            **super().get_config(), "axis": self.axis, "momentum": self.momentum,
+            "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": _initializers.serialize(self.beta_initializer),
+            "gamma_initializer": _initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": _initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": _initializers.serialize(
+                self.moving_variance_initializer),
+            "beta_regularizer": _regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": _regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": _constraints.serialize(self.beta_constraint),
+            "gamma_constraint": _constraints.serialize(self.gamma_constraint),
+            "synchronized": self.synchronized, "renorm": self.renorm,
+            "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum,
         }
