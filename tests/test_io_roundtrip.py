@@ -210,3 +210,30 @@ def test_trained_model_saves_optimizer_state_keras_loads(tmp_path):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                    rtol=1e-6, atol=1e-7)
     assert_close(keras_predict(reloaded, x), predict(model, x))
+
+
+def test_training_resumes_from_a_keras_file_with_its_optimizer_state(tmp_path):
+    """Keras trains and saves; lstmkit loads (Adam's moments and iterations included) and
+    trains on: the weights follow Keras's own continued training."""
+    keras = torch_keras()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    keras.utils.set_random_seed(0)
+    with quiet():
+        theirs = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4),
+                                   keras.layers.Dense(2)])
+        theirs.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        theirs.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+        theirs.save(tmp_path / "trained.keras")
+    ours = lk.models.load_model(tmp_path / "trained.keras")
+    assert ours.optimizer.iterations == 6
+    fresh = lk.models.load_model(tmp_path / "trained.keras", compile=False)
+    fresh.compile(optimizer=lk.optimizers.Adam(learning_rate=0.01), loss="mse")
+    with quiet():
+        theirs.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        expected = [keras.ops.convert_to_numpy(w) for w in theirs.weights]
+    for model in (ours, fresh):
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    assert_close(ours.get_weights(), expected, atol=1e-5)
+    assert max(np.abs(a - b).max() for a, b in zip(fresh.get_weights(), expected)) > 1e-3

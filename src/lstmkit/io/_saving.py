@@ -238,10 +238,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     try:
         model = _build(loaded)
         _assign(model, loaded)
+        if compile and isinstance(loaded.compile_config, dict) and loaded.compile_config:
+            if _compile(model, loaded) and loaded.kind == "keras":
+                _weights.restore_optimizer(model, loaded.store, loaded.path)
     finally:
         loaded.close()
-    if compile and isinstance(loaded.compile_config, dict) and loaded.compile_config:
-        _compile(model, loaded)
     return model
 
 
@@ -250,11 +251,12 @@ def _compile(model, loaded):
     from ..training import trainer
 
     try:
-        trainer.compile_from_config(model, loaded.compile_config)
+        return trainer.compile_from_config(model, loaded.compile_config)
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         warnings.warn(f"{loaded.path}: the model was loaded but not compiled: its "
                       f"compile_config could not be used ({err}); call model.compile()",
                       UserWarning, stacklevel=3)
+        return False
 
 
 # -- saving ----------------------------------------------------------------------------------

@@ -273,3 +273,34 @@ def keras_optimizer_variables(optimizer) -> list:
     for name in names[k:]:
         out += [slots[id(var)][name] for var in model_vars]
     return out
+
+
+def restore_optimizer(model, store, path: str) -> bool:
+    """Set a compiled model's optimizer state from the file's `optimizer/vars`, if it matches.
+
+    Keras writes iterations, learning_rate and the slots (once the optimizer was built);
+    with the same count lstmkit builds its optimizer on the model's trainable weights and
+    takes iterations and slots (the learning rate comes from the compile config).
+    Returns whether the state was restored.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    entries = store.get("optimizer") if isinstance(store, H5Store) else None
+    if optimizer is None or not entries or len(entries) <= 2:
+        return False
+    try:
+        names = list(optimizer._active_slots())
+    except AttributeError:
+        return False
+    weights = model.trainable_weights
+    if len(entries) != 2 + len(names) * len(weights) or getattr(optimizer, "built", False):
+        return False
+    optimizer.build(weights)
+    order = keras_optimizer_variables(optimizer)[2:]
+    for slot, (shape, value) in zip(order, entries[2:]):
+        if tuple(shape) != tuple(slot.value.shape) or value.dtype.kind != "f":
+            raise ValueError(f"{path}: optimizer variable {slot.name!r} has shape {shape} in "
+                             f"the file, the model expects {tuple(slot.value.shape)}")
+    for slot, (_, value) in zip(order, entries[2:]):
+        slot.value = np.asarray(value, slot.value.dtype).copy()
+    optimizer.iterations = int(np.asarray(entries[0][1]).reshape(()))
+    return True
