@@ -68,6 +68,15 @@ def _cases():
         "layer_norm_axes": (lambda L: L.LayerNormalization(axis=[1, 2], epsilon=0.1),
                             _x(2, 5, 3)),
         "layer_norm_rms": (lambda L: L.LayerNormalization(rms_scaling=True), _x(2, 5, 3)),
+        "conv1d": (lambda L: L.Conv1D(4, 3, activation="relu"), _x(2, 9, 3)),
+        "conv1d_same_strided": (lambda L: L.Conv1D(3, 4, strides=2, padding="same"),
+                                _x(2, 9, 2)),
+        "conv1d_causal_dilated": (lambda L: L.Conv1D(2, 3, padding="causal", dilation_rate=2,
+                                                     use_bias=False), _x(2, 8, 3)),
+        "max_pool": (lambda L: L.MaxPooling1D(2), _x(2, 9, 3)),
+        "max_pool_same": (lambda L: L.MaxPooling1D(3, strides=2, padding="same"), _x(2, 8, 3)),
+        "avg_pool": (lambda L: L.AveragePooling1D(3, strides=1), _x(2, 7, 3)),
+        "avg_pool_same": (lambda L: L.AveragePooling1D(2, padding="same"), _x(2, 7, 3)),
     }
 
 
@@ -188,6 +197,10 @@ def _numeric_grads(layer, x, g, eps=1e-6):
      (2, 3, 4)),
     (lambda: lk.layers.LayerNormalization(axis=[1, 2], rms_scaling=True, dtype="float64"),
      (2, 3, 4)),
+    (lambda: lk.layers.Conv1D(2, 3, padding="same", strides=2, activation="tanh",
+                              dtype="float64"), (2, 7, 3)),
+    (lambda: lk.layers.AveragePooling1D(2, padding="same", dtype="float64"), (2, 5, 2)),
+    (lambda: lk.layers.MaxPooling1D(2, strides=1, dtype="float64"), (2, 5, 2)),
 ])
 def test_finite_differences(make, shape):
     layer = make()

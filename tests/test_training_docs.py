@@ -9,7 +9,7 @@ MODULES = [
     "lstmkit.layers.node", "lstmkit.layers.input_layer", "lstmkit.layers.activation",
     "lstmkit.layers.core", "lstmkit.layers.regularization", "lstmkit.layers.reshaping",
     "lstmkit.layers.merging", "lstmkit.layers.wrappers", "lstmkit.layers.base",
-    "lstmkit.layers.pooling", "lstmkit.layers.normalization",
+    "lstmkit.layers.pooling", "lstmkit.layers.normalization", "lstmkit.layers.convolutional",
     "lstmkit.models", "lstmkit.models.model", "lstmkit.models.sequential",
     "lstmkit.training.losses", "lstmkit.training.metrics", "lstmkit.training.optimizers",
     "lstmkit.training.schedules", "lstmkit.training.callbacks", "lstmkit.utils._sequences",

@@ -146,6 +146,20 @@ def test_batch_normalization_in_fit_matches_keras():
              {"optimizer": "sgd", "loss": "mse"}, x, y)
 
 
+def test_cnn_lstm_matches_keras():
+    keras = _keras()
+
+    def build(lib, layers):
+        return lib.Sequential([lib.Input((12, 2)),
+                               layers.Conv1D(4, 3, padding="causal", activation="relu"),
+                               layers.MaxPooling1D(2), layers.LSTM(3), layers.Dense(1)])
+
+    x = RNG.normal(size=(16, 12, 2)).astype("float32")
+    y = RNG.normal(size=(16, 1)).astype("float32")
+    _compare(build(lk, lk.layers), build(keras, keras.layers), {"batch_size": 8, "epochs": 2},
+             {"optimizer": "adam", "loss": "mse"}, x, y)
+
+
 def _encoder_decoder(lib, layers):
     enc_in = lib.Input((5, 3), name="enc_in")
     dec_in = lib.Input((4, 2), name="dec_in")

@@ -8,6 +8,7 @@ registered here can be deserialized: a file never names code to run.
 from .activation import Activation
 from .base import Layer, Variable
 from .bidirectional import Bidirectional
+from .convolutional import AveragePooling1D, Conv1D, MaxPooling1D
 from .core import Dense, Embedding
 from .input_layer import Input, InputLayer
 from .lstm import LSTM
@@ -37,7 +38,7 @@ for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
 for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
              Flatten, RepeatVector, TimeDistributed, Average, Maximum, Minimum, Multiply,
              Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape,
-             LayerNormalization, BatchNormalization):
+             LayerNormalization, BatchNormalization, Conv1D, MaxPooling1D, AveragePooling1D):
     register(_cls)
 
 
@@ -75,9 +76,11 @@ __all__ = [
     "Activation",
     "Add",
     "Average",
+    "AveragePooling1D",
     "BatchNormalization",
     "Bidirectional",
     "Concatenate",
+    "Conv1D",
     "Dense",
     "Dropout",
     "Embedding",
@@ -90,6 +93,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "Masking",
+    "MaxPooling1D",
     "Maximum",
     "Minimum",
     "Multiply",
