@@ -277,3 +277,13 @@ def test_masks_pass_through_nested_models_as_keras():
     with torch.no_grad():
         expected = theirs(torch.tensor(ids)).numpy()
     np.testing.assert_allclose(ours.predict(ids), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_auto_names_follow_keras():
+    from lstmkit.layers.base import to_snake_case
+    keras = _keras()
+    from keras.src.utils.naming import to_snake_case as keras_snake
+    for name in ("LSTMCell", "Conv1D", "GlobalAveragePooling1D", "MaxPooling1D", "LSTM",
+                 "TimeDistributed", "RMSprop", "AdamW", "BatchNormalization", "InputLayer"):
+        assert to_snake_case(name) == keras_snake(name)
+    assert keras is not None

@@ -32,9 +32,11 @@ _NAME_COUNTS: dict[str, int] = {}
 
 
 def to_snake_case(name: str) -> str:
-    """Keras's `to_snake_case`: "LSTMCell" -> "lstm_cell", "Dense" -> "dense"."""
+    """Keras's `to_snake_case` (keras/src/utils/naming.py): "LSTMCell" -> "lstm_cell",
+    "Conv1D" -> "conv1d", "GlobalAveragePooling1D" -> "global_average_pooling1d"."""
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
