@@ -287,3 +287,33 @@ def test_auto_names_follow_keras():
                  "TimeDistributed", "RMSprop", "AdamW", "BatchNormalization", "InputLayer"):
         assert to_snake_case(name) == keras_snake(name)
     assert keras is not None
+
+
+def test_keras_loads_lstmkit_files_with_the_new_layers(tmp_path):
+    """Configs and weights of every core layer are what Keras 3 expects from a .keras file."""
+    import warnings
+    keras = _keras()
+    from _training_oracle import torch as _torch
+    torch = _torch()
+    ids = lk.Input((12,), dtype="int32", name="ids")
+    h = lk.layers.Embedding(20, 4, mask_zero=True)(ids)
+    h = lk.layers.Conv1D(4, 3, padding="causal", activation="relu")(h)
+    h = lk.layers.MaxPooling1D(2)(h)
+    h = lk.layers.LSTM(5, return_sequences=True)(h)
+    h = lk.layers.BatchNormalization()(h)
+    h = lk.layers.LayerNormalization()(h)
+    h = lk.layers.TimeDistributed(lk.layers.Dense(3, activation="tanh"))(h)
+    pooled = lk.layers.Concatenate()([lk.layers.GlobalAveragePooling1D()(h),
+                                      lk.layers.Flatten()(lk.layers.AveragePooling1D(3)(h))])
+    out = lk.layers.Dense(2, activation="softmax")(lk.layers.Dropout(0.2)(pooled))
+    model = lk.Model(ids, out)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).integers(0, 20, (6, 12))
+    model.fit(x, np.arange(6) % 2, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # Keras warns that Conv1D drops the Embedding mask
+        theirs = keras.models.load_model(path)
+        expected = theirs(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
