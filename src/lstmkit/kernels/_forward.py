@@ -33,7 +33,7 @@ SMALL_H = 16
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _fused_pass(Z, zr, bias, C, S, act, t, cur, nxt):
+def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
     """One pass over (B, H): the four gates, c and h of step t (H >= SMALL_H).
 
     Direct 2-D/3-D indexing, no per-row views: a view costs reference counting.
@@ -45,17 +45,20 @@ def _fused_pass(Z, zr, bias, C, S, act, t, cur, nxt):
             f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
             g = tanh((Z[t, b, 2 * H + j] + zr[b, 2 * H + j]) + bias[2 * H + j])
             o = sigmoid((Z[t, b, 3 * H + j] + zr[b, 3 * H + j]) + bias[3 * H + j])
-            act[b, j] = i  # not into Z: a store where the loop reads stops LLVM
-            act[b, H + j] = f  # from vectorizing it
-            act[b, 2 * H + j] = g
-            act[b, 3 * H + j] = o
+            arow[j] = i  # not into Z: a store where the loop reads stops LLVM
+            arow[H + j] = f  # from vectorizing it
+            arow[2 * H + j] = g
+            arow[3 * H + j] = o
             c2 = f * C[cur, b, j] + i * g
             C[nxt, b, j] = c2
             S[nxt, b, j] = o * tanh(c2)
+        if train:
+            for j in range(4 * H):
+                Z[t, b, j] = arow[j]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc):
+def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train):
     """The same for small H, where an H-wide loop would not fill a vector register:
     the gates 4H wide (one sigmoid form for all four), then tanh(c) over all B*H."""
     B, H = S.shape[1], S.shape[2]
@@ -71,6 +74,10 @@ def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc):
     for b in range(B):
         for j in range(H):
             S[nxt, b, j] = act[b, 3 * H + j] * tc[b * H + j]
+    if train:
+        for b in range(B):
+            for j in range(G4):
+                Z[t, b, j] = act[b, j]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -97,7 +104,8 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
-    act = np.empty((B, G4), Z.dtype)  # the step's activations; stored into Z[t] when training
+    act = np.empty((B, G4), Z.dtype)  # the step's activations (small H); into Z[t] if training
+    arow = np.empty(G4, Z.dtype)  # one row's activations (H >= SMALL_H)
     # For small H: per-column scales so that one sigmoid pass gives all four gates,
     # tanh(z) = 2 sigmoid(2z) - 1 on the candidate block (absolute error ~1e-7).
     gs = np.ones(G4, Z.dtype)
@@ -136,9 +144,9 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
                     for j in range(H):
                         zr[b, k * H + j] = zk[b, j]
         if H < SMALL_H:
-            _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc)
+            _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train)
         else:
-            _fused_pass(Z, zr, bias, C, S, act, t, cur, nxt)
+            _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train)
         for b in range(B):
             # The mask is applied after the pass, so that the pass has no branch.
             if (not has_mask) or mask[t, b] != 0:
@@ -151,9 +159,6 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
                 if zero_output:
                     for j in range(H):
                         last[b, j] = 0
-            if train:
-                for j in range(4 * H):
-                    Z[t, b, j] = act[b, j]
             if return_sequences:
                 for j in range(H):
                     out[b, t, j] = last[b, j]
