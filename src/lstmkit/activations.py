@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,16 @@ class Activation:
 
 
 def _sigmoid(x):
-    return special.expit(x)
+    # 1 / (1 + exp(-x)) without overflow: exp(-|x|) <= 1 on both branches. Plain NumPy, so
+    # `import lstmkit` does not pay for scipy.special (about a third of a second).
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _erfc(x):
+    from scipy import special  # only gelu needs it: imported on first use
+
+    return special.erfc(x)
 
 
 def _softplus(x):
@@ -61,11 +69,11 @@ def _elu(x):
 def _gelu(x):
     # Keras 3 `activations.gelu(x, approximate=False)`: x * Phi(x), written with erfc as
     # tf.nn.gelu and torch do (1 + erf(x) loses every digit for x << 0).
-    return 0.5 * x * special.erfc(-x / np.sqrt(2.0).astype(np.result_type(x, np.float32)))
+    return 0.5 * x * _erfc(-x / np.sqrt(2.0).astype(np.result_type(x, np.float32)))
 
 
 def _gelu_grad(x, y):
-    cdf = 0.5 * special.erfc(-x / np.sqrt(2.0))
+    cdf = 0.5 * _erfc(-x / np.sqrt(2.0))
     pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     return (cdf + x * pdf).astype(np.result_type(x, np.float32), copy=False)
 
