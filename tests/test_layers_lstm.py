@@ -533,3 +533,12 @@ def test_bidirectional_sublayer_names_match_keras(name):
     bi = L.Bidirectional(L.LSTM(H, name=name))
     assert (bi.forward_layer.name, bi.backward_layer.name) == (
         k_bi.forward_layer.name, k_bi.backward_layer.name)
+
+
+def test_bidirectional_keeps_keras2_hard_sigmoid_in_both_directions():
+    from lstmkit import activations
+
+    layer = lk.layers.LSTM(3, recurrent_activation="hard_sigmoid", _keras2_activations=True)
+    bi = lk.layers.Bidirectional(layer)
+    for sub in (bi.forward_layer, bi.backward_layer):
+        assert sub.cell.recurrent_activation is activations.hard_sigmoid_keras2

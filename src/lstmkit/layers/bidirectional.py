@@ -29,6 +29,10 @@ def _copy_layer(layer, name, **overrides):
     config = {**layer.get_config(), "name": name, **overrides}
     copy = type(layer).from_config(config)
     copy.backend = getattr(layer, "backend", None)
+    # The config names activations only; keep the objects (Keras 2's hard_sigmoid is not
+    # Keras 3's, and both serialize as "hard_sigmoid").
+    copy.cell.activation = layer.cell.activation
+    copy.cell.recurrent_activation = layer.cell.recurrent_activation
     return copy
 
 
