@@ -487,3 +487,21 @@ def test_fit_evaluate_predict_on_a_batch_sequence(tmp_path):
     np.testing.assert_array_equal(from_seq.predict(seq), from_arrays.predict(x))
     with pytest.raises(ValueError, match="y=None"):
         from_seq.fit(seq, y, verbose=0)
+
+
+def test_loss_and_metric_objects_and_functions_match_keras():
+    keras = _keras()
+    x = RNG.normal(size=(16, 5, 3)).astype("float32")
+    y = RNG.normal(size=(16, 1)).astype("float32")
+
+    def build(lib, layers):
+        return lib.Sequential([lib.Input((5, 3)), layers.LSTM(3), layers.Dense(1)])
+
+    _compare(build(lk, lk.layers), build(keras, keras.layers), {"batch_size": 8, "epochs": 1},
+             {"optimizer": lambda lib: lib.optimizers.Adam(0.01),
+              "loss": lambda lib: lib.losses.Huber(delta=0.5),
+              "metrics": lambda lib: [lib.metrics.MeanAbsoluteError(),
+                                      lib.metrics.mean_squared_error]}, x, y)
+    model = build(lk, lk.layers)
+    model.compile("sgd", lk.losses.mean_squared_error)
+    assert isinstance(model._compile_state.losses[0], lk.losses.MeanSquaredError)

@@ -88,6 +88,9 @@ class CompileState:
                 prefix = f"{self.output_names[i]}_" if self.multi else ""
                 for spec in specs:
                     m = _metrics.get(spec, ys[i], preds[i])
+                    if isinstance(spec, _metrics.Mean) and i > 0:
+                        m = type(spec)()  # a fresh instance per output
+                        m.name = spec.name
                     base = spec if isinstance(spec, str) else m.name
                     name = prefix + base
                     if name in seen and weighted:

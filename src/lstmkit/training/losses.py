@@ -336,6 +336,9 @@ def get(identifier) -> Loss:
     """A `Loss` from a Keras name ("mse", ...), a config dict or an instance."""
     if isinstance(identifier, Loss):
         return identifier
+    if callable(identifier) and getattr(identifier, "__name__", None) in _NAMES and \
+            getattr(identifier, "__module__", None) == __name__:
+        identifier = identifier.__name__  # lk.losses.mean_squared_error, as Keras accepts
     if isinstance(identifier, str):
         cls = _NAMES.get(identifier)
         if cls is None:

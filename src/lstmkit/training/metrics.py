@@ -171,6 +171,9 @@ def get(identifier, y_true=None, y_pred=None):
     """
     if isinstance(identifier, Mean):
         return identifier
+    if callable(identifier) and getattr(identifier, "__module__", None) == __name__ and \
+            identifier.__name__ in _NAMES:
+        identifier = identifier.__name__  # lk.metrics.mean_absolute_error, as Keras accepts
     if not isinstance(identifier, str):
         raise TypeError(f"Could not interpret metric identifier: {identifier!r}")
     if identifier.lower() in ("accuracy", "acc"):
