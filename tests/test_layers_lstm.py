@@ -542,3 +542,14 @@ def test_bidirectional_keeps_keras2_hard_sigmoid_in_both_directions():
     bi = lk.layers.Bidirectional(layer)
     for sub in (bi.forward_layer, bi.backward_layer):
         assert sub.cell.recurrent_activation is activations.hard_sigmoid_keras2
+
+
+def test_building_twice_keeps_one_set_of_weights():
+    layer = lk.layers.LSTM(3)
+    layer.build((None, 5, 2))
+    layer.build((None, 5, 4))
+    assert [w.shape for w in layer.get_weights()] == [(4, 12), (3, 12), (12,)]
+    bi = lk.layers.Bidirectional(lk.layers.LSTM(3))
+    bi.build((None, 5, 2))
+    bi.build((None, 5, 2))
+    assert len(bi.weights) == 6

@@ -92,6 +92,7 @@ class LSTMCell(Layer):
             raise ValueError(f"The last dimension of the inputs to {self.name!r} must be known")
         H = self.units
         prefix = self.name if not hasattr(self, "_path_prefix") else self._path_prefix
+        self._weights = []  # building again makes new weights, never a second set
         self.kernel = self.add_weight(
             "kernel", (input_dim, 4 * H), self.kernel_initializer, self.kernel_regularizer,
             self.kernel_constraint, path=f"{prefix}/kernel")
