@@ -246,33 +246,9 @@ def weights_h5_bytes(model, groups=None) -> bytes:
             # Keras's optimizer/vars: iterations, learning_rate, then the slots (when built).
             group = f.require_group("optimizer/vars")
             group.attrs["name"] = str(getattr(optimizer, "name", "optimizer"))
-            for i, var in enumerate(keras_optimizer_variables(optimizer)):
+            for i, var in enumerate(list(optimizer.variables)):
                 group.create_dataset(str(i), data=np.asarray(var.value))
     return buffer.getvalue()
-
-
-# Slots Keras creates in one `add_optimizer_variables` call, interleaved per model variable
-# (keras/src/optimizers/adam.py `build`); other slots come after, one block per name.
-_INTERLEAVED = {"Adam": 2, "AdamW": 2, "Adamax": 2}
-
-
-def keras_optimizer_variables(optimizer) -> list:
-    """The optimizer's variables in Keras's order: iterations, learning_rate, then slots."""
-    variables = list(optimizer.variables)
-    try:
-        model_vars, slots = optimizer._vars, optimizer._slots
-        names = list(optimizer._active_slots())
-    except AttributeError:
-        return variables
-    if not getattr(optimizer, "built", False) or not model_vars:
-        return variables
-    k = _INTERLEAVED.get(type(optimizer).__name__, 1)
-    out = variables[:2]
-    for var in model_vars:
-        out += [slots[id(var)][name] for name in names[:k]]
-    for name in names[k:]:
-        out += [slots[id(var)][name] for var in model_vars]
-    return out
 
 
 def restore_optimizer(model, store, path: str) -> bool:
@@ -295,7 +271,7 @@ def restore_optimizer(model, store, path: str) -> bool:
     if len(entries) != 2 + len(names) * len(weights) or getattr(optimizer, "built", False):
         return False
     optimizer.build(weights)
-    order = keras_optimizer_variables(optimizer)[2:]
+    order = list(optimizer.variables)[2:]
     for slot, (shape, value) in zip(order, entries[2:]):
         if tuple(shape) != tuple(slot.value.shape) or value.dtype.kind != "f":
             raise ValueError(f"{path}: optimizer variable {slot.name!r} has shape {shape} in "

@@ -48,6 +48,10 @@ class Optimizer:
     """The base: learning rate (float or schedule), clipping, weight decay, iterations."""
 
     _slot_names: tuple = ()
+    # How many leading slots Keras creates in one `add_optimizer_variables` call, which
+    # interleaves them per model variable (Adam's momentum and velocity); the others follow
+    # in one block per slot name (keras/src/optimizers/adam.py, rmsprop.py `build`).
+    _interleaved_slots = 1
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
@@ -125,10 +129,16 @@ class Optimizer:
 
     @property
     def variables(self) -> list:
-        """[iterations, learning_rate, slots...] as Keras lists an optimizer's variables."""
+        """[iterations, learning_rate, slots...] in Keras's order (the order of its files)."""
         out = [_Slot(np.array(self.iterations, np.int64), "iteration"),
                _Slot(np.array(self.learning_rate, np.float32), "learning_rate")]
-        for name in self._active_slots():
+        if not self.built:
+            return out
+        names = list(self._active_slots())
+        k = self._interleaved_slots
+        for v in self._vars:
+            out += [self._slots[id(v)][name] for name in names[:k]]
+        for name in names[k:]:
             out += [self._slots[id(v)][name] for v in self._vars]
         return out
 
@@ -251,6 +261,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), Keras 3's form: alpha = lr*sqrt(1-b2^t)/(1-b1^t);
     w -= alpha*m / (sqrt(v) + epsilon); amsgrad uses max(v_hat, v)."""
+
+    _interleaved_slots = 2  # momentum, velocity per variable; velocity_hat after
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
