@@ -15,8 +15,9 @@ Two ways into training:
 - `.npy` files: `model.fit(open_array("x.npy"), open_array("y.npy"), ...)`. `fit`
   indexes one batch at a time, so only that batch is read from the memory map
   (`shuffle=False` reads sequentially; the default shuffle reads random rows).
-- Anything else (HDF5, custom sources): `train_on_sequence(model, ArraySequence(...))`,
-  a loop over `model.train_on_batch` (lstmkit's `fit` takes arrays, not sequences).
+- Anything else (HDF5, custom sources): `model.fit(ArraySequence(...), epochs=...)`
+  (then `y` is None: the sequence yields both), or `train_on_sequence(model, seq)`,
+  a plain loop over `model.train_on_batch`.
 
 Example:
     >>> import os, tempfile
