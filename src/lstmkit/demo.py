@@ -107,6 +107,7 @@ def part_d_report(model, data, history, pred, out_dir):
         ax.set_ylabel("CO2, ppm")
         ax.legend()
         ax.set_title("Next-month CO2 on the test part (latest months)")
+        fig.tight_layout()
         figures["Forecast vs actual"] = fig
         fig, ax = plt.subplots(figsize=(8, 3.2))
         ax.plot(history.history["loss"], label="training loss")
@@ -116,6 +117,7 @@ def part_d_report(model, data, history, pred, out_dir):
         ax.set_ylabel("MSE")
         ax.legend()
         ax.set_title("Loss curves")
+        fig.tight_layout()
         figures["Loss curves"] = fig
     path = os.path.join(out_dir, "report.html")
     lk.inspect.report(model, data.x_test[:8], path, extra_figures=figures,
