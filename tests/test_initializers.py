@@ -8,12 +8,12 @@ the distributions themselves (the random streams differ, the laws must not).
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 
 import lstmkit as lk
+from _oracle import keras as _keras
 from lstmkit import initializers
 
 NAMES = ["glorot_uniform", "glorot_normal", "orthogonal", "zeros", "ones", "constant",
@@ -23,14 +23,6 @@ RANDOM = ["glorot_uniform", "glorot_normal", "orthogonal", "random_normal", "ran
           "truncated_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
           "variance_scaling"]
 SHAPE = (64, 256)  # (fan_in, fan_out): a kernel (D, 4H) with D = 64, H = 64
-
-
-def _keras():
-    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
-        pytest.skip("the live oracle runs Keras on the torch backend")
-    os.environ["KERAS_BACKEND"] = "torch"
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 # -- formulas ----------------------------------------------------------------------------------

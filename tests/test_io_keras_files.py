@@ -6,16 +6,16 @@ TensorFlow, and tf_keras 2.21 / TensorFlow 2.21); MANIFEST.json says which wrote
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
-import warnings
 
 import numpy as np
 import pytest
 
 import lstmkit as lk
+from _oracle import keras as torch_keras
+from _oracle import quiet
 from lstmkit.io import _compat, _saving
 
 DATA = pathlib.Path(__file__).parent / "data" / "keras_files"
@@ -110,21 +110,6 @@ def test_lambda_is_refused_and_never_run(name, tmp_path, monkeypatch):
         lk.models.load_model(DATA / name)
     assert not (tmp_path / "LSTMKIT_LAMBDA_RAN").exists()
     assert os.listdir(tmp_path) == []
-
-
-def torch_keras():
-    """Keras 3 on the torch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
-
-
-@contextlib.contextmanager
-def quiet():
-    """torch 2.13's Tensor.__array__ lacks `copy`; NumPy 2 warns when Keras converts."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="__array__ implementation",
-                                category=DeprecationWarning)
-        yield
 
 
 def test_lambda_file_really_carries_code(tmp_path, monkeypatch):
@@ -227,7 +212,7 @@ def test_compiled_files_load_compiled(name):
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, epochs=3, verbose=0)
     after = model.evaluate(x, y, verbose=0)
-    loss = lambda r: r[0] if isinstance(r, (list, tuple)) else r  # noqa: E731
+    loss = lambda r: r[0] if isinstance(r, (list, tuple)) else r
     assert loss(after) < loss(before)
     assert getattr(lk.models.load_model(DATA / name, compile=False), "_compile_state",
                    None) is None

@@ -13,22 +13,9 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
+from _oracle import keras as torch_keras
+from _oracle import quiet
 from test_io_keras_files import CORE_MODELS, DATA, keras_data, predict
-
-
-def torch_keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
-
-
-@contextlib.contextmanager
-def quiet():
-    """torch 2.13's Tensor.__array__ lacks `copy`; NumPy 2 warns when Keras converts."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="__array__ implementation",
-                                category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="No training configuration found")
-        yield
 
 
 @contextlib.contextmanager

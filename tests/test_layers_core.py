@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
-from _training_oracle import keras as _keras
-from _training_oracle import torch as _torch
+from _oracle import keras as _keras
+from _oracle import torch as _torch
 from lstmkit.layers import (
     Activation,
     Add,

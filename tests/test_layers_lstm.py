@@ -7,12 +7,12 @@ the numbers themselves are checked in test_parity_keras.py.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 import lstmkit as lk
+from _oracle import keras as _keras
 
 L = lk.layers
 B, T, D, H = 3, 6, 4, 5
@@ -20,14 +20,6 @@ RNG = np.random.default_rng(0)
 X = RNG.normal(size=(B, T, D)).astype("float32")
 KERAS_NUMPY2_WARNING = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-
-
-def _keras():
-    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
-        pytest.skip("the live oracle runs Keras on the torch backend")
-    os.environ["KERAS_BACKEND"] = "torch"
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _json(config):

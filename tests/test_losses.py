@@ -8,8 +8,8 @@ prediction as Keras attaches them (`_keras_mask`).
 import numpy as np
 import pytest
 
-from _training_oracle import keras as _keras
-from _training_oracle import torch as _torch
+from _oracle import keras as _keras
+from _oracle import torch as _torch
 from lstmkit.training import losses
 
 RNG = np.random.default_rng(0)

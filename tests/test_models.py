@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
-from _training_oracle import keras as _keras
-from _training_oracle import keras_call, keras_weights
+from _oracle import keras as _keras
+from _oracle import keras_call, keras_weights
 from lstmkit.layers import LSTM, Dense, TimeDistributed
 
 
@@ -134,7 +134,7 @@ def test_bad_inputs_get_clear_errors():
 
 def _torch_grads(theirs, x, g):
     """Keras model output and input/weight gradients of sum(y * g) via torch autograd."""
-    from _training_oracle import torch as _torch
+    from _oracle import torch as _torch
     torch = _torch()
     xs = [torch.tensor(v, requires_grad=v.dtype.kind == "f") for v in
           (x if isinstance(x, list) else [x])]
@@ -272,7 +272,7 @@ def test_masks_pass_through_nested_models_as_keras():
     ours, theirs = build(lk, lk.layers), build(keras, keras.layers)
     ours.set_weights(keras_weights(theirs))
     ids = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 1, 0]])
-    from _training_oracle import torch as _torch
+    from _oracle import torch as _torch
     torch = _torch()
     with torch.no_grad():
         expected = theirs(torch.tensor(ids)).numpy()
@@ -293,7 +293,7 @@ def test_keras_loads_lstmkit_files_with_the_new_layers(tmp_path):
     """Configs and weights of every core layer are what Keras 3 expects from a .keras file."""
     import warnings
     keras = _keras()
-    from _training_oracle import torch as _torch
+    from _oracle import torch as _torch
     torch = _torch()
     ids = lk.Input((12,), dtype="int32", name="ids")
     h = lk.layers.Embedding(20, 4, mask_zero=True)(ids)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
-from _training_oracle import keras as _keras
-from _training_oracle import keras_weights
+from _oracle import keras as _keras
+from _oracle import keras_weights
 from lstmkit.training import optimizers, schedules
 
 CASES = {

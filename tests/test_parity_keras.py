@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lstmkit as lk
+from _oracle import keras as _keras
 from lstmkit.layers import lstm_cell as lk_lstm_cell
 
 DATA = Path(__file__).parent / "data"
@@ -175,14 +175,6 @@ def test_rejects_what_keras_rejects(name):
 
 
 # -- live oracle: Keras 3 on the torch backend -----------------------------------------------
-
-def _keras():
-    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
-        pytest.skip("the live oracle runs Keras on the torch backend")
-    os.environ["KERAS_BACKEND"] = "torch"
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
 
 class MaskBook:
     """Deterministic dropout masks, shared by Keras's and lstmkit's draws, in draw order."""

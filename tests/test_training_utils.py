@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
-from _training_oracle import keras as _keras
+from _oracle import keras as _keras
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"maxlen": 3}, {"padding": "post"},

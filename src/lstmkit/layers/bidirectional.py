@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, check_array
-from .lstm import LSTM
+from .lstm import LSTM, SequenceCall
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -36,7 +36,7 @@ def _copy_layer(layer, name, **overrides):
     return copy
 
 
-class Bidirectional(Layer):
+class Bidirectional(SequenceCall, Layer):
     """Bidirectional wrapper for `LSTM`.
 
     Args:
@@ -147,16 +147,6 @@ class Bidirectional(Layer):
         self.backward_layer.reset_state()
 
     reset_states = reset_state
-
-    def __call__(self, inputs, initial_state=None, mask=None, training=None):
-        if self._is_symbolic_call(inputs, initial_state, mask):  # lk.Input: record a Node
-            return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
-        outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
-                                  initial_state=initial_state, keep_cache=False)
-        return outputs
-
-    def call(self, inputs, initial_state=None, mask=None, training=False):
-        return self(inputs, initial_state=initial_state, mask=mask, training=training)
 
     def _split_states(self, initial_state):
         if initial_state is None:

@@ -51,7 +51,24 @@ class LSTMCache(NamedTuple):
     dtype: str
 
 
-class LSTM(Layer):
+class SequenceCall:
+    """`layer(inputs, initial_state=None, mask=None, training=None)` for LSTM and Bidirectional.
+
+    Symbolic inputs (`lk.Input`) record a node; arrays run `forward` without keeping a cache.
+    """
+
+    def __call__(self, inputs, initial_state=None, mask=None, training=None):
+        if self._is_symbolic_call(inputs, initial_state, mask):  # lk.Input: record a Node
+            return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
+        outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
+                                  initial_state=initial_state, keep_cache=False)
+        return outputs
+
+    def call(self, inputs, initial_state=None, mask=None, training=False):
+        return self(inputs, initial_state=initial_state, mask=mask, training=training)
+
+
+class LSTM(SequenceCall, Layer):
     """Long Short-Term Memory layer (Hochreiter & Schmidhuber, 1997), Keras 3's arguments.
 
     Args:
@@ -163,17 +180,7 @@ class LSTM(Layer):
 
     reset_states = reset_state
 
-    # -- calling ---------------------------------------------------------------------
-    def __call__(self, inputs, initial_state=None, mask=None, training=None):
-        if self._is_symbolic_call(inputs, initial_state, mask):  # lk.Input: record a Node
-            return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
-        outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
-                                  initial_state=initial_state, keep_cache=False)
-        return outputs
-
-    def call(self, inputs, initial_state=None, mask=None, training=False):
-        return self(inputs, initial_state=initial_state, mask=mask, training=training)
-
+    # -- calling: `SequenceCall.__call__`, then `forward` ------------------------------
     def _check_inputs(self, inputs, mask, initial_state):
         x = check_array(inputs, self.dtype)
         if x.ndim != 3:

@@ -1,19 +1,35 @@
-"""Helpers for tests that use Keras 3 (torch backend) as the oracle.
+"""Helpers for tests that use Keras 3 (torch backend) as the live oracle.
 
 Keras's own `predict` and `Variable.numpy()` warn under NumPy 2 with torch 2.13
 (`__array__` without `copy`), which `-W error` turns into failures, so these
 helpers move arrays through torch directly.
 """
 
+import contextlib
 import os
+import warnings
 
 import numpy as np
 import pytest
 
 
 def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+    """Keras 3 on the torch backend (what `make test` installs), or skip."""
+    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
+        pytest.skip("the live oracle runs Keras on the torch backend")
+    os.environ["KERAS_BACKEND"] = "torch"
+    pytest.importorskip("torch")
     return pytest.importorskip("keras")
+
+
+@contextlib.contextmanager
+def quiet():
+    """torch 2.13's Tensor.__array__ lacks `copy`; NumPy 2 warns when Keras converts."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation",
+                                category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="No training configuration found")
+        yield
 
 
 def torch():
