@@ -85,6 +85,11 @@ def _compare(dtype, B, T, D, H, go_backwards=False, zero_output=False, train=Tru
         assert a.shape == b.shape and a.dtype == dtype, name
         scale = max(1.0, float(np.abs(b).max()))
         np.testing.assert_allclose(a, b, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=name)
+    # without the input gradient: the same weight gradients, x is None
+    g_w = kernels.lstm_backward(ker, d_out, d_h, d_c, input_grad=False)
+    assert g_w.x is None
+    for name in ("kernel", "recurrent_kernel", "h0", "c0"):
+        np.testing.assert_array_equal(getattr(g_w, name), getattr(g_ker, name), err_msg=name)
     # gradients for the final states only (no output gradient)
     g_ref = kernels.lstm_backward(ref, None, d_h, None)
     g_ker = kernels.lstm_backward(ker, None, d_h, None)

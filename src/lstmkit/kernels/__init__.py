@@ -140,16 +140,19 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
     return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 
 
-def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
+def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None, *,
+                  input_grad=True) -> _ref.Gradients:
     """Gradients for a `lstm_forward(..., keep_cache=True)` run, on the path that ran it.
 
     d_outputs: (B, T, H) in processing order, or None; d_h, d_c: (B, H) or None.
+    input_grad=False: the kernel skips dx (e.g. a model's first layer; PyTorch skips it
+    when the input needs no gradient) and returns `x=None`; the reference computes it anyway.
     """
     if result.cache is None:
         raise ValueError("lstm_backward needs a forward run with keep_cache=True")
     if isinstance(result.cache, _ref.Sequence):
         return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
-    return _load_run().backward(result.cache, d_outputs, d_h, d_c)
+    return _load_run().backward(result.cache, d_outputs, d_h, d_c, input_grad)
 
 
 def gates_from_cache(result: ForwardResult) -> dict:

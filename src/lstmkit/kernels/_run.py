@@ -118,8 +118,12 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     return (out if return_sequences else None), last, S[end].copy(), C[end].copy(), cache
 
 
-def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
-    """BPTT for a training `forward`; same meaning and result as the reference's."""
+def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
+             input_grad=True) -> _ref.Gradients:
+    """BPTT for a training `forward`; same meaning and result as the reference's.
+
+    `input_grad=False` skips dx (one GEMM of the same size as d_kernel's); `x` is then None.
+    """
     X, A, S, C = cache.X, cache.A, cache.S, cache.C
     K, R = cache.kernel, cache.recurrent_kernel
     dm, rm = cache.dropout_mask, cache.recurrent_dropout_mask
@@ -154,8 +158,8 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gra
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
         dK = gemm(X.reshape(T * B, D).T, dZ2)  # (D, 4H)
-        dX = gemm(dZ2, K.T).reshape(T, B, D)
-        if dm is not None:
+        dX = gemm(dZ2, K.T).reshape(T, B, D) if input_grad else None
+        if dm is not None and input_grad:
             dX *= dm
     else:
         dK = np.empty_like(K)
@@ -163,8 +167,11 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gra
         for k in range(4):
             cols = slice(k * H, (k + 1) * H)
             dK[:, cols] = (X * dm[k]).reshape(T * B, D).T @ dZ2[:, cols]
-            dX += (dZ2[:, cols] @ K[:, cols].T).reshape(T, B, D) * dm[k]
+            if input_grad:
+                dX += (dZ2[:, cols] @ K[:, cols].T).reshape(T, B, D) * dm[k]
     d_bias = None if cache.bias is None else dZ2.sum(axis=0)
+    if not input_grad:
+        return _ref.Gradients(None, dK, dR, d_bias, dh, dc)
     dX = dX.transpose(1, 0, 2)  # (B, T, D), processing order
     dx = np.ascontiguousarray(dX[:, ::-1] if cache.go_backwards else dX)
     return _ref.Gradients(dx, dK, dR, d_bias, dh, dc)

@@ -119,15 +119,16 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     return outputs, last, h, c, cache
 
 
-def backward(cache, d_outputs=None, d_h=None, d_c=None) -> _ref.Gradients:
+def backward(cache, d_outputs=None, d_h=None, d_c=None, input_grad=True) -> _ref.Gradients:
     """`_run.backward`, per shard when the forward ran in shards."""
     if not isinstance(cache, ShardedCache):
-        return _run.backward(cache, d_outputs, d_h, d_c)
-    args = [(part, _rows(d_outputs, b0, b1), _rows(d_h, b0, b1), _rows(d_c, b0, b1))
+        return _run.backward(cache, d_outputs, d_h, d_c, input_grad)
+    args = [(part, _rows(d_outputs, b0, b1), _rows(d_h, b0, b1), _rows(d_c, b0, b1), input_grad)
             for part, (b0, b1) in zip(cache.parts, cache.bounds)]
     grads = _run_shards(_run.backward, args)
     total = lambda name: sum(getattr(g, name) for g in grads)
     d_bias = None if grads[0].bias is None else total("bias")
     rows = lambda name: np.concatenate([getattr(g, name) for g in grads])
-    return _ref.Gradients(rows("x"), total("kernel"), total("recurrent_kernel"), d_bias,
+    dx = rows("x") if grads[0].x is not None else None
+    return _ref.Gradients(dx, total("kernel"), total("recurrent_kernel"), d_bias,
                           rows("h0"), rows("c0"))
