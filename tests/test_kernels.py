@@ -42,13 +42,13 @@ def _problem(dtype, B, T, D, H, *, mask="none", state=False, dropout="none", bia
     c0 = cast(rng.normal(size=(B, H))) if state else None
     dm = rm = None
     if dropout != "none":
-        lead = (4,) if dropout == "per_gate" else ()
+        lead = (4,) if dropout.startswith("per_gate") else ()
         dm = cast((rng.random(lead + (B, D)) > 0.3) / 0.7)
         rm = cast((rng.random(lead + (B, H)) > 0.3) / 0.7)
     if dropout == "input_only":
         rm = None
-    if dropout == "recurrent_only":
-        dm = None
+    if dropout in ("recurrent_only", "per_gate_recurrent_only"):
+        dm = None  # Keras's implementation 1 with recurrent_dropout > 0 and dropout == 0
     grads_in = (cast(rng.normal(size=(B, T, H))), cast(rng.normal(size=(B, H))),
                 cast(rng.normal(size=(B, H))))
     kw = {"mask": _mask(mask, B, T, rng), "dropout_mask": dm, "recurrent_dropout_mask": rm}
@@ -111,7 +111,8 @@ def test_masks_and_directions(dtype, go_backwards, mask):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("dropout", ["shared", "per_gate", "input_only", "recurrent_only"])
+@pytest.mark.parametrize("dropout", ["shared", "per_gate", "input_only", "recurrent_only",
+                                     "per_gate_recurrent_only"])
 def test_dropout_masks(dtype, dropout):
     _compare(dtype, 3, 6, 4, 5, dropout=dropout, mask="holes", state=True)
     _compare(dtype, 3, 6, 4, 5, dropout=dropout, go_backwards=True, bias=False)
@@ -128,7 +129,8 @@ def test_inference_stores_nothing(dtype, return_sequences):
 @given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 7), st.integers(1, 9),
        st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
        st.sampled_from(["none", "right", "left", "holes", "empty_rows"]),
-       st.sampled_from(["none", "shared", "per_gate"]), st.booleans(), st.booleans(),
+       st.sampled_from(["none", "shared", "per_gate", "per_gate_recurrent_only"]),
+       st.booleans(), st.booleans(),
        st.integers(0, 2**16))
 def test_hypothesis_shapes(B, T, D, H, dtype, go_backwards, zero_output, mask, dropout, state,
                            bias, seed):

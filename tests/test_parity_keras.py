@@ -221,13 +221,8 @@ DROPOUT_CASES = [
 @KERAS_NUMPY2_WARNING
 @pytest.mark.parametrize("backend", ["reference", "auto"])
 @pytest.mark.parametrize("kwargs, mask_name, n_masks", DROPOUT_CASES)
-def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, request, kwargs,
+def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs,
                                                             mask_name, n_masks, backend):
-    if backend == "auto" and kwargs.get("recurrent_dropout") and not kwargs.get("dropout"):
-        # Known kernel bug (kernels/_run.py, per-gate recurrent masks without an input
-        # mask): see /work/notes/issue-2.md. Not strict, so the fix shows as XPASS.
-        request.applymarker(pytest.mark.xfail(
-            reason="fused kernel: recurrent_dropout > 0 with dropout == 0", strict=False))
     keras = _keras()
     from keras.src.layers.rnn import dropout_rnn_cell
 

@@ -81,6 +81,8 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
         for k in range(4):  # implementation 1: each gate sees its own masked input
             Xk = (X * dm[k]).reshape(T * B, D)
             Z2[:, k * H:(k + 1) * H] = gemm(Xk, np.ascontiguousarray(kernel[:, k * H:(k + 1) * H]))
+    elif per_gate:  # implementation 1 without input dropout: Z is needed before the bias
+        gemm(X.reshape(T * B, D), kernel, Z2)
     bias_arg = np.zeros(4 * H, dtype)
     if bias is not None:
         if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
@@ -105,7 +107,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     c0 = _empty(2, dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
     previous = single_thread_if_small(B * H * 4 * H)
     try:
-        forward_loop(X, kernel, Z, dm is not None and dm.ndim == 3, recurrent_kernel, Rg,
+        forward_loop(X, kernel, Z, per_gate, recurrent_kernel, Rg,
                      bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C, out, last, train,
                      bool(zero_output_for_mask), bool(return_sequences))
     finally:
