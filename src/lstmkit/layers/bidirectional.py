@@ -191,7 +191,9 @@ class Bidirectional(SequenceCall, Layer):
         cache = (cache_f, cache_b, y_f, y_b) if keep_cache else None
         return outputs, cache
 
-    def backward(self, cache, d_outputs):
+    can_skip_input_grad = True
+
+    def backward(self, cache, d_outputs, input_grad=True):
         """Gradients: `(d_inputs, d_weights)`, forward layer's weights first."""
         cache_f, cache_b, y_f, y_b = cache
         outs = list(d_outputs) if isinstance(d_outputs, (list, tuple)) else [d_outputs]
@@ -203,12 +205,14 @@ class Bidirectional(SequenceCall, Layer):
         if self.return_state:
             d_f = (d_f, *d_states[:2]) if d_states else (d_f, None, None)
             d_b = (d_b, *d_states[2:]) if d_states else (d_b, None, None)
-        dx_f, dw_f = self.forward_layer.backward(cache_f, d_f)
-        dx_b, dw_b = self.backward_layer.backward(cache_b, d_b)
+        dx_f, dw_f = self.forward_layer.backward(cache_f, d_f, input_grad)
+        dx_b, dw_b = self.backward_layer.backward(cache_b, d_b, input_grad)
         if cache_f.has_initial_state:
             (dx_f, s_f), (dx_b, s_b) = dx_f, dx_b
-            return (dx_f + dx_b, s_f + s_b), dw_f + dw_b
-        return dx_f + dx_b, dw_f + dw_b
+        dx = dx_f + dx_b if input_grad else None
+        if cache_f.has_initial_state:
+            return (dx, s_f + s_b), dw_f + dw_b
+        return dx, dw_f + dw_b
 
     def _merge_backward(self, d_merged, y_f, y_b):
         if self.merge_mode is None:

@@ -274,7 +274,10 @@ class LSTM(SequenceCall, Layer):
                               self.dtype)
         return outputs, cache
 
-    def backward(self, cache: LSTMCache, d_outputs):
+    #: `backward(..., input_grad=False)` skips dx (a model's first layer needs none).
+    can_skip_input_grad = True
+
+    def backward(self, cache: LSTMCache, d_outputs, input_grad=True):
         """Gradients for `forward`.
 
         Args:
@@ -299,7 +302,7 @@ class LSTM(SequenceCall, Layer):
             else:
                 d_seq = np.zeros_like(res.outputs)
                 d_seq[:, -1] = d_out
-        grads = _kernels.lstm_backward(res, d_seq, d_h, d_c)
+        grads = _kernels.lstm_backward(res, d_seq, d_h, d_c, input_grad=input_grad)
         d_weights = [grads.kernel, grads.recurrent_kernel]
         if grads.bias is not None:
             d_weights.append(grads.bias)

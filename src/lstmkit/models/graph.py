@@ -172,11 +172,13 @@ def run_forward(run_order, inputs, arrays, training=False, keep_cache=False,
     return ForwardRun(values, masks, steps, activity_loss)
 
 
-def run_backward(run: ForwardRun, outputs, d_outputs):
+def run_backward(run: ForwardRun, outputs, d_outputs, inputs=None):
     """Gradients for a forward run kept with `keep_cache=True`.
 
     Args:
         outputs: the output KerasTensors; d_outputs: their gradients (None for none).
+        inputs: the model's input KerasTensors when their gradients are not wanted
+            (training): a layer fed by them alone may skip its input gradient.
 
     Returns:
         (grads of the input tensors by id, weight grads by id(Variable)).
@@ -199,7 +201,10 @@ def run_backward(run: ForwardRun, outputs, d_outputs):
             d_out = tuple(d)
         else:
             d_out = d[0]
-        d_in, d_w = layer.backward(step.cache, d_out)
+        if skip_input_grad(layer, node, inputs):
+            d_in, d_w = layer.backward(step.cache, d_out, input_grad=False)
+        else:
+            d_in, d_w = layer.backward(step.cache, d_out)
         for var, g in zip(layer.trainable_weights, d_w):
             if g is not None:
                 key = id(var)
@@ -209,6 +214,15 @@ def run_backward(run: ForwardRun, outputs, d_outputs):
             _accumulate(grads, node.call_kwargs["initial_state"], d_states)
         _accumulate(grads, node.call_args, d_in)
     return grads, weight_grads
+
+
+def skip_input_grad(layer, node, inputs) -> bool:
+    """Whether `layer` may skip dx: it can, and only the unwanted model inputs feed it."""
+    if inputs is None or not getattr(layer, "can_skip_input_grad", False):
+        return False
+    unwanted = {id(t) for t in inputs}
+    return all(id(t) in unwanted for t in flatten(node.call_args)
+               if isinstance(t, KerasTensor))
 
 
 def _accumulate(grads, tensors, d):

@@ -172,10 +172,15 @@ class Model(ModelAPI, Layer):
         """The Keras masks of the outputs of a forward run (None where unmasked)."""
         return [run.masks.get(id(t)) for t in self.outputs]
 
-    def backward(self, cache, d_outputs):
-        """Gradients: `(d_inputs, d_weights)`, d_weights aligned with `trainable_weights`."""
+    def backward(self, cache, d_outputs, input_grads=True):
+        """Gradients: `(d_inputs, d_weights)`, d_weights aligned with `trainable_weights`.
+
+        `input_grads=False` (training) lets the first layers skip their input gradients;
+        d_inputs is then None where skipped.
+        """
         d_flat = d_outputs if isinstance(self._outputs_struct, list) else [d_outputs]
-        grads, weight_grads = _graph.run_backward(cache, self.outputs, d_flat)
+        grads, weight_grads = _graph.run_backward(
+            cache, self.outputs, d_flat, inputs=None if input_grads else self.inputs)
         weights = self.trainable_weights
         d_weights = [weight_grads.get(id(v)) for v in weights]
         d_weights = [np.zeros_like(v.value) if g is None else g

@@ -169,7 +169,8 @@ def _train_step(model, state, xs, ys, sample_weight):
     state.loss_tracker.update_state(np.asarray([total]), np.asarray([n]))
     weights = model.trainable_weights
     if weights:
-        _, d_weights = model.backward(run, d_outs if state.multi else d_outs[0])
+        _, d_weights = model.backward(run, d_outs if state.multi else d_outs[0],
+                                      input_grads=False)
         d_weights = [g + reg_grads[id(v)] if id(v) in reg_grads else g
                      for v, g in zip(weights, d_weights)]
         state.optimizer.apply(d_weights, weights)
