@@ -78,3 +78,44 @@ def test_missing_csv_and_version_and_help():
         result = subprocess.run([sys.executable, "-m", "lstmkit", sub, "--help"],
                                 capture_output=True, text=True, check=True)
         assert "usage: lstmkit " + sub in result.stdout
+
+
+def test_every_subcommand_is_there_with_help(capsys):
+    from lstmkit.cli import SUBCOMMANDS, build_parser
+
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    assert sorted(choices) == sorted(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: lstmkit {name}" in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_bench_runs_the_smallest_size_and_refuses_bad_sizes(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    torch = pytest.importorskip("torch")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    out = tmp_path / "bench.json"
+    # the benchmark sets thread counts process-wide: restore them for the other tests
+    monkeypatch.setenv("LSTMKIT_NUM_THREADS", os.environ.get("LSTMKIT_NUM_THREADS", "2"))
+    torch_threads = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=None):
+        code = main(["bench", "--sizes", "0", "--rounds", "1", "--min-time", "0.001",
+                     "--no-extras", "--threads", "1", "--out", str(out)])
+    torch.set_num_threads(torch_threads)
+    assert code == 0
+    import json
+
+    row = json.loads(out.read_text())["grid"][0]
+    assert row["size"] == [32, 10, 8, 4]
+    assert set(row["forward_ms"]) >= {"lstmkit", "onnxruntime", "torch"}
+    assert "| 32, 10, 8, 4 |" in capsys.readouterr().out
+    assert main(["bench", "--sizes", "7"]) == 2
+    assert "indices 0 to 4" in capsys.readouterr().err
