@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_lstm.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests scripts benchmarks examples docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -50,7 +50,8 @@ def lstm_case(draw):
     config = {
         "units": H, "return_sequences": draw(st.booleans()), "return_state": draw(st.booleans()),
         "go_backwards": draw(st.booleans()), "use_bias": draw(st.booleans()),
-        "activation": draw(st.sampled_from(ACTS)), "recurrent_activation": draw(st.sampled_from(GATE_ACTS)),
+        "activation": draw(st.sampled_from(ACTS)),
+        "recurrent_activation": draw(st.sampled_from(GATE_ACTS)),
         "zero_output_for_mask": draw(st.booleans()), "unit_forget_bias": draw(st.booleans()),
     }
     mask = _mask(draw, B, T, draw(st.sampled_from(["none", "right", "any"])))

@@ -122,5 +122,8 @@ def test_torch_training_step_matches_lstmkit_fit(tmp_path, monkeypatch, optimize
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     trained = lk.convert.torch_weights(module)
     assert any(not np.allclose(a, b) for a, b in zip(before, trained))
+    # Adam and RMSprop divide by sqrt(v): float32 rounding of near-zero gradients (torch's
+    # threaded sums vs lstmkit's) moves a weight by up to ~3e-5 run to run; SGD stays tighter.
+    atol = 2e-5 if optimizer == "sgd" else 1e-4
     for got, want in zip(trained, model.get_weights()):
-        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol)

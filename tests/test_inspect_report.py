@@ -156,7 +156,8 @@ def test_selecting_sample_and_unit_redraws(tmp_path):
     probe = """<script>
     (function () {
       var panel = document.getElementById("lk-panel-0");
-      var heat = panel.querySelector("canvas.lk-heat"), lines = panel.querySelector("canvas.lk-lines");
+      var heat = panel.querySelector("canvas.lk-heat");
+      var lines = panel.querySelector("canvas.lk-lines");
       var sels = panel.querySelectorAll("select");   // direction, sample, unit
       var r = {selects: sels.length, heat0: heat.toDataURL(), lines0: lines.toDataURL()};
       function pick(sel, v) { sel.value = String(v); sel.dispatchEvent(new Event("change")); }

@@ -243,7 +243,7 @@ def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs,
     l_layer.backend = backend
     l_layer.build(x.shape)
     l_layer.set_weights(weights)
-    for call in range(2):  # a new mask per call, the same mask at every step of a call
+    for _call in range(2):  # a new mask per call, the same mask at every step of a call
         before = len(book.masks)
         want = k_layer(x, mask=mask, training=True)
         assert len(book.masks) - before == n_masks

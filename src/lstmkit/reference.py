@@ -36,7 +36,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -113,8 +113,8 @@ class Sequence(NamedTuple):
     outputs: np.ndarray  # (B, T, H)
     h: np.ndarray  # (B, H) final memory state
     c: np.ndarray  # (B, H) final carry state
-    steps: Optional[list] = None  # list of T `Step`s (kept when `keep_steps`)
-    inputs: Optional[dict] = None  # what backward needs besides the steps
+    steps: list | None = None  # list of T `Step`s (kept when `keep_steps`)
+    inputs: dict | None = None  # what backward needs besides the steps
 
 
 def lstm_sequence(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None,
@@ -179,7 +179,7 @@ class Gradients(NamedTuple):
     x: np.ndarray  # (B, T, D), in input (not processing) order
     kernel: np.ndarray  # (D, 4H)
     recurrent_kernel: np.ndarray  # (H, 4H)
-    bias: Optional[np.ndarray]  # (4H,) or None without bias
+    bias: np.ndarray | None  # (4H,) or None without bias
     h0: np.ndarray  # (B, H)
     c0: np.ndarray  # (B, H)
 

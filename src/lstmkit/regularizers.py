@@ -84,14 +84,16 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str):
         if identifier not in _NAMES:
-            raise ValueError(f"Unknown regularizer {identifier!r}; expected one of {sorted(_NAMES)}")
+            raise ValueError(
+                f"Unknown regularizer {identifier!r}; expected one of {sorted(_NAMES)}")
         return _NAMES[identifier]()
     if isinstance(identifier, dict):
         cls = _CLASSES.get(identifier.get("class_name"))
         if cls is None:
             raise ValueError(f"Unknown regularizer class in {identifier!r}")
         return cls.from_config(dict(identifier.get("config") or {}))
-    raise TypeError(f"regularizer must be None, a name, a dict or a Regularizer, got {identifier!r}")
+    raise TypeError(
+        f"regularizer must be None, a name, a dict or a Regularizer, got {identifier!r}")
 
 
 def serialize(reg):

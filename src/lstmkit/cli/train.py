@@ -75,6 +75,7 @@ def read_columns(path, names):
 
 def run(args):
     import lstmkit as lk
+
     from .. import forecast
 
     for name in ("window", "horizon", "units", "epochs", "batch_size"):

@@ -92,7 +92,8 @@ def torch_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None):
             f"{weight_hh.shape}"
         )
     if weight_ih.shape[0] != weight_hh.shape[0]:
-        raise ValueError(f"weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} disagree on 4H")
+        raise ValueError(
+            f"weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} disagree on 4H")
     kernel = np.ascontiguousarray(weight_ih.T)
     recurrent_kernel = np.ascontiguousarray(weight_hh.T)
     if bias_ih is None and bias_hh is None:

@@ -82,7 +82,8 @@ class KerasLSTM(nn.Module):
         super().__init__()
         for name in (activation, recurrent_activation):
             if name not in ACTIVATIONS:
-                raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+                raise ValueError(
+                    f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
         self.lstm = nn.LSTM(input_size, units, bias=use_bias, batch_first=True)
         if use_bias:
             # Keras has one bias. Training both of nn.LSTM's would move their sum twice as

@@ -62,7 +62,8 @@ def bidirectional_outputs(layer, shape=None):
     what = "both directions at every step" if rs else "each direction's last output"
     if mode is None:
         rows = [("y_fwd", out, f"forward layer's {'sequence' if rs else 'h_T'}"),
-                ("y_bwd", out, f"backward layer's {'sequence, flipped back to input order' if rs else 'h_T (after reading x[:, 0])'}")]
+                ("y_bwd", out, "backward layer's " + ("sequence, flipped back to input order"
+                                                      if rs else "h_T (after reading x[:, 0])"))]
     else:
         merged = (*out[:-1], 2 * H) if mode == "concat" else out
         how = {"concat": "forward then backward along the last axis",
@@ -172,7 +173,8 @@ class Explanation:
         for note in self.notes:
             lines += ["", note]
         if self.math:
-            lines += ["", "One step (Keras's LSTMCell):"] + ["  " + m for m in self.math.split("\n")]
+            lines += ["", "One step (Keras's LSTMCell):"]
+            lines += ["  " + m for m in self.math.split("\n")]
         if self.weights:
             lines += ["", "Weights (gate order i, f, c, o along the last axis):"]
             w = max(len(n) for n, _, _ in self.weights)

@@ -13,8 +13,15 @@ Example:
     ['series', 'lstm', 'logits', 'probs']
 """
 
-from ._saving import (load_model, load_weights, model_from_json, read_model_file, save_model,
-                      save_weights, to_json)
+from ._saving import (
+                      load_model,
+                      load_weights,
+                      model_from_json,
+                      read_model_file,
+                      save_model,
+                      save_weights,
+                      to_json,
+)
 
 __all__ = ["load_model", "save_model", "load_weights", "save_weights", "to_json",
            "model_from_json", "read_model_file"]

@@ -50,7 +50,8 @@ class Bidirectional(SequenceCall, Layer):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, LSTM):
             raise ValueError(
-                f"Bidirectional expects an lstmkit LSTM layer, got {type(layer).__name__}: {layer!r}"
+                f"Bidirectional expects an lstmkit LSTM layer, "
+                f"got {type(layer).__name__}: {layer!r}"
             )
         if merge_mode not in MERGE_MODES:
             raise ValueError(

@@ -32,7 +32,8 @@ def _num_samples(x):
     if isinstance(x, (list, tuple)):
         sizes = {np.shape(v)[0] for v in x}
         if len(sizes) > 1:
-            raise ValueError(f"All inputs must have the same number of samples, got {sorted(sizes)}")
+            raise ValueError(
+                f"All inputs must have the same number of samples, got {sorted(sizes)}")
         return sizes.pop()
     return np.shape(x)[0]
 
