@@ -137,16 +137,10 @@ def _fetch(structure, values):
 
 def model_graph(model) -> Graph:
     """The ONNX graph of a built lstmkit `Sequential` or functional `Model`."""
-    from ._torch_models import _supports_masking
+    from ._torch_models import _supports_masking, built_model
     from .onnx import symbolic_shape
 
-    if not hasattr(model, "_run_order"):
-        raise ValueError(
-            f"to_onnx converts lstmkit LSTM, Bidirectional, Sequential and functional Model; "
-            f"got {type(model).__name__}"
-        )
-    if not model.built:
-        model._ensure_built()
+    built_model(model, "to_onnx")
     g = Graph()
     values, masks = {}, {}
     for t in model.inputs:

@@ -108,17 +108,23 @@ def _supports_masking(layer):
     return graph.supports_masking(layer)
 
 
+def built_model(model, converter: str):
+    """`model`, built, if it is an lstmkit Sequential or functional Model; else ValueError."""
+    if not hasattr(model, "_run_order"):
+        raise ValueError(
+            f"{converter} converts lstmkit LSTM, Bidirectional, Sequential and functional "
+            f"Model; got {type(model).__name__}"
+        )
+    if not model.built:
+        model._ensure_built()
+    return model
+
+
 def model_to_torch(model) -> KerasModel:
     """Convert a built lstmkit `Sequential` or functional `Model`."""
     from .torch import _TORCH_DTYPES, bidirectional_to_torch, lstm_to_torch
 
-    if not hasattr(model, "_run_order"):
-        raise ValueError(
-            f"to_torch converts lstmkit LSTM, Bidirectional, Sequential and functional Model; "
-            f"got {type(model).__name__}"
-        )
-    if not model.built:
-        model._ensure_built()
+    built_model(model, "to_torch")
     layers, program = {}, []
     for node in model._run_order:
         layer = node.layer
