@@ -42,12 +42,28 @@ class Prepared:
     difference: bool
 
 
-def _windows(values, target, window, horizon):
-    n = len(values) - window - horizon + 1
-    x = np.stack([values[i:i + window] for i in range(n)])  # (N, window, F)
-    y = np.stack([values[i + window:i + window + horizon, target] for i in range(n)])
-    last = values[window - 1:window - 1 + n, target]  # (N,)
-    return x, y, last
+def make_windows(series, window, horizon=1):
+    """Sliding windows: x (N, window, F), y (N, horizon * F) predicting `horizon` steps ahead.
+
+    Args:
+        series: (T,) or (T, F) values in time order.
+        window: steps of history per sample.
+        horizon: steps predicted after each window (the next `horizon` values).
+    """
+    series = np.asarray(series, dtype="float64")
+    if series.ndim == 1:
+        series = series[:, None]
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be >= 1, got {window} and {horizon}")
+    n = len(series) - window - horizon + 1
+    if n < 1:
+        raise ValueError(
+            f"a series of {len(series)} steps is too short for window={window} "
+            f"and horizon={horizon}: need at least {window + horizon}"
+        )
+    x = np.stack([series[i:i + window] for i in range(n)])  # (N, window, F)
+    y = np.stack([series[i + window:i + window + horizon].reshape(-1) for i in range(n)])
+    return x, y
 
 
 def prepare(values, target=0, window=24, horizon=1, val_split=0.1, test_split=0.2,
@@ -79,7 +95,8 @@ def prepare(values, target=0, window=24, horizon=1, val_split=0.1, test_split=0.
             f"{len(values)} rows are too few for window={window} and horizon={horizon}: "
             f"need at least {need + 4} rows"
         )
-    x, y, _ = _windows(series, target, window, horizon)
+    x, y = make_windows(series, window, horizon)
+    y = y.reshape(n, horizon, -1)[:, :, target]  # (N, horizon): the target's future values
     offset = 1 if difference else 0  # row of `values` where window i starts
     last_level = levels[offset + window - 1:offset + window - 1 + n]  # (N,)
     truth = np.stack([levels[offset + i + window:offset + i + window + horizon]

@@ -20,6 +20,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..forecast import make_windows
+
 FILE = "mauna_loa_co2_weekly.csv"
 
 
@@ -44,30 +46,6 @@ def load_series():
         idx = np.arange(len(means))
         means[gaps] = np.interp(idx[gaps], idx[~gaps], means[~gaps])
     return np.array(order), means
-
-
-def make_windows(series, window, horizon=1):
-    """Sliding windows: x (N, window, F), y (N, horizon * F) predicting `horizon` steps ahead.
-
-    Args:
-        series: (T,) or (T, F) values in time order.
-        window: steps of history per sample.
-        horizon: steps predicted after each window (the next `horizon` values).
-    """
-    series = np.asarray(series, dtype="float64")
-    if series.ndim == 1:
-        series = series[:, None]
-    if window < 1 or horizon < 1:
-        raise ValueError(f"window and horizon must be >= 1, got {window} and {horizon}")
-    n = len(series) - window - horizon + 1
-    if n < 1:
-        raise ValueError(
-            f"a series of {len(series)} steps is too short for window={window} "
-            f"and horizon={horizon}: need at least {window + horizon}"
-        )
-    x = np.stack([series[i:i + window] for i in range(n)])  # (N, window, F)
-    y = np.stack([series[i + window:i + window + horizon].reshape(-1) for i in range(n)])
-    return x, y
 
 
 def load_data(window=24, horizon=1, test_split=0.2, dtype="float32"):
