@@ -39,7 +39,7 @@ def part_a_seed_example():
     _say()
 
 
-def part_b_train(out_dir, epochs, window=24, units=32, verbose=1):
+def part_b_train(epochs, window=24, units=32, verbose=1):
     """Train the CO2 forecaster; returns (model, data, history, errors, predictions)."""
     import lstmkit as lk
     from lstmkit import forecast
@@ -137,7 +137,7 @@ def run(out_dir="lstmkit-demo", epochs=150, quick=False, verbose=1):
     started = time.perf_counter()
     part_a_seed_example()
     model, data, history, errors, pred = part_b_train(
-        out_dir, epochs=3 if quick else epochs, units=8 if quick else 32, verbose=verbose)
+        epochs=3 if quick else epochs, units=8 if quick else 32, verbose=verbose)
     model_path, diff = part_c_save_reload(model, data, out_dir)
     report_path = part_d_report(model, data, history, pred, out_dir)
     _say()
