@@ -21,6 +21,7 @@ from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from .activation import activation_vjp
 from .base import Layer
+from .core import store_kernel_bias_args
 
 
 def _tuple1(value, name):
@@ -83,16 +84,9 @@ class Conv1D(Layer):
         self.strides = _tuple1(strides, "strides")
         self.dilation_rate = _tuple1(dilation_rate, "dilation_rate")
         self.padding, self.data_format, self.groups = padding, "channels_last", 1
-        self.activation = _activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = _constraints.get(kernel_constraint)
-        self.bias_constraint = _constraints.get(bias_constraint)
-        self.kernel = self.bias = None
+        store_kernel_bias_args(self, activation, use_bias, kernel_initializer, bias_initializer,
+                               kernel_regularizer, bias_regularizer, activity_regularizer,
+                               kernel_constraint, bias_constraint)
 
     def build(self, input_shape):
         if self.kernel is not None:

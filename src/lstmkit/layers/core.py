@@ -21,6 +21,23 @@ from .activation import activation_vjp
 from .base import Layer
 
 
+def store_kernel_bias_args(layer, activation, use_bias, kernel_initializer, bias_initializer,
+                           kernel_regularizer, bias_regularizer, activity_regularizer,
+                           kernel_constraint, bias_constraint):
+    """Resolve and store the kernel/bias arguments Dense and Conv1D share (Keras's names);
+    the weights themselves come in `build`."""
+    layer.activation = _activations.get(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = _initializers.get(kernel_initializer)
+    layer.bias_initializer = _initializers.get(bias_initializer)
+    layer.kernel_regularizer = _regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = _regularizers.get(bias_regularizer)
+    layer.activity_regularizer = _regularizers.get(activity_regularizer)
+    layer.kernel_constraint = _constraints.get(kernel_constraint)
+    layer.bias_constraint = _constraints.get(bias_constraint)
+    layer.kernel = layer.bias = None
+
+
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(
@@ -54,16 +71,9 @@ class Dense(Layer):
         if lora_rank:
             raise ValueError("lstmkit's Dense does not support LoRA (lora_rank)")
         self.units = _positive_int(units, "units")
-        self.activation = _activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = _constraints.get(kernel_constraint)
-        self.bias_constraint = _constraints.get(bias_constraint)
-        self.kernel = self.bias = None
+        store_kernel_bias_args(self, activation, use_bias, kernel_initializer, bias_initializer,
+                               kernel_regularizer, bias_regularizer, activity_regularizer,
+                               kernel_constraint, bias_constraint)
 
     def build(self, input_shape):
         if self.built and self.kernel is not None:
