@@ -3,8 +3,8 @@
 Mirrors `reference.lstm_sequence_backward`, time-major and in processing order.
 Per step (reversed): one elementwise pass computes the pre-activation gradient
 dz (B, 4H) from the stored activations A[t] = (i, f, g, o), the carry states
-C[t] (before) and C[t+1] (after), and the incoming gradients; then one BLAS
-product `dz @ recurrent_kernel.T` carries the gradient to the previous state.
+C[t] (before) and C[t+1] (after), and the incoming gradients; then one product
+`dz @ recurrent_kernel.T` (packed once, see `_gemm`) carries the gradient to the previous state.
 The weight gradients are not summed per step: `dZ` keeps dz for every step and
 `lstmkit.kernels._run` turns it into dK, dR and d_bias with single GEMMs.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _gemm
 from ._math import tanh
 
 
@@ -46,6 +47,7 @@ def backward_loop(A, C, RT, RgT, mask, rdrop, rmode, d_out, dh, dc, dZ, zero_out
     dhr = np.empty((B, H), A.dtype)
     dzk = np.empty((B, H), A.dtype)
     one = np.ones(1, A.dtype)[0]  # a typed 1: a literal 1 would promote float32 to float64
+    RTp = _gemm.packed_for(RT, B) if rmode != 2 else np.empty(0, A.dtype)
     for t in range(T - 1, -1, -1):
         At, dZt = A[t], dZ[t]
         for b in range(B):
@@ -83,7 +85,7 @@ def backward_loop(A, C, RT, RgT, mask, rdrop, rmode, d_out, dh, dc, dZ, zero_out
                     for j in range(H):
                         dh[b, j] += dhr[b, j] * rdrop[k, b, j]
         else:
-            np.dot(dZt, RT, dhr)
+            _gemm.step_product(dZt, RT, RTp, dhr)
             if rmode == 1:
                 for b in range(B):
                     for j in range(H):

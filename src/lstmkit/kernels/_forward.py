@@ -5,7 +5,7 @@ Everything here is time-major and in processing order (already reversed for
 every step, computed by one GEMM before the loop (see `lstmkit.kernels._run`).
 Per step:
 
-    zr = h @ recurrent_kernel                      # BLAS (np.dot into a buffer)
+    zr = h @ recurrent_kernel                      # packed GEMM (`_gemm`) or BLAS
     z  = (Z[t] + zr) + bias                        # Keras implementation 2's order
     i, f, g, o = sigma(z_i), sigma(z_f), phi(z_g), sigma(z_o)
     c' = f * c + i * g;  h' = o * phi(c')          # then the mask selects old or new
@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _gemm
 from ._math import sigmoid, tanh
 
 #: Below this many units the gates are computed 4H wide, not H wide (see `_small_pass`).
@@ -100,7 +101,9 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
     H = G4 // 4
     has_mask = mask.size > 0
     if not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
-        np.dot(X.reshape((T * B, X.shape[2])), K, Z.reshape((T * B, G4)))
+        _gemm.product(X.reshape((T * B, X.shape[2])), K, Z.reshape((T * B, G4)))
+    # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
+    Rp = _gemm.packed_for(R, B) if rmode != 2 else np.empty(0, Z.dtype)
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
@@ -128,12 +131,12 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
         nxt = t + 1 if train else (t + 1) % 2
         h = S[cur]
         if rmode == 0:
-            np.dot(h, R, zr)  # (B, 4H)
+            _gemm.step_product(h, R, Rp, zr)  # (B, 4H)
         elif rmode == 1:
             for b in range(B):
                 for j in range(H):
                     hm[b, j] = h[b, j] * rdrop[0, b, j]
-            np.dot(hm, R, zr)
+            _gemm.step_product(hm, R, Rp, zr)
         else:  # implementation 1: one recurrent dropout mask per gate
             for k in range(4):
                 for b in range(B):
