@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from typing import NamedTuple
 
 import numpy as np
@@ -39,7 +38,6 @@ import numpy as np
 from .. import _config
 from .. import reference as _ref
 
-_log = logging.getLogger(__name__)
 _LOGGED: set[str] = set()
 
 
@@ -71,7 +69,8 @@ def _load_run():
     """The compiled path, imported on first use (numba loads its cache then)."""
     global _RUN
     if _RUN is None:
-        from . import _shard
+        # _blas first: importing it loads SciPy's cython_blas without scipy.linalg (startup)
+        from . import _blas, _shard  # noqa: F401
 
         _RUN = _shard
     return _RUN
@@ -124,7 +123,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
                              f"Use backend='auto' or 'reference' (or LSTMKIT_BACKEND=auto).")
         if reason is not None and reason not in _LOGGED:
             _LOGGED.add(reason)
-            _log.info("lstmkit runs the reference LSTM loop: %s", reason)
+            import logging  # here, not at import: `import lstmkit` stays light
+
+            logging.getLogger(__name__).info("lstmkit runs the reference LSTM loop: %s", reason)
     if backend == "reference" or reason is not None:
         seq = _ref.lstm_sequence(
             x, kernel, recurrent_kernel, bias, h0, c0, mask=mask, go_backwards=go_backwards,

@@ -14,13 +14,24 @@ single-threaded for its duration. OpenBLAS's thread count is process-wide, so
 other threads using SciPy's BLAS during such a call run single-threaded too; a
 counter under a lock restores the count when the last such call ends. Without
 SciPy's OpenBLAS (another BLAS), nothing is changed.
+
+Startup: numba needs `scipy.linalg.cython_blas` (a 2 ms extension module), but
+importing it the ordinary way first runs `scipy/linalg/__init__.py`, ~85 ms of
+imports (all of SciPy's linear algebra and its array-API layer) that the kernels
+never use. `load_cython_blas` (run when this module is imported, which
+`lstmkit.kernels` does before the kernels) loads that one module on its own and leaves
+`scipy.linalg` as a lazy module, which runs its `__init__` on first use, so
+`import scipy.linalg` later still gives the whole package.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import threading
 
 import numpy as np
@@ -28,6 +39,39 @@ from numba import njit
 
 #: Products with at least this many multiply-adds (m * n * k) may use BLAS threads.
 PARALLEL_MACS = int(os.environ.get("LSTMKIT_PARALLEL_MACS", str(1 << 24)))
+
+
+def load_cython_blas() -> None:
+    """Put `scipy.linalg.cython_blas` into `sys.modules` without importing `scipy.linalg`.
+
+    `scipy.linalg` becomes an `importlib.util.LazyLoader` module (its `__init__` runs
+    on first attribute access, e.g. by `import scipy.linalg`) that already holds
+    `cython_blas`. Does nothing when either is imported already or SciPy is missing;
+    any other surprise falls back to the ordinary import.
+    """
+    if "scipy.linalg.cython_blas" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import scipy
+    except ImportError:
+        return
+    try:
+        linalg_spec = importlib.util.find_spec("scipy.linalg")  # finds, does not run
+        blas_spec = importlib.machinery.PathFinder.find_spec(
+            "scipy.linalg.cython_blas", linalg_spec.submodule_search_locations)
+        linalg_spec.loader = importlib.util.LazyLoader(linalg_spec.loader)
+        linalg = importlib.util.module_from_spec(linalg_spec)
+        blas = importlib.util.module_from_spec(blas_spec)
+        blas_spec.loader.exec_module(blas)
+    except Exception:  # an unusual SciPy layout: the ordinary (slower) import
+        import scipy.linalg.cython_blas  # noqa: F401
+
+        return
+    sys.modules["scipy.linalg.cython_blas"] = blas
+    sys.modules["scipy.linalg"] = linalg
+    linalg_spec.loader.exec_module(linalg)  # lazy: records the module, runs nothing
+    linalg.cython_blas = blas  # kept when the lazy module loads (LazyLoader keeps set names)
+    scipy.linalg = linalg
 
 
 def _find_openblas_threads():
@@ -48,6 +92,7 @@ def _find_openblas_threads():
     return None
 
 
+load_cython_blas()  # at import, under the import lock: once, before numba's first call
 _THREADS = _find_openblas_threads()
 _LOCK = threading.Lock()
 _STATE = {"depth": 0, "saved": 0}

@@ -5,23 +5,48 @@
 registered here can be deserialized: a file never names code to run.
 """
 
-from .activation import Activation
+import importlib
+
 from .base import Layer, Variable
-from .bidirectional import Bidirectional
-from .convolutional import AveragePooling1D, Conv1D, MaxPooling1D
-from .core import Dense, Embedding
-from .input_layer import Input, InputLayer
 from .lstm import LSTM
 from .lstm_cell import LSTMCell
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization, LayerNormalization
-from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
-from .preprocessing import Normalization
-from .regularization import Dropout, Masking
-from .reshaping import Flatten, Permute, RepeatVector, Reshape
-from .wrappers import TimeDistributed
+
+# The other layers are imported on first use (`layers.Dense`, `from lstmkit.layers import
+# Dense`, `get("Dense")`), so that `import lstmkit` + an LSTM loads only what an LSTM
+# needs: name -> the submodule that defines it.
+_LAZY = {
+    "Activation": "activation", "Bidirectional": "bidirectional",
+    "AveragePooling1D": "convolutional", "Conv1D": "convolutional",
+    "MaxPooling1D": "convolutional", "Dense": "core", "Embedding": "core",
+    "Input": "input_layer", "InputLayer": "input_layer",
+    "Add": "merging", "Average": "merging", "Concatenate": "merging", "Maximum": "merging",
+    "Minimum": "merging", "Multiply": "merging", "Subtract": "merging",
+    "BatchNormalization": "normalization", "LayerNormalization": "normalization",
+    "GlobalAveragePooling1D": "pooling", "GlobalMaxPooling1D": "pooling",
+    "Normalization": "preprocessing", "Dropout": "regularization", "Masking": "regularization",
+    "Flatten": "reshaping", "Permute": "reshaping", "RepeatVector": "reshaping",
+    "Reshape": "reshaping", "TimeDistributed": "wrappers",
+}
+_SUBMODULES = frozenset(_LAZY.values()) | {"base", "lstm", "lstm_cell", "node"}
 
 _REGISTRY: dict[str, type] = {}
+#: Layer classes `get` registers on first use (every lazy name but the function `Input`).
+_LAZY_REGISTERED = frozenset(_LAZY) - {"Input"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def register(cls, *names):
@@ -31,14 +56,7 @@ def register(cls, *names):
     return cls
 
 
-for _cls in (LSTM, LSTMCell, Bidirectional, Normalization):
-    register(_cls)
-
-
-for _cls in (Activation, Dense, Embedding, InputLayer, Add, Concatenate, Dropout, Masking,
-             Flatten, RepeatVector, TimeDistributed, Average, Maximum, Minimum, Multiply,
-             Subtract, GlobalAveragePooling1D, GlobalMaxPooling1D, Permute, Reshape,
-             LayerNormalization, BatchNormalization, Conv1D, MaxPooling1D, AveragePooling1D):
+for _cls in (LSTM, LSTMCell):
     register(_cls)
 
 
@@ -50,11 +68,14 @@ def get(class_name: str):
         raise ValueError(
             "Lambda layers are not supported: loading one would run code from the file"
         )
+    if class_name not in _REGISTRY and class_name in _LAZY_REGISTERED:
+        register(__getattr__(class_name))
     try:
         return _REGISTRY[class_name]
     except KeyError:
+        known = sorted(set(_REGISTRY) | _LAZY_REGISTERED)
         raise ValueError(
-            f"Unknown layer class {class_name!r}; lstmkit knows {', '.join(sorted(_REGISTRY))}"
+            f"Unknown layer class {class_name!r}; lstmkit knows {', '.join(known)}"
         ) from None
 
 

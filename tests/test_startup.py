@@ -1,0 +1,130 @@
+"""What a fresh process imports: `import lstmkit` and the README's seed example stay light.
+
+These are behavioural checks on `sys.modules` of new processes (no timings): the
+heavy imports that the seed example does not need stay out, and the shortcuts that
+keep them out (lazy layer classes, SciPy's `cython_blas` loaded without
+`scipy.linalg`) leave everything working for code that does need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstmkit as lk
+
+SEED_EXAMPLE = """
+import numpy as np
+import lstmkit as lk
+inputs = np.random.normal(size=(32, 10, 8)).astype("float32")
+lstm = lk.layers.LSTM(4)
+output = lstm(inputs)
+lstm = lk.layers.LSTM(4, return_sequences=True, return_state=True)
+whole_seq_output, final_memory_state, final_carry_state = lstm(inputs)
+"""
+
+
+def _run(code: str) -> dict:
+    """Run `code` in a new interpreter; it leaves its findings in `out` (JSON)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_DISABLE_CACHING", "LSTMKIT_BACKEND")}
+    wrapped = "import json, sys\nout = {}\n" + code + "\nprint(json.dumps(out))\n"
+    proc = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True,
+                          env=env, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_import_lstmkit_loads_no_heavy_dependency():
+    out = _run("import lstmkit\nout['modules'] = sorted(sys.modules)")
+    modules = set(out["modules"])
+    for heavy in ("numba", "llvmlite", "scipy", "h5py", "torch", "keras", "tensorflow",
+                  "onnx", "onnxruntime", "matplotlib", "logging", "concurrent.futures",
+                  "lstmkit.models", "lstmkit.training", "lstmkit.io", "lstmkit.inspect",
+                  "lstmkit.layers.core", "lstmkit.layers.bidirectional",
+                  "lstmkit.kernels._run"):
+        assert heavy not in modules, f"`import lstmkit` imported {heavy}"
+
+
+def test_seed_example_runs_the_cached_kernels_without_scipy_linalg():
+    lk.layers.LSTM(4)(np.zeros((32, 10, 8), np.float32))  # fills the numba cache if needed
+    lk.layers.LSTM(4, return_sequences=True, return_state=True)(np.zeros((32, 10, 8), np.float32))
+    out = _run(SEED_EXAMPLE + """
+from lstmkit.kernels import _forward, _backward, _blas
+out['backend'] = lstm.backend_
+out['misses'] = sum(len(f.stats.cache_misses) for f in (
+    _forward.forward_loop, _forward._fused_pass, _forward._small_pass, _blas._dot,
+    _backward.backward_loop))
+out['hits'] = len(_forward.forward_loop.stats.cache_hits)
+out['modules'] = sorted(sys.modules)
+""")
+    assert out["backend"] == "kernel"
+    assert out["misses"] == 0 and out["hits"] >= 1  # loaded from the cache, nothing compiled
+    modules = set(out["modules"])
+    assert "scipy.linalg.cython_blas" in modules  # what numba's np.dot calls
+    for unneeded in ("scipy.linalg._basic", "scipy.linalg.blas", "scipy._lib._array_api",
+                     "h5py", "torch", "lstmkit.layers.core", "lstmkit.models"):
+        assert unneeded not in modules, f"the seed example imported {unneeded}"
+
+
+def test_scipy_linalg_is_whole_after_the_kernels_loaded_cython_blas():
+    out = _run("""
+import numpy as np
+import lstmkit as lk
+lk.layers.LSTM(3)(np.ones((2, 4, 5), np.float32))
+blas_module = sys.modules['scipy.linalg.cython_blas']
+import scipy.linalg
+import scipy.linalg.cython_blas
+from scipy.linalg import cython_lapack, lu_factor
+out['same_blas'] = scipy.linalg.cython_blas is blas_module
+out['solve'] = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0])).tolist()
+out['sgemm'] = 'sgemm' in scipy.linalg.cython_blas.__pyx_capi__
+out['lapack'] = 'dgetrf' in cython_lapack.__pyx_capi__
+out['blas_py'] = float(scipy.linalg.blas.ddot(np.ones(3), np.ones(3)))
+import numba
+@numba.njit
+def inv(a):
+    return np.linalg.inv(a)  # numba's LAPACK path imports scipy.linalg.cython_lapack
+out['inv'] = inv(np.array([[2.0, 0.0], [0.0, 4.0]])).tolist()
+""")
+    assert out == {"same_blas": True, "solve": [0.5, 0.25], "sgemm": True, "lapack": True,
+                   "blas_py": 3.0, "inv": [[0.5, 0.0], [0.0, 0.25]]}
+
+
+def test_lazy_layer_classes_resolve_and_deserialize():
+    out = _run("""
+import lstmkit as lk
+from lstmkit.layers import Dense
+out['dense_same'] = lk.layers.Dense is Dense and lk.layers.get('Dense') is Dense
+layer = lk.layers.deserialize({'class_name': 'Bidirectional', 'config': {
+    'layer': lk.layers.serialize(lk.layers.LSTM(2))}})
+out['bidir'] = type(layer).__name__
+out['core_module'] = lk.layers.core.Dense is Dense
+out['all'] = all(hasattr(lk.layers, name) for name in lk.layers.__all__)
+out['dir'] = {'Dense', 'TimeDistributed', 'Input'} <= set(dir(lk.layers))
+try:
+    lk.layers.NoSuchLayer
+except AttributeError as err:
+    out['missing'] = str(err)
+try:
+    lk.layers.get('NoSuchLayer')
+except ValueError as err:
+    out['unknown'] = str(err)
+""")
+    assert out["dense_same"] and out["core_module"] and out["all"] and out["dir"]
+    assert out["bidir"] == "Bidirectional"
+    assert "NoSuchLayer" in out["missing"]
+    assert "NoSuchLayer" in out["unknown"] and "Conv1D" in out["unknown"]
+    assert "Input" not in out["unknown"].split("knows", 1)[1].split(", ")  # a function
+
+
+@pytest.mark.parametrize("name", ["Dense", "Masking", "Normalization", "TimeDistributed"])
+def test_get_registers_a_lazy_class_once(name):
+    cls = lk.layers.get(name)
+    assert cls is getattr(lk.layers, name) and cls.__name__ == name
+    assert lk.layers.get(name) is cls
