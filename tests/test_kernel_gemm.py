@@ -89,3 +89,11 @@ def test_lstm_kernel_on_the_packed_path(dtype, mask, go_backwards):
 @pytest.mark.parametrize("dropout", ["shared", "per_gate"])
 def test_lstm_kernel_on_the_packed_path_with_dropout(dropout):
     _compare(np.float32, 16, 3, 16, 128, dropout=dropout)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_lstm_kernel_inference_on_the_packed_path(return_sequences):
+    """Inference with joint [x_t | h] products keeps one step's pre-activations only."""
+    _compare(np.float32, 17, 4, 24, 128, train=False, return_sequences=return_sequences,
+             mask="holes", state=True)
+    _compare(np.float32, 17, 4, 24, 128, train=False, dropout="input_only")

@@ -82,12 +82,16 @@ def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out, last,
-                 train, zero_output, return_sequences):
+def forward_loop(X, K, Z, z_ready, joint, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out,
+                 last, train, zero_output, return_sequences):
     """Run the recurrence. Arrays (time-major, processing order):
 
     X (T, B, D) inputs, K (D, 4H) kernel: unless `z_ready`, one GEMM fills Z with X @ K.
     Z (T, B, 4H): x_t @ kernel per step; overwritten with i, f, g, o when `train`.
+        With `joint` (large products, rmode 0 or 1), each step computes
+        Z[t] = [x_t | h] @ [kernel; recurrent_kernel] as ONE packed product instead
+        (deeper, so faster, and no input GEMM result for all steps); Z may then be
+        (1, B, 4H) for inference.
     R (H, 4H) recurrent kernel; Rg (4, H, H) its gate blocks (used when rmode == 2).
     bias (4H,) (zeros when there is none or it is already in Z). h0, c0 (B, H) or size 0
         for zeros.
@@ -97,13 +101,20 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
         else (2, B, H) used alternately.
     out (B, T, H) outputs (written when `return_sequences`); last (B, H) the last output.
     """
-    T, B, G4 = Z.shape
-    H = G4 // 4
+    T, B, D = X.shape
+    H, G4 = R.shape
     has_mask = mask.size > 0
-    if not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
-        _gemm.product(X.reshape((T * B, X.shape[2])), K, Z.reshape((T * B, G4)))
+    if joint:  # [kernel; recurrent_kernel] (D + H, 4H), packed once for all steps
+        W = np.empty((D + H, G4), Z.dtype)
+        W[:D] = K
+        W[D:] = R
+        Wp = np.empty(W.size, Z.dtype)
+        _gemm.pack(W, Wp)
+        XH = np.empty((B, D + H), Z.dtype)  # the step's [x_t | h]
+    elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
+        _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
-    Rp = _gemm.packed_for(R, B) if rmode != 2 else np.empty(0, Z.dtype)
+    Rp = _gemm.packed_for(R, B) if rmode != 2 and not joint else np.empty(0, Z.dtype)
     zr = np.empty((B, G4), Z.dtype)
     hm = np.empty((B, H), Z.dtype)
     zk = np.empty((B, H), Z.dtype)
@@ -126,11 +137,25 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
     else:
         C[0] = c0
     last[:] = 0  # the carried output starts at zeros (TF/torch `rnn()`)
+    if joint:
+        zr[:] = 0  # Z[t] receives the whole product
     for t in range(T):
         cur = t if train else t % 2
         nxt = t + 1 if train else (t + 1) % 2
+        tz = t if Z.shape[0] == T else 0
         h = S[cur]
-        if rmode == 0:
+        if joint:
+            for b in range(B):
+                for j in range(D):
+                    XH[b, j] = X[t, b, j]
+                if rmode == 1:
+                    for j in range(H):
+                        XH[b, D + j] = h[b, j] * rdrop[0, b, j]
+                else:
+                    for j in range(H):
+                        XH[b, D + j] = h[b, j]
+            _gemm.matmul(XH, Wp, Z[tz])
+        elif rmode == 0:
             _gemm.step_product(h, R, Rp, zr)  # (B, 4H)
         elif rmode == 1:
             for b in range(B):
@@ -147,9 +172,9 @@ def forward_loop(X, K, Z, z_ready, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C
                     for j in range(H):
                         zr[b, k * H + j] = zk[b, j]
         if H < SMALL_H:
-            _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train)
+            _small_pass(Z, zr, bias, C, S, act, tz, cur, nxt, gs, gm, ga, tc, train)
         else:
-            _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train)
+            _fused_pass(Z, zr, bias, C, S, arow, tz, cur, nxt, train)
         for b in range(B):
             # The mask is applied after the pass, so that the pass has no branch.
             if (not has_mask) or mask[t, b] != 0:

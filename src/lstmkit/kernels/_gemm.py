@@ -234,15 +234,25 @@ def matmul(a, packed, c):
     full = N // width
     tail = full * K * width
     for i0 in range(0, M, MC):
-        i1 = min(i0 + MC, M)
+        # the chunk's rows in blocks of nearly equal size (64 rows: 9 x 6 + 2 x 5, not
+        # 10 x 6 + 4): a block of few rows does few multiply-adds per load
+        m = min(MC, M - i0)
+        blocks = (m + MR - 1) // MR
+        rows, extra = m // blocks, m % blocks
         for p in range(full):
-            for i in range(i0, i1, MR):
-                _full_block(min(MR, i1 - i), a, i * lda, lda, packed, p * K * width,
+            i = i0
+            for blk in range(blocks):
+                mr = rows + 1 if blk < extra else rows
+                _full_block(mr, a, i * lda, lda, packed, p * K * width,
                             c, i * ldc + p * width, ldc, K)
+                i += mr
         for q in range((N - full * width) // lanes):
-            for i in range(i0, i1, MR):
-                _tail_block(min(MR, i1 - i), a, i * lda, lda, packed, tail + q * K * lanes,
+            i = i0
+            for blk in range(blocks):
+                mr = rows + 1 if blk < extra else rows
+                _tail_block(mr, a, i * lda, lda, packed, tail + q * K * lanes,
                             c, i * ldc + full * width + q * lanes, ldc, K)
+                i += mr
 
 
 #: Products below this many multiply-adds stay with BLAS: there OpenBLAS's small-matrix
@@ -276,3 +286,10 @@ def step_product(a, w, packed, c):
 def product(a, w, c):
     """c = a @ w for a one-off product: packs w first when that pays."""
     step_product(a, w, packed_for(w, a.shape[0]), c)
+
+
+def joint_steps(B: int, D: int, H: int, dtype) -> bool:
+    """Whether the forward computes each step as one packed [x_t | h] @ [kernel; R]:
+    when the recurrent product is large enough for the packed path (`packed_for`)."""
+    lanes = LANES32 if np.dtype(dtype) == np.float32 else LANES32 // 2
+    return B * H * 4 * H >= PACKED_MACS and (4 * H) % lanes == 0

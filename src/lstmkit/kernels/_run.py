@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import reference as _ref
+from . import _gemm
 from ._backward import backward_loop
 from ._blas import gemm, restore_threads, single_thread_if_small
 from ._forward import forward_loop
@@ -74,9 +75,11 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     X[...] = (x[:, ::-1] if go_backwards else x).transpose(1, 0, 2)  # (T, B, D)
     if dm is not None and dm.ndim == 2:
         X *= dm
-    Z = np.empty((T, B, 4 * H), dtype)
-    Z2 = Z.reshape(T * B, 4 * H)
     per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
+    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
+    joint = not per_gate and _gemm.joint_steps(B, D, H, dtype)
+    Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
+    Z2 = Z.reshape(-1, 4 * H)
     if dm is not None and dm.ndim == 3:
         for k in range(4):  # implementation 1: each gate sees its own masked input
             Xk = (X * dm[k]).reshape(T * B, D)
@@ -107,7 +110,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     c0 = _empty(2, dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
     previous = single_thread_if_small(B * H * 4 * H)
     try:
-        forward_loop(X, kernel, Z, per_gate, recurrent_kernel, Rg,
+        forward_loop(X, kernel, Z, per_gate, joint, recurrent_kernel, Rg,
                      bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C, out, last, train,
                      bool(zero_output_for_mask), bool(return_sequences))
     finally:
@@ -118,6 +121,17 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
         cache = KernelCache(X, Z, S, C, mask_tm, kernel, recurrent_kernel, bias, dm, rm,
                             bool(go_backwards), bool(zero_output_for_mask))
     return (out if return_sequences else None), last, S[end].copy(), C[end].copy(), cache
+
+
+def _input_grad(dZ2, K, B):
+    """dX = dZ @ kernel.T, (T*B, 4H) @ (4H, D): packed when the steps' products were."""
+    TB, G4 = dZ2.shape
+    D, H = K.shape[0], G4 // 4
+    if not _gemm.joint_steps(B, D, H, dZ2.dtype):
+        return gemm(dZ2, K.T)
+    dX = np.empty((TB, D), dZ2.dtype)
+    _gemm.product(dZ2, np.ascontiguousarray(K.T), dX)
+    return dX
 
 
 def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
@@ -160,7 +174,7 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
         dK = gemm(X.reshape(T * B, D).T, dZ2)  # (D, 4H)
-        dX = gemm(dZ2, K.T).reshape(T, B, D) if input_grad else None
+        dX = _input_grad(dZ2, K, B).reshape(T, B, D) if input_grad else None
         if dm is not None and input_grad:
             dX *= dm
     else:
