@@ -128,3 +128,26 @@ def test_get_registers_a_lazy_class_once(name):
     cls = lk.layers.get(name)
     assert cls is getattr(lk.layers, name) and cls.__name__ == name
     assert lk.layers.get(name) is cls
+
+
+def test_bench_times_tf_keras_beside_lstmkit_with_the_same_example(tmp_path):
+    from lstmkit import bench
+
+    for name, (env, code) in bench.TF_SEED_EXAMPLES.items():  # only the library differs
+        library = "keras" if name == "keras3_tensorflow" else "tf.keras"
+        assert code.count(f"{library}.layers.LSTM(4") == 2 and "lstmkit" not in code
+        assert code.replace(f"{library}.layers", "lk.layers").split("\n", 3)[3] == \
+            bench.SEED_EXAMPLE.split("\n", 3)[3]
+        assert env
+    # A stand-in "python with TensorFlow" that records what it was asked to run.
+    log = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho "$KERAS_BACKEND|$TF_USE_LEGACY_KERAS|$1" >> {log}\n')
+    fake.chmod(0o755)
+    table = bench.fresh_process_table(runs=1, tf_python=str(fake))
+    assert set(table) == {"lstmkit", "keras3_tensorflow", "tf_keras2"}
+    assert all(seconds > 0 for seconds in table.values())
+    calls = [line.split("|") for line in log.read_text().split()]  # backend, legacy, argv[1]
+    assert len(calls) == 2 and all(call[2] == "-c" for call in calls)
+    assert "tensorflow" in [call[0] for call in calls]  # Keras 3 on TensorFlow
+    assert "1" in [call[1] for call in calls]  # tf.keras 2 (TF_USE_LEGACY_KERAS=1)

@@ -19,10 +19,12 @@ before and after.
 Also reported: NumPy's own sgemm GFLOP/s next to lstmkit's forward FLOP rate at
 the largest size, training's peak traced memory against B*T*H*4*6 bytes, and the
 time of a fresh process that imports lstmkit and runs the seed example (warm and
-cold numba cache).
+cold numba cache), next to TF-Keras's (Keras 3 on TensorFlow and tf.keras 2) when
+`--tf-python` or `LSTMKIT_TF_PYTHON` names a python with TensorFlow.
 
 Usage (needs the peers: `pip install lstmkit[torch,onnx] threadpoolctl`, or `.[dev]`):
-    lstmkit bench [--threads 2] [--rounds 7] [--sizes 0,1,2,3,4]
+    lstmkit bench [--threads 2] [--rounds 7] [--sizes 0,1,2,3,4] [--tf-python PATH]
+    lstmkit bench --startup-only --tf-python /path/to/tf/venv/bin/python
     python benchmarks/bench_lstm.py ...        (the same, from a source checkout)
 
 Results go to benchmarks/results/<UTC time>.json in a source checkout (else to the
@@ -57,6 +59,14 @@ output = lstm(inputs)
 lstm = lk.layers.LSTM(4, return_sequences=True, return_state=True)
 whole_seq_output, final_memory_state, final_carry_state = lstm(inputs)
 """
+# The same example in TF-Keras, timed when a python with TensorFlow is named (--tf-python or
+# LSTMKIT_TF_PYTHON): name -> (environment it needs, code).
+TF_SEED_EXAMPLES = {
+    "keras3_tensorflow": ({"KERAS_BACKEND": "tensorflow"}, SEED_EXAMPLE.replace(
+        "import lstmkit as lk", "import keras").replace("lk.layers", "keras.layers")),
+    "tf_keras2": ({"TF_USE_LEGACY_KERAS": "1"}, SEED_EXAMPLE.replace(
+        "import lstmkit as lk", "import tensorflow as tf").replace("lk.layers", "tf.keras.layers")),
+}
 
 
 def load():
@@ -245,19 +255,37 @@ def training_memory(B, T, D, H):
             "peak_forward_backward_bytes": peak}
 
 
-def fresh_process_seconds(runs=5, cold=False):
-    """Wall time of `python -c <import lstmkit + seed example>` in new processes."""
-    times = []
+def fresh_process_table(runs=7, tf_python=None, cold=False):
+    """Median wall times (s) of new processes running the seed example, interleaved:
+    lstmkit, and with `tf_python` (a python with TensorFlow) the same in TF-Keras
+    (`TF_SEED_EXAMPLES`). `cold`: lstmkit with an empty numba cache, one run."""
+    jobs = {"lstmkit": (sys.executable, {}, SEED_EXAMPLE)}
+    if tf_python and not cold:
+        jobs.update({name: (tf_python, env, code)
+                     for name, (env, code) in TF_SEED_EXAMPLES.items()})
+    times = {name: [] for name in jobs}
     for _ in range(1 if cold else runs):
-        env = dict(os.environ)
-        tmp = None
-        if cold:
-            tmp = tempfile.mkdtemp(prefix="lstmkit-numba-cold-")
-            env["NUMBA_CACHE_DIR"] = tmp
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", SEED_EXAMPLE], check=True, env=env)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, (python, extra_env, code) in jobs.items():
+            env = dict(os.environ, **extra_env)
+            if cold:
+                env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lstmkit-numba-cold-")
+            t0 = time.perf_counter()
+            subprocess.run([python, "-c", code], check=True, env=env, capture_output=True)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def startup_report(runs=7, tf_python=None):
+    """The fresh-process goal: lstmkit's time, TF-Keras's, and lstmkit / TF-Keras."""
+    table = fresh_process_table(runs, tf_python)
+    report = {"lstmkit_warm_cache": table.pop("lstmkit"),
+              "lstmkit_cold_cache": fresh_process_table(cold=True)["lstmkit"], "runs": runs}
+    if not table:
+        report["tf_keras"] = "not timed: name a python with TensorFlow (--tf-python)"
+    for name, seconds in table.items():
+        report[name] = seconds
+        report[f"lstmkit_over_{name}"] = report["lstmkit_warm_cache"] / seconds
+    return report
 
 
 def machine(threads):
@@ -353,6 +381,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="0,1,2,3,4", help="indices into the grid")
     p.add_argument("--no-extras", action="store_true",
                    help="skip sgemm rate, memory and fresh-process timings")
+    p.add_argument("--tf-python", default=os.environ.get("LSTMKIT_TF_PYTHON"),
+                   help="a python with TensorFlow: also time the seed example in TF-Keras "
+                        "(default: $LSTMKIT_TF_PYTHON)")
+    p.add_argument("--startup-only", action="store_true",
+                   help="only the fresh-process timings (no peers needed)")
     p.add_argument("--out", default=None)
     p.add_argument("--markdown", action="store_true")
     return p
@@ -374,6 +407,10 @@ def run(args):
     if not all(0 <= i < len(GRID) for i in sizes):
         raise ValueError(f"--sizes: indices 0 to {len(GRID) - 1} into the grid {GRID}, "
                          f"got {args.sizes!r}")
+    if args.startup_only:
+        report = startup_report(args.rounds, args.tf_python)
+        print(json.dumps({"fresh_process_seed_example_s": report, "load": load()}, indent=1))
+        return 0
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -412,11 +449,7 @@ def run(args):
         if last:
             result["lstmkit_forward_gflops_largest"] = last[0]["lstmkit_forward_gflops"]
         result["training_memory_largest"] = training_memory(B, T, D, H)
-        result["fresh_process_seed_example_s"] = {
-            "lstmkit_warm_cache": fresh_process_seconds(),
-            "lstmkit_cold_cache": fresh_process_seconds(cold=True),
-            "tf_keras": result["tf_keras"],
-        }
+        result["fresh_process_seed_example_s"] = startup_report(tf_python=args.tf_python)
     result["load_after"] = load()
     name = (datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             + f"-threads{args.threads}.json")
