@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmkit.kernels import _gemm
-
 from test_kernels import _compare
 
 LANES = {np.float32: _gemm.LANES32, np.float64: _gemm.LANES32 // 2}
@@ -71,7 +70,8 @@ def test_dispatch_between_packed_and_blas():
     assert _gemm.supported(w, 48) and not _gemm.supported(w, 20)
     rng = np.random.default_rng(2)
     for M, K, N in [(64, 256, 1024), (2, 8, 48), (64, 256, 1022)]:
-        a, w = rng.normal(size=(M, K)).astype(np.float32), rng.normal(size=(K, N)).astype(np.float32)
+        a = rng.normal(size=(M, K)).astype(np.float32)
+        w = rng.normal(size=(K, N)).astype(np.float32)
         c = np.empty((M, N), np.float32)
         _gemm.product(a, w, c)
         _check(c, a, w)

@@ -273,7 +273,7 @@ def test_second_process_compiles_nothing():
         "R = np.ones((3, 12), 'float32')\n"
         "r = kernels.lstm_forward(x, K, R, None, None, None, keep_cache=True, backend='kernel')\n"
         "kernels.lstm_backward(r, np.ones((2, 3, 3), 'float32'))\n"
-        "s = [f.stats for f in (_forward.forward_loop, _backward.backward_loop)]\n"
+        "s = [f.stats for f in (_forward.forward_call, _backward.backward_loop)]\n"
         "print(sum(len(x.cache_misses) for x in s), sum(len(x.cache_hits) for x in s))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_CACHING"}

@@ -105,8 +105,8 @@ def _microkernel(mr: int, nv: int):
             k = builder.phi(_I64)
             acc = [[builder.phi(vec) for _ in range(nv)] for _ in range(mr)]
             row = builder.mul(k, const(width))
-            b = [builder.load(builder.bitcast(builder.gep(p_ptr, [builder.add(row, const(v * lanes))]),
-                                              vec.as_pointer()), align=4)
+            vec_at = lambda ptr, at: builder.bitcast(builder.gep(ptr, [at]), vec.as_pointer())
+            b = [builder.load(vec_at(p_ptr, builder.add(row, const(v * lanes))), align=4)
                  for v in range(nv)]
             new = []
             for r in range(mr):
@@ -135,9 +135,7 @@ def _microkernel(mr: int, nv: int):
             for r in range(mr):
                 for v in range(nv):
                     at = builder.add(builder.mul(const(r), ldc_v), const(v * lanes))
-                    builder.store(final[r * nv + v],
-                                  builder.bitcast(builder.gep(c_ptr, [at]), vec.as_pointer()),
-                                  align=4)
+                    builder.store(final[r * nv + v], vec_at(c_ptr, at), align=4)
             return context.get_dummy_value()
 
         return sig, codegen

@@ -22,7 +22,7 @@ from .. import reference as _ref
 from . import _gemm
 from ._backward import backward_loop
 from ._blas import gemm, restore_threads, single_thread_if_small
-from ._forward import forward_loop
+from ._forward import forward_call
 
 
 class KernelCache(NamedTuple):
@@ -60,6 +60,17 @@ def _gate_blocks(w, H):
     return np.ascontiguousarray(w.reshape(w.shape[0], 4, H).transpose(1, 0, 2))
 
 
+def _empties(dtype):
+    """Size-0 stand-ins for absent arrays (1-, 2- and 3-D of dtype, 2-D uint8), made once."""
+    key = np.dtype(dtype)
+    if key not in _EMPTY:
+        _EMPTY[key] = (_empty(1, key), _empty(2, key), _empty(3, key), _empty(2, np.uint8))
+    return _EMPTY[key]
+
+
+_EMPTY: dict = {}
+
+
 def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
             dropout_mask, recurrent_dropout_mask, return_sequences, train):
     """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
@@ -67,60 +78,32 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     B, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dm, rm = dropout_mask, recurrent_dropout_mask
+    e1, e2, e3, e2u8 = _empties(dtype)
+    arr = lambda a, empty: empty if a is None else np.ascontiguousarray(a, dtype)
+    gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
+    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
+    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
+    joint = not per_gate and _gemm.joint_steps(B, D, H, dtype)
+    if mask is not None:
+        mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
     # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
     # weights must give the same bits whatever layout they arrive in.
     kernel = np.ascontiguousarray(kernel)
     recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
-    X = np.empty((T, B, D), dtype)
-    X[...] = (x[:, ::-1] if go_backwards else x).transpose(1, 0, 2)  # (T, B, D)
-    if dm is not None and dm.ndim == 2:
-        X *= dm
-    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
-    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
-    joint = not per_gate and _gemm.joint_steps(B, D, H, dtype)
-    Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
-    Z2 = Z.reshape(-1, 4 * H)
-    if dm is not None and dm.ndim == 3:
-        for k in range(4):  # implementation 1: each gate sees its own masked input
-            Xk = (X * dm[k]).reshape(T * B, D)
-            Z2[:, k * H:(k + 1) * H] = gemm(Xk, np.ascontiguousarray(kernel[:, k * H:(k + 1) * H]))
-    elif per_gate:  # implementation 1 without input dropout: Z is needed before the bias
-        gemm(X.reshape(T * B, D), kernel, Z2)
-    bias_arg = np.zeros(4 * H, dtype)
-    if bias is not None:
-        if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
-            Z2 += bias
-        else:  # implementation 2: (x @ K + h @ R) + b, added inside the loop
-            bias_arg = np.ascontiguousarray(bias, dtype)
-    mask_tm = _empty(2, np.uint8)
-    if mask is not None:
-        mask_tm = np.ascontiguousarray((mask[:, ::-1] if go_backwards else mask).T, np.uint8)
-    rmode, rdrop, Rg = 0, _empty(3, dtype), _empty(3, dtype)
-    if rm is not None:
-        rmode = 2 if rm.ndim == 3 else 1
-        rdrop = np.ascontiguousarray(rm if rm.ndim == 3 else rm[None], dtype)
-        if rmode == 2:
-            Rg = _gate_blocks(recurrent_kernel, H)
-    n_states = T + 1 if train else 2
-    S = np.empty((n_states, B, H), dtype)
-    C = np.empty((n_states, B, H), dtype)
-    out = np.empty((B, T, H), dtype) if return_sequences else _empty(3, dtype)
-    last = np.empty((B, H), dtype)
-    h0 = _empty(2, dtype) if h0 is None else np.ascontiguousarray(h0, dtype)
-    c0 = _empty(2, dtype) if c0 is None else np.ascontiguousarray(c0, dtype)
     previous = single_thread_if_small(B * H * 4 * H)
     try:
-        forward_loop(X, kernel, Z, per_gate, joint, recurrent_kernel, Rg,
-                     bias_arg, h0, c0, mask_tm, rdrop, rmode, S, C, out, last, train,
-                     bool(zero_output_for_mask), bool(return_sequences))
+        out, last, h, c, X, Z, S, C, mask_tm = forward_call(
+            np.ascontiguousarray(x), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
+            arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
+            bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
+            joint)
     finally:
         restore_threads(previous)
-    end = T if train else T % 2
     cache = None
     if train:
         cache = KernelCache(X, Z, S, C, mask_tm, kernel, recurrent_kernel, bias, dm, rm,
                             bool(go_backwards), bool(zero_output_for_mask))
-    return (out if return_sequences else None), last, S[end].copy(), C[end].copy(), cache
+    return (out if return_sequences else None), last, h, c, cache
 
 
 def _input_grad(dZ2, K, B):
