@@ -19,13 +19,13 @@ Startup: numba needs `scipy.linalg.cython_blas` (a 2 ms extension module), but
 importing it the ordinary way first runs `scipy/linalg/__init__.py`, ~85 ms of
 imports (all of SciPy's linear algebra and its array-API layer) that the kernels
 never use. `load_cython_blas` (run when this module is imported, which
-`lstmkit.kernels` does before the kernels) loads that one module on its own and leaves
-`scipy.linalg` as a lazy module, which runs its `__init__` on first use, so
-`import scipy.linalg` later still gives the whole package.
+`lstmkit.kernels` does before the kernels) loads that one module on its own;
+`import scipy.linalg` later still runs as usual and gives the whole package.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import importlib.machinery
@@ -42,36 +42,63 @@ PARALLEL_MACS = int(os.environ.get("LSTMKIT_PARALLEL_MACS", str(1 << 24)))
 
 
 def load_cython_blas() -> None:
-    """Put `scipy.linalg.cython_blas` into `sys.modules` without importing `scipy.linalg`.
+    """Put `scipy.linalg.cython_blas` into `sys.modules` without running `scipy.linalg`.
 
-    `scipy.linalg` becomes an `importlib.util.LazyLoader` module (its `__init__` runs
-    on first attribute access, e.g. by `import scipy.linalg`) that already holds
-    `cython_blas`. Does nothing when either is imported already or SciPy is missing;
-    any other surprise falls back to the ordinary import.
+    A later `import scipy.linalg` runs as usual; `_LinalgLoader` then only adds the
+    `cython_blas` attribute that importing the submodule the ordinary way would have
+    set. Does nothing when either module is imported already or SciPy is missing; an
+    unusual SciPy layout gets the ordinary import.
     """
     if "scipy.linalg.cython_blas" in sys.modules or "scipy.linalg" in sys.modules:
         return
     try:
-        import scipy
+        import scipy  # noqa: F401  (numba has imported it already)
     except ImportError:
         return
     try:
-        linalg_spec = importlib.util.find_spec("scipy.linalg")  # finds, does not run
+        linalg_spec = importlib.util.find_spec("scipy.linalg")  # finds it, runs nothing
         blas_spec = importlib.machinery.PathFinder.find_spec(
             "scipy.linalg.cython_blas", linalg_spec.submodule_search_locations)
-        linalg_spec.loader = importlib.util.LazyLoader(linalg_spec.loader)
-        linalg = importlib.util.module_from_spec(linalg_spec)
         blas = importlib.util.module_from_spec(blas_spec)
         blas_spec.loader.exec_module(blas)
-    except Exception:  # an unusual SciPy layout: the ordinary (slower) import
+    except Exception:  # not SciPy's usual layout: the ordinary (slower) import
         import scipy.linalg.cython_blas  # noqa: F401
 
         return
     sys.modules["scipy.linalg.cython_blas"] = blas
-    sys.modules["scipy.linalg"] = linalg
-    linalg_spec.loader.exec_module(linalg)  # lazy: records the module, runs nothing
-    linalg.cython_blas = blas  # kept when the lazy module loads (LazyLoader keeps set names)
-    scipy.linalg = linalg
+    sys.meta_path.insert(0, _LinalgFinder)
+
+
+class _LinalgLoader:
+    """`scipy.linalg`'s own loader, which then also sets `scipy.linalg.cython_blas`."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(_LinalgFinder)  # one import of scipy.linalg needs it
+        module.__spec__.loader = module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        if "scipy.linalg.cython_blas" in sys.modules:
+            module.cython_blas = sys.modules["scipy.linalg.cython_blas"]
+
+
+class _LinalgFinder:
+    """On `sys.meta_path` until `scipy.linalg` is imported: finds it the usual way
+    (`PathFinder`) and hands it to `_LinalgLoader`."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name != "scipy.linalg":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _LinalgLoader(spec.loader)
+        return spec
 
 
 def _find_openblas_threads():
