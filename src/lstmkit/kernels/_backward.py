@@ -46,34 +46,39 @@ def backward_loop(A, C, RT, RgT, mask, rdrop, rmode, d_out, dh, dc, dZ, zero_out
     d_next = np.zeros((B, H), A.dtype)  # gradient reaching out_t through out_{t+1}
     dhr = np.empty((B, H), A.dtype)
     dzk = np.empty((B, H), A.dtype)
+    drow = np.empty(G4, A.dtype)  # one row's dz
     one = np.ones(1, A.dtype)[0]  # a typed 1: a literal 1 would promote float32 to float64
     RTp = _gemm.packed_for(RT, B) if rmode != 2 else np.empty(0, A.dtype)
     for t in range(T - 1, -1, -1):
-        At, dZt = A[t], dZ[t]
+        dZt = dZ[t]
+        # Direct indexing, no per-row views: a view costs reference counting per row.
         for b in range(B):
-            valid = (not has_mask) or mask[t, b] != 0
-            ab, dzb, cp, cn = At[b], dZt[b], C[t, b], C[t + 1, b]
-            dhb, dcb, dnb = dh[b], dc[b], d_next[b]
-            if has_dout:  # dnb becomes the output's whole gradient g_out
+            if has_dout:  # d_next becomes the output's whole gradient g_out
                 for j in range(H):
-                    dnb[j] += d_out[b, t, j]
-            if not valid:  # frozen state: dh, dc pass through; dz = 0
-                dzb[:] = 0
+                    d_next[b, j] += d_out[b, t, j]
+            if has_mask and mask[t, b] == 0:  # frozen state: dh, dc pass through; dz = 0
+                for j in range(G4):
+                    dZ[t, b, j] = 0
                 if zero_output:
-                    dnb[:] = 0
+                    for j in range(H):
+                        d_next[b, j] = 0
                 continue
             for j in range(H):  # no branch inside, so that LLVM vectorizes it
-                dh_new = dhb[j] + dnb[j]
-                i, f, g, o = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
-                tc = tanh(cn[j])
-                dct = dcb[j] + dh_new * o * (one - tc * tc)
-                dzb[j] = dct * g * (i * (one - i))
-                dzb[H + j] = dct * cp[j] * (f * (one - f))
-                dzb[2 * H + j] = dct * i * (one - g * g)
-                dzb[3 * H + j] = dh_new * tc * (o * (one - o))
-                dcb[j] = dct * f
-                dhb[j] = 0
-                dnb[j] = 0
+                dh_new = dh[b, j] + d_next[b, j]
+                i, f = A[t, b, j], A[t, b, H + j]
+                g, o = A[t, b, 2 * H + j], A[t, b, 3 * H + j]
+                tc = tanh(C[t + 1, b, j])
+                dct = dc[b, j] + dh_new * o * (one - tc * tc)
+                drow[j] = dct * g * (i * (one - i))  # into a row buffer: stores into dZ
+                drow[H + j] = dct * C[t, b, j] * (f * (one - f))  # would alias the loads
+                drow[2 * H + j] = dct * i * (one - g * g)
+                drow[3 * H + j] = dh_new * tc * (o * (one - o))
+                dc[b, j] = dct * f
+            for j in range(H):
+                dh[b, j] = 0
+                d_next[b, j] = 0
+            for j in range(G4):
+                dZ[t, b, j] = drow[j]
         # dh_prev = dz @ R.T (+ the passed-through part already in dh)
         if rmode == 2:
             for k in range(4):
