@@ -158,3 +158,24 @@ def test_bench_times_tf_keras_beside_lstmkit_with_the_same_example(tmp_path):
     assert len(calls) == 2 and all(call[2] == "-c" for call in calls)
     assert "tensorflow" in [call[0] for call in calls]  # Keras 3 on TensorFlow
     assert "1" in [call[1] for call in calls]  # tf.keras 2 (TF_USE_LEGACY_KERAS=1)
+
+
+@pytest.mark.parametrize("setup", ["", "gc.disable()", "gc.freeze()"])
+def test_first_kernel_call_leaves_the_garbage_collector_as_it_was(setup):
+    out = _run(f"""
+import gc
+{setup}
+frozen = gc.get_freeze_count()
+enabled = gc.isenabled()
+""" + SEED_EXAMPLE + """
+out['enabled_kept'] = gc.isenabled() == enabled
+after = gc.get_freeze_count()  # frozen objects may die, but none may join or thaw
+out['frozen_kept'] = after == 0 if frozen == 0 else 0 < after <= frozen
+out['backend'] = lstm.backend_
+class Cycle:
+    pass
+a = Cycle(); a.me = a; del a
+out['collects'] = gc.collect() > 0
+""")
+    assert out == {"enabled_kept": True, "frozen_kept": True, "backend": "kernel",
+                   "collects": True}

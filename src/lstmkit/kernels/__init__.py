@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import NamedTuple
 
 import numpy as np
@@ -63,17 +65,55 @@ def resolve_backend(backend: str | None) -> str:
 
 
 _RUN = None
+_WARM = False  # whether a kernel ran in this process
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector for a block (unless it is off already).
+
+    The first kernel use in a process imports numba and builds its typing and
+    lowering tables: ~1e5 objects that live as long as the process. The collector
+    would scan them ~20 times meanwhile and, once resumed, all of them again as new
+    objects (measured: 50-100 ms of a ~0.5 s fresh-process seed example), freeing
+    almost nothing (<1000 objects). So after the block the objects it made join the
+    oldest generation unscanned (`gc.freeze()` + `gc.unfreeze()`, skipped if the
+    application froze objects itself); the next full collection still sees them.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()  # every tracked object to the permanent generation,
+                gc.unfreeze()  # and from there into the oldest one
+            gc.enable()
 
 
 def _load_run():
     """The compiled path, imported on first use (numba loads its cache then)."""
     global _RUN
     if _RUN is None:
-        # _blas first: importing it loads SciPy's cython_blas without scipy.linalg (startup)
-        from . import _blas, _shard  # noqa: F401
+        with _gc_paused():
+            # _blas first: importing it loads SciPy's cython_blas without scipy.linalg
+            from . import _blas, _shard  # noqa: F401
 
         _RUN = _shard
     return _RUN
+
+
+def _call(name, *args):
+    """`_shard.<name>(*args)`; the process's first one with the collector paused."""
+    global _WARM
+    fn = getattr(_load_run(), name)
+    if _WARM:
+        return fn(*args)
+    with _gc_paused():  # numba's setup on its first call (see `_gc_paused`)
+        result = fn(*args)
+    _WARM = True
+    return result
 
 
 def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
@@ -135,9 +175,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
         )
         return ForwardResult(seq.outputs, seq.outputs[:, -1], seq.h, seq.c,
                              seq if keep_cache else None, "reference", reason)
-    outputs, last, h, c, cache = _load_run().forward(
-        x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
-        dropout_mask, recurrent_dropout_mask, return_sequences or keep_cache, keep_cache)
+    outputs, last, h, c, cache = _call(
+        "forward", x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+        zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+        return_sequences or keep_cache, keep_cache)
     return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 
 
@@ -153,7 +194,7 @@ def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None, *,
         raise ValueError("lstm_backward needs a forward run with keep_cache=True")
     if isinstance(result.cache, _ref.Sequence):
         return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
-    return _load_run().backward(result.cache, d_outputs, d_h, d_c, input_grad)
+    return _call("backward", result.cache, d_outputs, d_h, d_c, input_grad)
 
 
 def gates_from_cache(result: ForwardResult) -> dict:
