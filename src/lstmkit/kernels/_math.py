@@ -22,12 +22,13 @@ instructions and one rounding instead of two); no flag that assumes no NaN/inf,
 so the clamps stay and NaN propagates.
 
 Measured against float64 NumPy (dense grid over [-20, 20] and [-90, 90], tiny
-values, random bit patterns): sigmoid32 max relative error 1.6e-7 (also in the
-tail x -> -inf, where sigmoid -> 0), max absolute 9e-8; tanh32 1.6e-7 relative
-(also at tiny |x|), 9e-8 absolute; about 2.5 float32 ulps, well inside Keras
-parity (1e-5). sigmoid32(-inf) = 0, sigmoid32(inf) = 1, tanh32(+-inf) = +-1,
-tanh32(-0.0) = -0.0, NaN gives NaN. The float64 versions call `math.exp` /
-`math.tanh`: exactness first, float64 is not the fast path.
+values, 4M random bit patterns): sigmoid32 max relative error 1.5e-7 (also in the
+tail x -> -inf, where sigmoid -> 0), max absolute 9e-8; tanh32 1.7e-7 relative
+(also at tiny |x|), 9e-8 absolute; under 3 float32 ulps, well inside Keras parity
+(1e-5). Cost in a numba loop (AVX-512): ~0.3 ns per element each.
+sigmoid32(-inf) = 0, sigmoid32(inf) = 1, tanh32(+-inf) = +-1, tanh32(-0.0) = -0.0,
+NaN gives NaN. The float64 versions call `math.exp` / `math.tanh`: exactness
+first, float64 is not the fast path.
 
 `sigmoid(x)` and `tanh(x)` are generic (numba `overload`): they pick the version
 for the argument's type at compile time.
