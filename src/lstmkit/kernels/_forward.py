@@ -194,29 +194,31 @@ def forward_loop(X, K, Z, z_ready, joint, R, Rg, bias, h0, c0, mask, rdrop, rmod
 
 @njit(cache=True, nogil=True)
 def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                 return_sequences, train, joint):
+                 return_sequences, train, joint, X, Z, S, C, out):
     """A whole forward call: the processing-order buffers, the input GEMM, the loop.
 
     One compiled call, so that a small LSTM call pays no per-buffer Python overhead.
     x (B, T, D), kernel (D, 4H), R (H, 4H) C-contiguous; bias (4H,) or size 0;
     h0, c0 (B, H) or size 0; mask (B, T) uint8 or size 0; dm (1 | 4, B, D) and
     rm (1 | 4, B, H) dropout masks (shared | per gate) or size 0; `joint` as in
-    `forward_loop`. Returns (out, last, h, c, X, Z, S, C, mask_tm): out (B, T, H)
-    (size 0 unless `return_sequences`), the last output and the final states (B, H),
-    and the time-major buffers backward needs (see `_run.KernelCache`).
+    `forward_loop`. The large buffers come allocated (by NumPy, which asks the OS for
+    huge pages: 4 KB page faults on ~50 MB of fresh buffers cost ~30 ms a call):
+    X (T, B, D); Z (T, B, 4H), or (1, B, 4H) for inference with `joint`; S, C
+    (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0.
+    Returns (last, h, c, mask_tm): the last output and the final states (B, H), and
+    the time-major mask (see `_run.KernelCache`).
     """
     B, T, D = x.shape
     H, G4 = R.shape
     dtype = x.dtype
     shared_dm = dm.size > 0 and dm.shape[0] == 1
     per_gate = (dm.size > 0 and dm.shape[0] == 4) or (rm.size > 0 and rm.shape[0] == 4)
-    X = np.empty((T, B, D), dtype)  # time-major, processing order, times a shared mask
+    # X: time-major, processing order, times a shared mask
     for t in range(T):
         src = T - 1 - t if go_backwards else t
         for b in range(B):
             for d in range(D):
                 X[t, b, d] = x[b, src, d] * dm[0, b, d] if shared_dm else x[b, src, d]
-    Z = np.empty((T if train or not joint else 1, B, G4), dtype)
     if dm.size > 0 and dm.shape[0] == 4:  # implementation 1: each gate's own masked input
         Xk = np.empty((T, B, D), dtype)
         zk = np.empty((T * B, H), dtype)
@@ -248,12 +250,8 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     Rg = np.empty((0, 0, 0), dtype)
     if rmode == 2:  # (4, H, H): one block per gate i, f, c, o
         Rg = np.ascontiguousarray(R.reshape((H, 4, H)).transpose((1, 0, 2)))
-    n_states = T + 1 if train else 2
-    S = np.empty((n_states, B, H), dtype)
-    C = np.empty((n_states, B, H), dtype)
-    out = np.empty((B, T, H) if return_sequences else (0, 0, 0), dtype)
     last = np.empty((B, H), dtype)
     forward_loop(X, kernel, Z, per_gate, joint, R, Rg, bias_arg, h0, c0, mask_tm, rm, rmode,
                  S, C, out, last, train, zero_output, return_sequences)
     end = T if train else T % 2
-    return out, last, S[end].copy(), C[end].copy(), X, Z, S, C, mask_tm
+    return last, S[end].copy(), C[end].copy(), mask_tm

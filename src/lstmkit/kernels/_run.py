@@ -90,13 +90,19 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     # weights must give the same bits whatever layout they arrive in.
     kernel = np.ascontiguousarray(kernel)
     recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+    # The large buffers from NumPy (huge pages; see `forward_call`), filled in there.
+    X = np.empty((T, B, D), dtype)
+    Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
+    S = np.empty((T + 1 if train else 2, B, H), dtype)
+    C = np.empty_like(S)
+    out = np.empty((B, T, H), dtype) if return_sequences else e3
     previous = single_thread_if_small(B * H * 4 * H)
     try:
-        out, last, h, c, X, Z, S, C, mask_tm = forward_call(
+        last, h, c, mask_tm = forward_call(
             np.ascontiguousarray(x), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
             arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
             bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
-            joint)
+            joint, X, Z, S, C, out)
     finally:
         restore_threads(previous)
     cache = None
