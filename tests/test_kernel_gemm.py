@@ -97,3 +97,16 @@ def test_lstm_kernel_inference_on_the_packed_path(return_sequences):
     _compare(np.float32, 17, 4, 24, 128, train=False, return_sequences=return_sequences,
              mask="holes", state=True)
     _compare(np.float32, 17, 4, 24, 128, train=False, dropout="input_only")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pack_rows_packs_a_stack_in_parts(dtype):
+    """[kernel; recurrent_kernel] packed part by part equals the stack packed whole."""
+    rng = np.random.default_rng(3)
+    N = 6 * LANES[dtype]  # one full panel and two one-vector panels
+    top, bottom = rng.normal(size=(5, N)).astype(dtype), rng.normal(size=(7, N)).astype(dtype)
+    whole, parts = np.empty(12 * N, dtype), np.empty(12 * N, dtype)
+    _gemm.pack(np.vstack([top, bottom]), whole)
+    _gemm.pack_rows(top, parts, 12, 0)
+    _gemm.pack_rows(bottom, parts, 12, 5)
+    assert np.array_equal(whole, parts)

@@ -82,15 +82,16 @@ def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def forward_loop(X, K, Z, z_ready, joint, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C, out,
-                 last, train, zero_output, return_sequences):
+def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, rmode, S, C,
+                 out, last, train, zero_output, return_sequences):
     """Run the recurrence. Arrays (time-major, processing order):
 
     X (T, B, D) inputs, K (D, 4H) kernel: unless `z_ready`, one GEMM fills Z with X @ K.
     Z (T, B, 4H): x_t @ kernel per step; overwritten with i, f, g, o when `train`.
         With `joint` (large products, rmode 0 or 1), each step computes
         Z[t] = [x_t | h] @ [kernel; recurrent_kernel] as ONE packed product instead
-        (deeper, so faster, and no input GEMM result for all steps); Z may then be
+        (deeper, so faster, and no input GEMM result for all steps), with Wp
+        ((D + H) * 4H,) the buffer that receives the packed weights; Z may then be
         (1, B, 4H) for inference.
     R (H, 4H) recurrent kernel; Rg (4, H, H) its gate blocks (used when rmode == 2).
     bias (4H,) (zeros when there is none or it is already in Z). h0, c0 (B, H) or size 0
@@ -105,11 +106,8 @@ def forward_loop(X, K, Z, z_ready, joint, R, Rg, bias, h0, c0, mask, rdrop, rmod
     H, G4 = R.shape
     has_mask = mask.size > 0
     if joint:  # [kernel; recurrent_kernel] (D + H, 4H), packed once for all steps
-        W = np.empty((D + H, G4), Z.dtype)
-        W[:D] = K
-        W[D:] = R
-        Wp = np.empty(W.size, Z.dtype)
-        _gemm.pack(W, Wp)
+        _gemm.pack_rows(K, Wp, D + H, 0)
+        _gemm.pack_rows(R, Wp, D + H, D)
         XH = np.empty((B, D + H), Z.dtype)  # the step's [x_t | h]
     elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
@@ -194,7 +192,7 @@ def forward_loop(X, K, Z, z_ready, joint, R, Rg, bias, h0, c0, mask, rdrop, rmod
 
 @njit(cache=True, nogil=True)
 def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                 return_sequences, train, joint, X, Z, S, C, out):
+                 return_sequences, train, joint, Wp, X, Z, S, C, out):
     """A whole forward call: the processing-order buffers, the input GEMM, the loop.
 
     One compiled call, so that a small LSTM call pays no per-buffer Python overhead.
@@ -204,7 +202,8 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     `forward_loop`. The large buffers come allocated (by NumPy, which asks the OS for
     huge pages: 4 KB page faults on ~50 MB of fresh buffers cost ~30 ms a call):
     X (T, B, D); Z (T, B, 4H), or (1, B, 4H) for inference with `joint`; S, C
-    (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0.
+    (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0; Wp for `joint`
+    ((D + H) * 4H,) or size 0.
     Returns (last, h, c, mask_tm): the last output and the final states (B, H), and
     the time-major mask (see `_run.KernelCache`).
     """
@@ -251,7 +250,7 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     if rmode == 2:  # (4, H, H): one block per gate i, f, c, o
         Rg = np.ascontiguousarray(R.reshape((H, 4, H)).transpose((1, 0, 2)))
     last = np.empty((B, H), dtype)
-    forward_loop(X, kernel, Z, per_gate, joint, R, Rg, bias_arg, h0, c0, mask_tm, rm, rmode,
+    forward_loop(X, kernel, Z, per_gate, joint, Wp, R, Rg, bias_arg, h0, c0, mask_tm, rm, rmode,
                  S, C, out, last, train, zero_output, return_sequences)
     end = T if train else T % 2
     return last, S[end].copy(), C[end].copy(), mask_tm

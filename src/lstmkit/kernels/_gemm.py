@@ -167,21 +167,29 @@ def supported(a, N):
 @njit(cache=True, nogil=True)
 def pack(w, packed):
     """Pack w (K, N) into `packed` (K*N,), panel after panel (see the module docstring)."""
-    K, N = w.shape
+    pack_rows(w, packed, w.shape[0], 0)
+
+
+@njit(cache=True, nogil=True)
+def pack_rows(w, packed, K, row0):
+    """Pack w (k, N) as rows row0 .. row0+k of a (K, N) matrix packed into `packed`
+    (K*N,): so [kernel; recurrent_kernel] packs without being stacked first."""
+    k_rows, N = w.shape
     lanes = _lanes(packed)
     width = NV * lanes
     full = N // width
     for p in range(full):
-        base = p * K * width
-        for k in range(K):
+        base = p * K * width + row0 * width
+        for k in range(k_rows):
             for j in range(width):
                 packed[base + k * width + j] = w[k, p * width + j]
-    base = full * K * width
+    tail = full * K * width
     for q in range((N - full * width) // lanes):
+        base = tail + q * K * lanes + row0 * lanes
         col = full * width + q * lanes
-        for k in range(K):
+        for k in range(k_rows):
             for j in range(lanes):
-                packed[base + q * K * lanes + k * lanes + j] = w[k, col + j]
+                packed[base + k * lanes + j] = w[k, col + j]
 
 
 @njit(cache=True, nogil=True)

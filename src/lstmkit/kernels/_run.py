@@ -96,13 +96,14 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     S = np.empty((T + 1 if train else 2, B, H), dtype)
     C = np.empty_like(S)
     out = np.empty((B, T, H), dtype) if return_sequences else e3
+    Wp = np.empty((D + H) * 4 * H, dtype) if joint else e1  # packed [kernel; R]
     previous = single_thread_if_small(B * H * 4 * H)
     try:
         last, h, c, mask_tm = forward_call(
             np.ascontiguousarray(x), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
             arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
             bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
-            joint, X, Z, S, C, out)
+            joint, Wp, X, Z, S, C, out)
     finally:
         restore_threads(previous)
     cache = None
