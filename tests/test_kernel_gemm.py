@@ -83,7 +83,9 @@ def test_dispatch_between_packed_and_blas():
 @pytest.mark.parametrize("mask", ["none", "holes"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_lstm_kernel_on_the_packed_path(dtype, mask, go_backwards):
+    # D = 24: the kernel's gradient by BLAS (24 columns are no whole vectors); D = 32: packed
     _compare(dtype, 17, 3, 24, 128, mask=mask, go_backwards=go_backwards, state=True)
+    _compare(dtype, 17, 5, 32, 128, mask=mask, go_backwards=go_backwards)
 
 
 @pytest.mark.parametrize("dropout", ["shared", "per_gate"])
@@ -110,3 +112,18 @@ def test_pack_rows_packs_a_stack_in_parts(dtype):
     _gemm.pack_rows(top, parts, 12, 0)
     _gemm.pack_rows(bottom, parts, 12, 5)
     assert np.array_equal(whole, parts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 40), st.integers(0, 1300),
+       st.integers(1, 6), st.integers(0, 2**16))
+def test_matmul_tn_matches_numpy(dtype, M, K, n_vectors, seed):
+    """a.T @ w with a (K, M) read in place: depths across several KC chunks."""
+    N = n_vectors * LANES[dtype]
+    rng = np.random.default_rng(seed)
+    a, w = rng.normal(size=(K, M)).astype(dtype), rng.normal(size=(K, N)).astype(dtype)
+    packed = np.empty(w.size, dtype)
+    _gemm.pack(w, packed)
+    c = np.full((M, N), np.nan, dtype)
+    _gemm.matmul_tn(a, packed, c)
+    _check(c, a.T, w)

@@ -49,6 +49,8 @@ LANES32 = 16 if "+avx512f" in llvm.get_host_cpu_features().flatten() else 8
 NV, MR = 4, 6
 #: Rows of `a` per cache block: the kernel runs every panel over MC rows before the next MC.
 MC = 96
+#: Depth per pass: a full panel's KC rows (KC * 64 float32 = 128 KB) stay in the core's L2.
+KC = 512
 
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
 
@@ -62,23 +64,25 @@ def _data(context, builder, typ, value):
 
 
 def _microkernel(mr: int, nv: int):
-    """c[0:mr, 0:nv*L] = a[0:mr, 0:K] @ panel (K, nv*L), for L lanes of a's dtype.
+    """c[0:mr, 0:nv*L] (+)= a[0:mr, 0:K] @ panel (K, nv*L), for L lanes of a's dtype.
 
-    Arguments (numba): a, a_off, lda, packed, p_off, c, c_off, ldc, K; the offsets and
-    leading dimensions count elements. The panel is read row after row from p_off.
+    Arguments (numba): a, a_off, lda, ksa, packed, p_off, c, c_off, ldc, K, accumulate.
+    Element (r, k) of a is at a_off + r*lda + k*ksa (ksa = 1 for a row-major a, lda = 1
+    for a transposed one); offsets and strides count elements. The panel is read row
+    after row from p_off. `accumulate` adds to c instead of overwriting it.
     """
 
     @intrinsic
-    def kernel(typingctx, a, a_off, lda, packed, p_off, c, c_off, ldc, K):
+    def kernel(typingctx, a, a_off, lda, ksa, packed, p_off, c, c_off, ldc, K, accumulate):
         if not all(isinstance(t, types.Array) and t.dtype == a.dtype for t in (a, packed, c)):
             return None
         if a.dtype not in (types.float32, types.float64):
             return None
-        sig = types.void(a, a_off, lda, packed, p_off, c, c_off, ldc, K)
+        sig = types.void(a, a_off, lda, ksa, packed, p_off, c, c_off, ldc, K, accumulate)
 
         def codegen(context, builder, signature, args):
-            a_t, _, _, p_t, _, c_t = signature.args[:6]
-            a_v, a_off_v, lda_v, p_v, p_off_v, c_v, c_off_v, ldc_v, k_v = (
+            a_t, p_t, c_t = signature.args[0], signature.args[4], signature.args[6]
+            a_v, a_off_v, lda_v, ksa_v, p_v, p_off_v, c_v, c_off_v, ldc_v, k_v, acc_v = (
                 context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v
                 for v, t in zip(args, signature.args))
             lanes = _lanes_of(a_t.dtype)
@@ -95,7 +99,25 @@ def _microkernel(mr: int, nv: int):
             undef = ir.Constant(vec, ir.Undefined)
             splat = ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
             const = lambda n: ir.Constant(_I64, n)
+            vec_at = lambda ptr, at: builder.bitcast(builder.gep(ptr, [at]), vec.as_pointer())
+            c_at = [[builder.add(builder.mul(const(r), ldc_v), const(v * lanes))
+                     for v in range(nv)] for r in range(mr)]
 
+            # the block's starting values: c itself (read only then), or zeros
+            before = builder.block
+            read_c = builder.append_basic_block("packed_gemm.read_c")
+            start = builder.append_basic_block("packed_gemm.start")
+            builder.cbranch(acc_v, read_c, start)
+            builder.position_at_end(read_c)
+            loaded = [[builder.load(vec_at(c_ptr, c_at[r][v]), align=4) for v in range(nv)]
+                      for r in range(mr)]
+            builder.branch(start)
+            builder.position_at_end(start)
+            init = [[builder.phi(vec) for _ in range(nv)] for _ in range(mr)]
+            for r in range(mr):
+                for v in range(nv):
+                    init[r][v].add_incoming(zero, before)
+                    init[r][v].add_incoming(loaded[r][v], read_c)
             entry = builder.block
             loop = builder.append_basic_block("packed_gemm.loop")
             done = builder.append_basic_block("packed_gemm.done")
@@ -105,12 +127,13 @@ def _microkernel(mr: int, nv: int):
             k = builder.phi(_I64)
             acc = [[builder.phi(vec) for _ in range(nv)] for _ in range(mr)]
             row = builder.mul(k, const(width))
-            vec_at = lambda ptr, at: builder.bitcast(builder.gep(ptr, [at]), vec.as_pointer())
             b = [builder.load(vec_at(p_ptr, builder.add(row, const(v * lanes))), align=4)
                  for v in range(nv)]
+            a_k = builder.mul(k, ksa_v)
             new = []
             for r in range(mr):
-                s = builder.load(builder.gep(a_ptr, [builder.add(builder.mul(const(r), lda_v), k)]))
+                at = builder.add(builder.mul(const(r), lda_v), a_k)
+                s = builder.load(builder.gep(a_ptr, [at]))
                 s = builder.shuffle_vector(builder.insert_element(undef, s, ir.Constant(_I32, 0)),
                                            undef, splat)
                 new.append([builder.call(fma, [s, b[v], acc[r][v]]) for v in range(nv)])
@@ -120,22 +143,21 @@ def _microkernel(mr: int, nv: int):
             k.add_incoming(k_next, end)
             for r in range(mr):
                 for v in range(nv):
-                    acc[r][v].add_incoming(zero, entry)
+                    acc[r][v].add_incoming(init[r][v], entry)
                     acc[r][v].add_incoming(new[r][v], end)
             builder.cbranch(builder.icmp_signed("<", k_next, k_v), loop, done)
 
-            builder.position_at_end(done)  # store the block (zeros when K == 0)
+            builder.position_at_end(done)  # store the block
             final = []
             for r in range(mr):
                 for v in range(nv):
                     phi = builder.phi(vec)
-                    phi.add_incoming(zero, entry)
+                    phi.add_incoming(init[r][v], entry)
                     phi.add_incoming(new[r][v], end)
                     final.append(phi)
             for r in range(mr):
                 for v in range(nv):
-                    at = builder.add(builder.mul(const(r), ldc_v), const(v * lanes))
-                    builder.store(final[r * nv + v], vec_at(c_ptr, at), align=4)
+                    builder.store(final[r * nv + v], vec_at(c_ptr, c_at[r][v]), align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -193,35 +215,69 @@ def pack_rows(w, packed, K, row0):
 
 
 @njit(cache=True, nogil=True)
-def _full_block(m, a, ao, lda, packed, po, c, co, ldc, K):
+def _full_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
-        _F6(a, ao, lda, packed, po, c, co, ldc, K)
+        _F6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 5:
-        _F5(a, ao, lda, packed, po, c, co, ldc, K)
+        _F5(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 4:
-        _F4(a, ao, lda, packed, po, c, co, ldc, K)
+        _F4(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 3:
-        _F3(a, ao, lda, packed, po, c, co, ldc, K)
+        _F3(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 2:
-        _F2(a, ao, lda, packed, po, c, co, ldc, K)
+        _F2(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     else:
-        _F1(a, ao, lda, packed, po, c, co, ldc, K)
+        _F1(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
 
 
 @njit(cache=True, nogil=True)
-def _tail_block(m, a, ao, lda, packed, po, c, co, ldc, K):
+def _tail_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
-        _T6(a, ao, lda, packed, po, c, co, ldc, K)
+        _T6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 5:
-        _T5(a, ao, lda, packed, po, c, co, ldc, K)
+        _T5(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 4:
-        _T4(a, ao, lda, packed, po, c, co, ldc, K)
+        _T4(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 3:
-        _T3(a, ao, lda, packed, po, c, co, ldc, K)
+        _T3(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     elif m == 2:
-        _T2(a, ao, lda, packed, po, c, co, ldc, K)
+        _T2(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
     else:
-        _T1(a, ao, lda, packed, po, c, co, ldc, K)
+        _T1(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
+
+
+@njit(cache=True, nogil=True)
+def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate):
+    """c[:M, :N] (+)= A @ w: A's element (r, k) at a[ao + r*lda + k*ksa] (flat), w (K, N)
+    packed. Depth in chunks of KC (a panel's chunk stays in the core's L2), rows in
+    chunks of MC, each row chunk in blocks of nearly equal size (64 rows: 9 x 6 +
+    2 x 5, not 10 x 6 + 4: a block of few rows does few multiply-adds per load)."""
+    lanes = _lanes(packed)
+    width = NV * lanes
+    full = N // width
+    tail = full * K * width
+    for k0 in range(0, max(K, 1), KC):
+        kc = min(KC, K - k0)
+        acc = accumulate or k0 > 0
+        for i0 in range(0, M, MC):
+            m = min(MC, M - i0)
+            blocks = (m + MR - 1) // MR
+            rows, extra = m // blocks, m % blocks
+            for p in range(full):
+                i = i0
+                for blk in range(blocks):
+                    mr = rows + 1 if blk < extra else rows
+                    _full_block(mr, a, ao + i * lda + k0 * ksa, lda, ksa, packed,
+                                p * K * width + k0 * width, c, i * ldc + p * width, ldc, kc, acc)
+                    i += mr
+            for q in range((N - full * width) // lanes):
+                i = i0
+                for blk in range(blocks):
+                    mr = rows + 1 if blk < extra else rows
+                    _tail_block(mr, a, ao + i * lda + k0 * ksa, lda, ksa, packed,
+                                tail + q * K * lanes + k0 * lanes, c,
+                                i * ldc + full * width + q * lanes, ldc, kc, acc)
+                    i += mr
 
 
 @njit(cache=True, nogil=True)
@@ -232,33 +288,17 @@ def matmul(a, packed, c):
     N must be `supported`.
     """
     M, K = a.shape
-    N = c.shape[1]
-    lda = a.strides[0] // a.itemsize
-    ldc = c.strides[0] // c.itemsize
-    lanes = _lanes(packed)
-    width = NV * lanes
-    full = N // width
-    tail = full * K * width
-    for i0 in range(0, M, MC):
-        # the chunk's rows in blocks of nearly equal size (64 rows: 9 x 6 + 2 x 5, not
-        # 10 x 6 + 4): a block of few rows does few multiply-adds per load
-        m = min(MC, M - i0)
-        blocks = (m + MR - 1) // MR
-        rows, extra = m // blocks, m % blocks
-        for p in range(full):
-            i = i0
-            for blk in range(blocks):
-                mr = rows + 1 if blk < extra else rows
-                _full_block(mr, a, i * lda, lda, packed, p * K * width,
-                            c, i * ldc + p * width, ldc, K)
-                i += mr
-        for q in range((N - full * width) // lanes):
-            i = i0
-            for blk in range(blocks):
-                mr = rows + 1 if blk < extra else rows
-                _tail_block(mr, a, i * lda, lda, packed, tail + q * K * lanes,
-                            c, i * ldc + full * width + q * lanes, ldc, K)
-                i += mr
+    _blocked(a, 0, a.strides[0] // a.itemsize, 1, M, K, packed, c,
+             c.strides[0] // c.itemsize, c.shape[1], False)
+
+
+@njit(cache=True, nogil=True)
+def matmul_tn(a, packed, c):
+    """c = a.T @ w, where `packed` is w (K, N) packed by `pack`: a (K, M) row-major
+    with unit stride along its rows (the weight gradients' X^T dZ without a transpose)."""
+    K, M = a.shape
+    _blocked(a, 0, 1, a.strides[0] // a.itemsize, M, K, packed, c,
+             c.strides[0] // c.itemsize, c.shape[1], False)
 
 
 #: Products below this many multiply-adds stay with BLAS: there OpenBLAS's small-matrix

@@ -124,6 +124,21 @@ def _input_grad(dZ2, K, B):
     return dX
 
 
+def _weight_grad(inputs, dZ2, packed):
+    """inputs^T @ dZ, (T*B, n)^T @ (T*B, 4H) -> (n, 4H): a weight gradient over all steps.
+
+    On the packed path it is computed as (dZ^T @ inputs)^T, so that the smaller matrix
+    (inputs) is the one packed and dZ is read in place."""
+    n = inputs.shape[1]
+    if not packed or not _gemm.supported(inputs, n):
+        return gemm(inputs.T, dZ2)
+    inputs_packed = np.empty(inputs.size, inputs.dtype)
+    _gemm.pack(inputs, inputs_packed)
+    grad_t = np.empty((dZ2.shape[1], n), inputs.dtype)  # (4H, n)
+    _gemm.matmul_tn(dZ2, inputs_packed, grad_t)
+    return np.ascontiguousarray(grad_t.T)
+
+
 def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
              input_grad=True) -> _ref.Gradients:
     """BPTT for a training `forward`; same meaning and result as the reference's.
@@ -154,8 +169,9 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
         restore_threads(previous)
     dZ2 = dZ.reshape(T * B, 4 * H)
     Hp = S[:T]  # (T, B, H) the state each step started from
+    packed = _gemm.joint_steps(B, D, H, dtype)  # large products: the packed GEMM
     if rmode == 0:
-        dR = gemm(Hp.reshape(T * B, H).T, dZ2)
+        dR = _weight_grad(Hp.reshape(T * B, H), dZ2, packed)
     elif rmode == 1:
         dR = gemm((Hp * rm).reshape(T * B, H).T, dZ2)
     else:
@@ -163,7 +179,7 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
         for k in range(4):
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
-        dK = gemm(X.reshape(T * B, D).T, dZ2)  # (D, 4H)
+        dK = _weight_grad(X.reshape(T * B, D), dZ2, packed)  # (D, 4H)
         dX = _input_grad(dZ2, K, B).reshape(T, B, D) if input_grad else None
         if dm is not None and input_grad:
             dX *= dm
