@@ -50,9 +50,9 @@ def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
             arow[H + j] = f  # from vectorizing it
             arow[2 * H + j] = g
             arow[3 * H + j] = o
-            c2 = f * C[cur, b, j] + i * g
-            C[nxt, b, j] = c2
-            S[nxt, b, j] = o * tanh(c2)
+            C[nxt, b, j] = f * C[cur, b, j] + i * g
+        for j in range(H):  # h in a loop of its own: a fifth activation inlined above costs more
+            S[nxt, b, j] = arow[3 * H + j] * tanh(C[nxt, b, j])
         if train:
             for j in range(4 * H):
                 Z[t, b, j] = arow[j]
@@ -192,7 +192,7 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
 
 @njit(cache=True, nogil=True)
 def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                 return_sequences, train, joint, Wp, X, Z, S, C, out):
+                 return_sequences, train, joint, Wp, X, Z, S, C, out, last, h, c, mask_tm):
     """A whole forward call: the processing-order buffers, the input GEMM, the loop.
 
     One compiled call, so that a small LSTM call pays no per-buffer Python overhead.
@@ -204,8 +204,9 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     X (T, B, D); Z (T, B, 4H), or (1, B, 4H) for inference with `joint`; S, C
     (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0; Wp for `joint`
     ((D + H) * 4H,) or size 0.
-    Returns (last, h, c, mask_tm): the last output and the final states (B, H), and
-    the time-major mask (see `_run.KernelCache`).
+    Fills last, h, c (B, H): the last output and the final states, and mask_tm (T, B)
+    (size 0 without a mask): the time-major mask backward needs. Returns nothing:
+    returning arrays costs a Python object each.
     """
     B, T, D = x.shape
     H, G4 = R.shape
@@ -239,7 +240,6 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
                         Z[t, b, j] += bias[j]
         else:  # implementation 2: (x @ K + h @ R) + b, added inside the loop
             bias_arg[:] = bias
-    mask_tm = np.empty((T if mask.size > 0 else 0, B), np.uint8)
     if mask.size > 0:
         for t in range(T):
             src = T - 1 - t if go_backwards else t
@@ -249,8 +249,8 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     Rg = np.empty((0, 0, 0), dtype)
     if rmode == 2:  # (4, H, H): one block per gate i, f, c, o
         Rg = np.ascontiguousarray(R.reshape((H, 4, H)).transpose((1, 0, 2)))
-    last = np.empty((B, H), dtype)
     forward_loop(X, kernel, Z, per_gate, joint, Wp, R, Rg, bias_arg, h0, c0, mask_tm, rm, rmode,
                  S, C, out, last, train, zero_output, return_sequences)
     end = T if train else T % 2
-    return last, S[end].copy(), C[end].copy(), mask_tm
+    h[:] = S[end]
+    c[:] = C[end]

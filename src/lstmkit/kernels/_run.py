@@ -79,17 +79,20 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     H = recurrent_kernel.shape[0]
     dm, rm = dropout_mask, recurrent_dropout_mask
     e1, e2, e3, e2u8 = _empties(dtype)
-    arr = lambda a, empty: empty if a is None else np.ascontiguousarray(a, dtype)
+    arr = lambda a, empty: (empty if a is None else a if a.dtype == dtype and a.flags.c_contiguous
+                            else np.ascontiguousarray(a, dtype))
     gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
     per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
     # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
     joint = not per_gate and _gemm.joint_steps(B, D, H, dtype)
+    mask_tm = e2u8
     if mask is not None:
         mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
+        mask_tm = np.empty((T, B), np.uint8)
     # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
     # weights must give the same bits whatever layout they arrive in.
-    kernel = np.ascontiguousarray(kernel)
-    recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+    kernel = arr(kernel, e2)
+    recurrent_kernel = arr(recurrent_kernel, e2)
     # The large buffers from NumPy (huge pages; see `forward_call`), filled in there.
     X = np.empty((T, B, D), dtype)
     Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
@@ -97,13 +100,14 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     C = np.empty_like(S)
     out = np.empty((B, T, H), dtype) if return_sequences else e3
     Wp = np.empty((D + H) * 4 * H, dtype) if joint else e1  # packed [kernel; R]
+    last, h, c = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
     previous = single_thread_if_small(B * H * 4 * H)
     try:
-        last, h, c, mask_tm = forward_call(
-            np.ascontiguousarray(x), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
+        forward_call(
+            arr(x, e3), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
             arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
             bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
-            joint, Wp, X, Z, S, C, out)
+            joint, Wp, X, Z, S, C, out, last, h, c, mask_tm)
     finally:
         restore_threads(previous)
     cache = None
