@@ -77,7 +77,8 @@ class Variable:
 
     def __init__(self, value, name, path=None, trainable=True, regularizer=None,
                  constraint=None):
-        self.value = np.asarray(value)
+        # C order: the kernels need contiguous weights and would copy others on every call
+        self.value = np.asarray(value, order="C")
         self.name = name
         self.path = path or name
         self.trainable = trainable
@@ -98,7 +99,7 @@ class Variable:
                 f"Variable {self.path!r} has shape {self.value.shape}, "
                 f"got a value of shape {value.shape}"
             )
-        self.value = value.astype(self.value.dtype, copy=True)
+        self.value = value.astype(self.value.dtype, order="C", copy=True)
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)

@@ -68,7 +68,10 @@ def map_structure(fn, structure):
 
 def any_symbolic(*structures) -> bool:
     """Whether any leaf of the arguments is a KerasTensor."""
-    return any(isinstance(leaf, KerasTensor) for s in structures for leaf in flatten(s))
+    # An eager call passes arrays and Nones: answered without flattening (a hot path).
+    return any(s is not None and not isinstance(s, np.ndarray)
+               and any(isinstance(leaf, KerasTensor) for leaf in flatten(s))
+               for s in structures)
 
 
 class Node:
