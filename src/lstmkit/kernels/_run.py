@@ -71,9 +71,15 @@ def _empties(dtype):
 _EMPTY: dict = {}
 
 
-def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
-            dropout_mask, recurrent_dropout_mask, return_sequences, train):
-    """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
+def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                 zero_output_for_mask, dropout_mask, recurrent_dropout_mask, return_sequences,
+                 train, out, last, h, c):
+    """The arguments of `_forward.forward_call` for x (B, T, D), its buffers made, and
+    the KernelCache (None unless `train`) that the call will fill.
+
+    out (B, T, H) (or size 0), last, h, c (B, H) are the caller's: whole arrays, or one
+    shard's rows of them (see `_shard`).
+    """
     dtype = x.dtype
     B, T, D = x.shape
     H = recurrent_kernel.shape[0]
@@ -98,22 +104,39 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
     S = np.empty((T + 1 if train else 2, B, H), dtype)
     C = np.empty_like(S)
-    out = np.empty((B, T, H), dtype) if return_sequences else e3
     Wp = np.empty((D + H) * 4 * H, dtype) if joint else e1  # packed [kernel; R]
-    last, h, c = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
-    previous = single_thread_if_small(B * H * 4 * H)
-    try:
-        forward_call(
-            arr(x, e3), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2),
-            arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
-            bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
-            joint, Wp, X, Z, S, C, out, last, h, c, mask_tm)
-    finally:
-        restore_threads(previous)
+    args = (arr(x, e3), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2), arr(c0, e2),
+            e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3), bool(go_backwards),
+            bool(zero_output_for_mask), bool(return_sequences), bool(train), joint, Wp,
+            X, Z, S, C, out, last, h, c, mask_tm)
     cache = None
     if train:
         cache = KernelCache(X, Z, S, C, mask_tm, kernel, recurrent_kernel, bias, dm, rm,
                             bool(go_backwards), bool(zero_output_for_mask))
+    return args, cache
+
+
+def outputs_for(B, T, H, dtype, return_sequences):
+    """The forward's outputs, to be filled: out (B, T, H) (size 0 unless
+    `return_sequences`), last, h, c (B, H)."""
+    out = np.empty((B, T, H), dtype) if return_sequences else _empties(dtype)[2]
+    return out, np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
+
+
+def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
+            dropout_mask, recurrent_dropout_mask, return_sequences, train):
+    """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
+    B, T, _ = x.shape
+    H = recurrent_kernel.shape[0]
+    out, last, h, c = outputs_for(B, T, H, x.dtype, return_sequences)
+    args, cache = forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                               zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+                               return_sequences, train, out, last, h, c)
+    previous = single_thread_if_small(B * H * 4 * H)
+    try:
+        forward_call(*args)
+    finally:
+        restore_threads(previous)
     return (out if return_sequences else None), last, h, c, cache
 
 

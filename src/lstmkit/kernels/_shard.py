@@ -25,6 +25,7 @@ import numpy as np
 from .. import reference as _ref
 from . import _run
 from ._blas import restore_threads, single_thread_if_small
+from ._forward import forward_call
 
 #: Per-step multiply-adds (B * H * 4H) from which a batch is split over the cores.
 SHARD_MACS = int(os.environ.get("LSTMKIT_SHARD_MACS", str(1 << 19)))
@@ -107,16 +108,20 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
     dm, rm = dropout_mask, recurrent_dropout_mask
     bounds = _bounds(B, n)
-    args = [(x[b0:b1], kernel, recurrent_kernel, bias, _rows(h0, b0, b1), _rows(c0, b0, b1),
-             _rows(mask, b0, b1), go_backwards, zero_output_for_mask,
-             None if dm is None else _rows(dm, b0, b1, dm.ndim - 2),
-             None if rm is None else _rows(rm, b0, b1, rm.ndim - 2), return_sequences, train)
+    # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
+    # rows are one contiguous block); each shard's time-major buffers are its own.
+    out, last, h, c = _run.outputs_for(B, x.shape[1], recurrent_kernel.shape[0], x.dtype,
+                                       return_sequences)
+    jobs = [_run.forward_args(
+                x[b0:b1], kernel, recurrent_kernel, bias, _rows(h0, b0, b1), _rows(c0, b0, b1),
+                _rows(mask, b0, b1), go_backwards, zero_output_for_mask,
+                None if dm is None else _rows(dm, b0, b1, dm.ndim - 2),
+                None if rm is None else _rows(rm, b0, b1, rm.ndim - 2), return_sequences, train,
+                out[b0:b1] if return_sequences else out, last[b0:b1], h[b0:b1], c[b0:b1])
             for b0, b1 in bounds]
-    results = _run_shards(_run.forward, args)
-    outputs = np.concatenate([r[0] for r in results]) if return_sequences else None
-    last, h, c = (np.concatenate([r[k] for r in results]) for k in (1, 2, 3))
-    cache = ShardedCache([r[4] for r in results], bounds) if train else None
-    return outputs, last, h, c, cache
+    _run_shards(forward_call, [args for args, _ in jobs])
+    cache = ShardedCache([part for _, part in jobs], bounds) if train else None
+    return (out if return_sequences else None), last, h, c, cache
 
 
 def backward(cache, d_outputs=None, d_h=None, d_c=None, input_grad=True) -> _ref.Gradients:
