@@ -179,3 +179,34 @@ out['collects'] = gc.collect() > 0
 """)
     assert out == {"enabled_kept": True, "frozen_kept": True, "backend": "kernel",
                    "collects": True}
+
+
+class TestFastExit:
+    """`kernels._freeze_at_exit`: one collection at exit, then the survivors frozen."""
+
+    def test_garbage_cycles_are_still_finalized_at_exit(self, tmp_path):
+        flag = tmp_path / "finalized.txt"
+        _run(SEED_EXAMPLE + f"""
+class Cycle:
+    def __del__(self):
+        open({str(flag)!r}, "w").write("yes")
+a = Cycle(); a.me = a; del a  # garbage, collected only by the cyclic collector
+""")
+        assert flag.read_text() == "yes"
+
+    @pytest.mark.parametrize(("env", "setup", "frozen"), [
+        ({}, "", True),  # runs
+        ({"LSTMKIT_FAST_EXIT": "0"}, "", False),  # turned off
+        ({}, "gc.disable()", False),  # the application turned the collector off
+        ({}, "gc.freeze()", None),  # the application froze objects: left alone
+    ])
+    def test_runs_only_when_asked_and_harmless(self, monkeypatch, env, setup, frozen):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        out = _run(f"import gc\n{setup}\nbefore = gc.get_freeze_count()\n" + SEED_EXAMPLE + """
+import atexit
+atexit._run_exitfuncs()  # what the interpreter runs at exit
+after = gc.get_freeze_count()
+out['frozen'] = after > 0 if before == 0 else (None if after <= before else 'grew')
+""")
+        assert out["frozen"] is frozen

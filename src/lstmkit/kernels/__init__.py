@@ -31,8 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -92,6 +94,26 @@ def _gc_paused():
             gc.enable()
 
 
+def _freeze_at_exit():
+    """At interpreter exit: one full collection, then freeze the objects still alive.
+
+    With numba loaded, each of the interpreter's shutdown collections (three full ones
+    on Python 3.11: before and after module teardown) scans numba's ~1e5 objects,
+    ~45 ms each; shutdown took ~0.2 s of a ~0.65 s fresh-process seed example. This
+    runs the first of them as the interpreter would (garbage cycles are collected and
+    their finalizers run), then moves what is still alive into the permanent
+    generation, which the later collections skip. Module teardown still frees
+    everything that reference counting frees; only objects kept alive by reference
+    cycles until the end are left to the OS, objects that "still exist when the
+    interpreter exits", for which Python does not promise `__del__` (Python data
+    model, `object.__del__`). Skipped when the collector is off or the application
+    froze objects itself; `LSTMKIT_FAST_EXIT=0` turns it off.
+    """
+    if gc.isenabled() and gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def _load_run():
     """The compiled path, imported on first use (numba loads its cache then)."""
     global _RUN
@@ -100,6 +122,8 @@ def _load_run():
             # _blas first: importing it loads SciPy's cython_blas without scipy.linalg
             from . import _blas, _shard  # noqa: F401
 
+        if os.environ.get("LSTMKIT_FAST_EXIT", "1") != "0":
+            atexit.register(_freeze_at_exit)
         _RUN = _shard
     return _RUN
 
