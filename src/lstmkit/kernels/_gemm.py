@@ -49,7 +49,7 @@ LANES32 = 16 if "+avx512f" in llvm.get_host_cpu_features().flatten() else 8
 NV, MR = 4, 6
 #: Rows of `a` per cache block: the kernel runs every panel over MC rows before the next MC.
 MC = 96
-#: Depth per pass: a full panel's KC rows (KC * 64 float32 = 128 KB) stay in the core's L2.
+#: Depth per pass of `matmul_tn` (depth T*B): a panel's KC rows (128 KB) stay in L2.
 KC = 512
 
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
@@ -247,17 +247,17 @@ def _tail_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
 
 
 @njit(cache=True, nogil=True)
-def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate):
+def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max):
     """c[:M, :N] (+)= A @ w: A's element (r, k) at a[ao + r*lda + k*ksa] (flat), w (K, N)
-    packed. Depth in chunks of KC (a panel's chunk stays in the core's L2), rows in
-    chunks of MC, each row chunk in blocks of nearly equal size (64 rows: 9 x 6 +
-    2 x 5, not 10 x 6 + 4: a block of few rows does few multiply-adds per load)."""
+    packed. Depth in chunks of kc_max, rows in chunks of MC, each row chunk in blocks
+    of nearly equal size (64 rows: 9 x 6 + 2 x 5, not 10 x 6 + 4: a block of few rows
+    does few multiply-adds per load)."""
     lanes = _lanes(packed)
     width = NV * lanes
     full = N // width
     tail = full * K * width
-    for k0 in range(0, max(K, 1), KC):
-        kc = min(KC, K - k0)
+    for k0 in range(0, max(K, 1), kc_max):
+        kc = min(kc_max, K - k0)
         acc = accumulate or k0 > 0
         for i0 in range(0, M, MC):
             m = min(MC, M - i0)
@@ -288,8 +288,9 @@ def matmul(a, packed, c):
     N must be `supported`.
     """
     M, K = a.shape
+    # whole depth per pass (the steps' depths, D + H <= ~2k, measured best unsplit)
     _blocked(a, 0, a.strides[0] // a.itemsize, 1, M, K, packed, c,
-             c.strides[0] // c.itemsize, c.shape[1], False)
+             c.strides[0] // c.itemsize, c.shape[1], False, max(K, 1))
 
 
 @njit(cache=True, nogil=True)
@@ -298,7 +299,7 @@ def matmul_tn(a, packed, c):
     with unit stride along its rows (the weight gradients' X^T dZ without a transpose)."""
     K, M = a.shape
     _blocked(a, 0, 1, a.strides[0] // a.itemsize, M, K, packed, c,
-             c.strides[0] // c.itemsize, c.shape[1], False)
+             c.strides[0] // c.itemsize, c.shape[1], False, KC)
 
 
 #: Products below this many multiply-adds stay with BLAS: there OpenBLAS's small-matrix
