@@ -1,6 +1,7 @@
 """The fused kernels against the reference (the spec), forward and backward, and the dispatch."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -304,3 +305,42 @@ def test_batch_shards_match_the_reference(monkeypatch, dropout, dtype):
         assert (got is None) == (want is None)
         if want is not None:
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("launcher", ["openmp", "pool"])
+@pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
+def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
+    """Equal shards (B % n == 0) run on numba's OpenMP layer when it is there, else on the
+    thread pool; both match the reference, forward and backward."""
+    from lstmkit.kernels import _parallel, _shard
+
+    if launcher == "openmp" and not _parallel.available():
+        pytest.skip("numba has no thread-safe threading layer (OpenMP/TBB) here")
+    monkeypatch.setitem(_parallel._STATE, "available", launcher == "openmp")
+    monkeypatch.setattr(_shard, "SHARD_MACS", 0)
+    monkeypatch.setattr(_shard, "_cores", lambda: 3)
+    for dtype in (np.float32, np.float64):
+        _compare(dtype, 6, 5, 3, 4, mask="holes", state=True, dropout=dropout)
+        _compare(dtype, 6, 5, 3, 4, go_backwards=True, zero_output=True, mask="empty_rows",
+                 dropout=dropout, bias=False)
+        _compare(dtype, 6, 5, 3, 4, train=False, return_sequences=False, mask="right")
+    _compare(np.float32, 18, 3, 16, 128, state=True, dropout=dropout)  # joint packed steps
+
+
+def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
+    """GNU OpenMP must not run in a forked child: the child falls back to the pool."""
+    from lstmkit.kernels import _parallel, _shard
+
+    monkeypatch.setattr(_shard, "SHARD_MACS", 0)
+    args, kw, _ = _problem(np.float32, 6, 4, 3, 4)
+    want = kernels.lstm_forward(*args, **kw, backend="kernel").outputs  # OpenMP in the parent
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the pool ran and the result is the same
+        signal.alarm(120)  # a hang (the bug this tests) kills the child, not the test run
+        try:
+            got = kernels.lstm_forward(*args, **kw, backend="kernel").outputs
+            ok = _parallel.available() is False and np.array_equal(got, want)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

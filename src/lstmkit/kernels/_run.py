@@ -71,6 +71,54 @@ def _empties(dtype):
 _EMPTY: dict = {}
 
 
+def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                zero_output_for_mask, dropout_mask, recurrent_dropout_mask, return_sequences,
+                train, rows):
+    """The first 14 arguments of `_forward.forward_call`, converted (contiguous, dtype,
+    size-0 stand-ins for None, masks as uint8 and gate-stacked), for batches of `rows` rows
+    (`joint` depends on the rows one call runs)."""
+    dtype = x.dtype
+    D, H = x.shape[2], recurrent_kernel.shape[0]
+    dm, rm = dropout_mask, recurrent_dropout_mask
+    e1, e2, e3, e2u8 = _empties(dtype)
+    arr = lambda a, empty: (empty if a is None else a if a.dtype == dtype and a.flags.c_contiguous
+                            else np.ascontiguousarray(a, dtype))
+    gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
+    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
+    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
+    joint = not per_gate and _gemm.joint_steps(rows, D, H, dtype)
+    if mask is not None:
+        mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
+    # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
+    # weights must give the same bits whatever layout they arrive in.
+    return (arr(x, e3), arr(kernel, e2), arr(recurrent_kernel, e2), arr(bias, e1), arr(h0, e2),
+            arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
+            bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
+            joint)
+
+
+def buffer_shapes(n, T, B, D, H, train, joint, has_mask):
+    """Shapes of the buffers `forward_call` fills after its inputs, (Wp, X, Z, S, C,
+    mask_tm) for one call of B rows, each with a leading n when n > 0 (n shards' own
+    buffers in one array)."""
+    lead = (n,) if n else ()
+    return [lead + s for s in (((D + H) * 4 * H if joint else 0,), (T, B, D),
+                               (T if train or not joint else 1, B, 4 * H),
+                               (T + 1 if train else 2, B, H), (T + 1 if train else 2, B, H),
+                               (T if has_mask else 0, B))]
+
+
+def make_buffers(shapes, dtype):
+    """The buffers, from NumPy (huge pages; see `forward_call`); mask_tm is uint8."""
+    return [np.empty(shape, np.uint8 if k == 5 else dtype) for k, shape in enumerate(shapes)]
+
+
+def kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dm, rm) -> KernelCache:
+    """The KernelCache of a call with `call_inputs` `inputs` and these buffers."""
+    return KernelCache(X, Z, S, C, mask_tm, inputs[1], inputs[2], bias, dm, rm, inputs[9],
+                       inputs[10])
+
+
 def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                  zero_output_for_mask, dropout_mask, recurrent_dropout_mask, return_sequences,
                  train, out, last, h, c):
@@ -80,40 +128,16 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     out (B, T, H) (or size 0), last, h, c (B, H) are the caller's: whole arrays, or one
     shard's rows of them (see `_shard`).
     """
-    dtype = x.dtype
     B, T, D = x.shape
-    H = recurrent_kernel.shape[0]
-    dm, rm = dropout_mask, recurrent_dropout_mask
-    e1, e2, e3, e2u8 = _empties(dtype)
-    arr = lambda a, empty: (empty if a is None else a if a.dtype == dtype and a.flags.c_contiguous
-                            else np.ascontiguousarray(a, dtype))
-    gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
-    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
-    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
-    joint = not per_gate and _gemm.joint_steps(B, D, H, dtype)
-    mask_tm = e2u8
-    if mask is not None:
-        mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
-        mask_tm = np.empty((T, B), np.uint8)
-    # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
-    # weights must give the same bits whatever layout they arrive in.
-    kernel = arr(kernel, e2)
-    recurrent_kernel = arr(recurrent_kernel, e2)
-    # The large buffers from NumPy (huge pages; see `forward_call`), filled in there.
-    X = np.empty((T, B, D), dtype)
-    Z = np.empty((T if train or not joint else 1, B, 4 * H), dtype)
-    S = np.empty((T + 1 if train else 2, B, H), dtype)
-    C = np.empty_like(S)
-    Wp = np.empty((D + H) * 4 * H, dtype) if joint else e1  # packed [kernel; R]
-    args = (arr(x, e3), kernel, recurrent_kernel, arr(bias, e1), arr(h0, e2), arr(c0, e2),
-            e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3), bool(go_backwards),
-            bool(zero_output_for_mask), bool(return_sequences), bool(train), joint, Wp,
-            X, Z, S, C, out, last, h, c, mask_tm)
-    cache = None
-    if train:
-        cache = KernelCache(X, Z, S, C, mask_tm, kernel, recurrent_kernel, bias, dm, rm,
-                            bool(go_backwards), bool(zero_output_for_mask))
-    return args, cache
+    inputs = call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                         zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+                         return_sequences, train, B)
+    Wp, X, Z, S, C, mask_tm = make_buffers(
+        buffer_shapes(0, T, B, D, recurrent_kernel.shape[0], train, inputs[13],
+                      mask is not None), x.dtype)
+    cache = kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dropout_mask,
+                         recurrent_dropout_mask) if train else None
+    return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache
 
 
 def outputs_for(B, T, H, dtype, return_sequences):

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import reference as _ref
-from . import _run
+from . import _parallel, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
 
@@ -64,6 +64,17 @@ def n_shards(B: int, H: int) -> int:
     if B * H * 4 * H < SHARD_MACS:
         return 1
     return max(1, min(_cores(), B, 8))
+
+
+def _forget_pool():
+    """In a forked child: the parent's pool threads do not exist there (a job submitted
+    to them would wait forever), so the child makes its own pool."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool(n):
@@ -112,6 +123,26 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     # rows are one contiguous block); each shard's time-major buffers are its own.
     out, last, h, c = _run.outputs_for(B, x.shape[1], recurrent_kernel.shape[0], x.dtype,
                                        return_sequences)
+    if B % n == 0 and _parallel.available():  # equal shards, one OpenMP launch
+        inputs = _run.call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                                  zero_output_for_mask, dm, rm, return_sequences, train, B // n)
+        buffers = _run.make_buffers(_run.buffer_shapes(
+            n, x.shape[1], B // n, x.shape[2], recurrent_kernel.shape[0], train, inputs[13],
+            mask is not None), x.dtype)
+        changed = single_thread_if_small(0)  # one BLAS thread per shard
+        try:
+            _parallel.forward_shards(*inputs, *buffers[:5], out, last, h, c, buffers[5])
+        finally:
+            restore_threads(changed)
+        cache = None
+        if train:
+            Wp, X, Z, S, C, mask_tm = buffers
+            cache = ShardedCache(
+                [_run.kernel_cache(inputs, X[k], Z[k], S[k], C[k], mask_tm[k], bias,
+                                   _rows(dm, b0, b1, dm.ndim - 2) if dm is not None else None,
+                                   _rows(rm, b0, b1, rm.ndim - 2) if rm is not None else None)
+                 for k, (b0, b1) in enumerate(bounds)], bounds)
+        return (out if return_sequences else None), last, h, c, cache
     jobs = [_run.forward_args(
                 x[b0:b1], kernel, recurrent_kernel, bias, _rows(h0, b0, b1), _rows(c0, b0, b1),
                 _rows(mask, b0, b1), go_backwards, zero_output_for_mask,

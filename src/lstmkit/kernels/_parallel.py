@@ -1,0 +1,81 @@
+"""Batch shards launched by numba's OpenMP threading layer, when that layer is there.
+
+`_shard` splits a large batch into n shards of rows and runs each shard's whole
+sequence on its own core. Handing shards to a Python thread pool costs two or three
+thread wake-ups and GIL hand-offs per call: measured on this 2-core VM, 50-100 us per
+call and a long tail (the wake-ups are inter-processor interrupts of the VM). An
+OpenMP `prange` over the shards starts them in ~2 us (its threads spin a while between
+launches) with no GIL involved. So when numba runs its parallel code on OpenMP (or
+TBB), equal shards take this path; otherwise (numba's own "workqueue" layer, which
+aborts the process if two threads launch parallel code at once) the pool serves.
+
+GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a fork
+therefore falls back to the pool (`os.register_at_fork`).
+
+Example:
+    >>> from lstmkit.kernels import _parallel
+    >>> isinstance(_parallel.available(), bool)
+    True
+"""
+
+from __future__ import annotations
+
+import os
+
+from numba import njit, prange
+
+from ._forward import forward_call
+
+_STATE = {"available": None}
+
+
+def _disable_in_child():
+    _STATE["available"] = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disable_in_child)
+
+
+@njit(parallel=True, cache=True)
+def _probe(n):
+    total = 0
+    for i in prange(n):
+        total += i
+    return total
+
+
+def available() -> bool:
+    """Whether shards can be launched with `forward_shards` (a thread-safe layer)."""
+    if _STATE["available"] is None:
+        if os.environ.get("LSTMKIT_PARALLEL", "1") == "0":
+            _STATE["available"] = False
+        else:
+            import numba
+
+            try:
+                _probe(2)
+                _STATE["available"] = numba.threading_layer() in ("omp", "tbb")
+            except Exception:  # no layer could start: the pool serves
+                _STATE["available"] = False
+    return _STATE["available"]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
+                   return_sequences, train, joint, Wp, X, Z, S, C, out, last, h, c, mask_tm):
+    """`forward_call` for n equal shards of rows at once (one per OpenMP thread).
+
+    The inputs and outputs are whole (B rows); the time-major buffers have a leading
+    shard axis: Wp (n, size), X (n, T, B/n, D), Z, S, C, mask_tm likewise.
+    """
+    n = X.shape[0]
+    rows = X.shape[2]
+    for s in prange(n):
+        b0, b1 = s * rows, (s + 1) * rows
+        forward_call(x[b0:b1], kernel, R, bias, h0[b0:b1] if h0.size > 0 else h0,
+                     c0[b0:b1] if c0.size > 0 else c0, mask[b0:b1] if mask.size > 0 else mask,
+                     dm[:, b0:b1] if dm.size > 0 else dm[:, :], rm[:, b0:b1] if rm.size > 0
+                     else rm[:, :], go_backwards, zero_output, return_sequences, train, joint,
+                     Wp[s], X[s], Z[s], S[s], C[s], out[b0:b1] if out.size > 0 else out,
+                     last[b0:b1], h[b0:b1], c[b0:b1], mask_tm[s])
