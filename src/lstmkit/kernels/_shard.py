@@ -1,9 +1,12 @@
 """Large batches split by rows over the cores: each shard runs the whole sequence alone.
 
 The recurrences of different batch rows never meet, so a batch of B rows is cut
-into n shards of about B/n rows, and each shard runs `_run.forward` (or
-`_run.backward`) on its own thread with single-threaded BLAS; the threads meet
-once per call, not once per step. Splitting every step's GEMM over threads
+into n shards of about B/n rows, and each shard runs the compiled forward
+(`_forward.forward_call`) or `_run.backward` on its own thread with single-threaded
+BLAS; the threads meet once per call, not once per step. Equal forward shards start
+with one OpenMP launch (`_parallel`, ~6 us for two shards); otherwise, and for
+backward, a thread pool runs them (~60-100 us a call on this VM, where waking a
+sleeping thread is slow). Splitting every step's GEMM over threads
 instead (what BLAS threading does) needs a handshake per step, and on a shared
 machine a handshake waits for a descheduled thread: measured here under load,
 a per-step-threaded forward took 5-10x longer than this split.
