@@ -310,8 +310,8 @@ def test_batch_shards_match_the_reference(monkeypatch, dropout, dtype):
 @pytest.mark.parametrize("launcher", ["openmp", "pool"])
 @pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
 def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
-    """Equal shards (B % n == 0) run on numba's OpenMP layer when it is there, else on the
-    thread pool; both match the reference, forward and backward."""
+    """Equal inference shards (B % n == 0) run on numba's OpenMP layer when it is there,
+    else on the thread pool (training always on the pool); all match the reference."""
     from lstmkit.kernels import _parallel, _shard
 
     if launcher == "openmp" and not _parallel.available():
@@ -324,7 +324,10 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
         _compare(dtype, 6, 5, 3, 4, go_backwards=True, zero_output=True, mask="empty_rows",
                  dropout=dropout, bias=False)
         _compare(dtype, 6, 5, 3, 4, train=False, return_sequences=False, mask="right")
+        _compare(dtype, 6, 5, 3, 4, train=False, mask="holes", state=True, dropout=dropout,
+                 go_backwards=True, zero_output=True)
     _compare(np.float32, 18, 3, 16, 128, state=True, dropout=dropout)  # joint packed steps
+    _compare(np.float32, 18, 3, 16, 128, train=False, mask="left", dropout=dropout)
 
 
 def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):

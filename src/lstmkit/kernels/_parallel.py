@@ -12,6 +12,12 @@ aborts the process if two threads launch parallel code at once) the pool serves.
 GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a fork
 therefore falls back to the pool (`os.register_at_fork`).
 
+GNU OpenMP's idle threads spin before they sleep, 300,000 rounds by default (~ms),
+competing with any other thread pool that runs next; woken from sleep instead, a
+thread of this VM takes up to ~0.5 ms. Unless the process sets it, `GOMP_SPINCOUNT`
+is set to 10,000 before OpenMP starts: back-to-back calls find the thread still
+spinning (32,50,32,64 on 2 threads: 0.52 ms a forward; 0.55-1.1 ms with 1,000).
+
 Example:
     >>> from lstmkit.kernels import _parallel
     >>> isinstance(_parallel.available(), bool)
@@ -53,6 +59,7 @@ def available() -> bool:
         else:
             import numba
 
+            os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # read when OpenMP loads
             try:
                 _probe(2)
                 _STATE["available"] = numba.threading_layer() in ("omp", "tbb")

@@ -3,10 +3,12 @@
 The recurrences of different batch rows never meet, so a batch of B rows is cut
 into n shards of about B/n rows, and each shard runs the compiled forward
 (`_forward.forward_call`) or `_run.backward` on its own thread with single-threaded
-BLAS; the threads meet once per call, not once per step. Equal forward shards start
-with one OpenMP launch (`_parallel`, ~6 us for two shards); otherwise, and for
-backward, a thread pool runs them (~60-100 us a call on this VM, where waking a
-sleeping thread is slow). Splitting every step's GEMM over threads
+BLAS; the threads meet once per call, not once per step. Equal inference shards
+start with one OpenMP launch (`_parallel`, ~6 us for two shards); training (forward
+and backward) uses a thread pool (~60-100 us a call on this VM, where waking a
+sleeping thread is slow): OpenMP threads that spin after a forward slow down the
+pool and BLAS threads of the backward that follows (measured 2.7 -> 4.1 ms a
+training step at 32,50,32,64). Splitting every step's GEMM over threads
 instead (what BLAS threading does) needs a handshake per step, and on a shared
 machine a handshake waits for a descheduled thread: measured here under load,
 a per-step-threaded forward took 5-10x longer than this split.
@@ -126,7 +128,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     # rows are one contiguous block); each shard's time-major buffers are its own.
     out, last, h, c = _run.outputs_for(B, x.shape[1], recurrent_kernel.shape[0], x.dtype,
                                        return_sequences)
-    if B % n == 0 and _parallel.available():  # equal shards, one OpenMP launch
+    if B % n == 0 and not train and _parallel.available():  # inference: one OpenMP launch
         inputs = _run.call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                                   zero_output_for_mask, dm, rm, return_sequences, train, B // n)
         buffers = _run.make_buffers(_run.buffer_shapes(
