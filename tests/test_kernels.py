@@ -347,3 +347,15 @@ def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_cache_is_warm_tells_a_first_run(tmp_path):
+    """The demo warns of the one-off compile when numba's cache has no forward yet."""
+    args, _kw, _ = _problem(np.float32, 2, 3, 2, 3)
+    kernels.lstm_forward(*args, backend="kernel")  # compiled or loaded, and cached
+    assert kernels.cache_is_warm()
+    code = "from lstmkit import kernels; print(kernels.cache_is_warm())"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                         text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "False"

@@ -57,6 +57,19 @@ class ForwardResult(NamedTuple):
     reason: str | None = None  # why "auto" ran the reference, else None
 
 
+def cache_is_warm() -> bool:
+    """Whether numba's cache holds the compiled forward for this machine (False on the
+    first run after install, when the first kernel call compiles for ~20-30 s)."""
+    import os
+
+    from ._forward import forward_call
+
+    try:
+        return os.path.exists(forward_call._cache._cache_file._index_path)
+    except AttributeError:  # numba's cache internals changed: no claim either way
+        return True
+
+
 def resolve_backend(backend: str | None) -> str:
     """The backend asked for: the argument, else `LSTMKIT_BACKEND`, else "auto"."""
     if backend is None:
