@@ -49,7 +49,8 @@ def test_readme_shape_comments_match():
 
 MODULES = ["lstmkit", "lstmkit.reference", "lstmkit.activations", "lstmkit.initializers",
            "lstmkit.regularizers", "lstmkit.constraints", "lstmkit.layers.lstm",
-           "lstmkit.layers.lstm_cell", "lstmkit.layers.bidirectional", "lstmkit.layers.base"]
+           "lstmkit.layers.lstm_cell", "lstmkit.layers.bidirectional", "lstmkit.layers.base",
+           "lstmkit.kernels", "lstmkit.kernels._gemm", "lstmkit.kernels._parallel"]
 
 
 @pytest.mark.parametrize("name", MODULES)
