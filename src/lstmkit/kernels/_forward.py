@@ -113,19 +113,24 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
     Rp = _gemm.packed_for(R, B) if rmode != 2 and not joint else np.empty(0, Z.dtype)
+    # Scratch buffers, sized 0 when this call does not use them (a small call pays for
+    # every allocation).
+    small = H < SMALL_H
     zr = np.empty((B, G4), Z.dtype)
-    hm = np.empty((B, H), Z.dtype)
-    zk = np.empty((B, H), Z.dtype)
-    act = np.empty((B, G4), Z.dtype)  # the step's activations (small H); into Z[t] if training
-    arow = np.empty(G4, Z.dtype)  # one row's activations (H >= SMALL_H)
+    hm = np.empty((B if rmode > 0 else 0, H), Z.dtype)
+    zk = np.empty((B if rmode == 2 else 0, H), Z.dtype)
+    act = np.empty((B if small else 0, G4), Z.dtype)  # the step's activations (small H)
+    arow = np.empty(0 if small else G4, Z.dtype)  # one row's activations (H >= SMALL_H)
     # For small H: per-column scales so that one sigmoid pass gives all four gates,
     # tanh(z) = 2 sigmoid(2z) - 1 on the candidate block (absolute error ~1e-7).
-    gs = np.ones(G4, Z.dtype)
-    gs[2 * H:3 * H] = 2
-    gm = gs.copy()
-    ga = np.zeros(G4, Z.dtype)
-    ga[2 * H:3 * H] = -1
-    tc = np.empty(B * H, Z.dtype)
+    gs = np.ones(G4 if small else 0, Z.dtype)
+    gm = np.ones(G4 if small else 0, Z.dtype)
+    ga = np.zeros(G4 if small else 0, Z.dtype)
+    if small:
+        gs[2 * H:3 * H] = 2
+        gm[2 * H:3 * H] = 2
+        ga[2 * H:3 * H] = -1
+    tc = np.empty(B * H if small else 0, Z.dtype)
     if h0.size == 0:
         S[0] = 0
     else:

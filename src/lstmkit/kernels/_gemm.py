@@ -338,5 +338,7 @@ def product(a, w, c):
 def joint_steps(B: int, D: int, H: int, dtype) -> bool:
     """Whether the forward computes each step as one packed [x_t | h] @ [kernel; R]:
     when the recurrent product is large enough for the packed path (`packed_for`)."""
+    if B * H * 4 * H < PACKED_MACS:
+        return False
     lanes = LANES32 if np.dtype(dtype) == np.float32 else LANES32 // 2
-    return B * H * 4 * H >= PACKED_MACS and (4 * H) % lanes == 0
+    return (4 * H) % lanes == 0

@@ -84,7 +84,7 @@ def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     arr = lambda a, empty: (empty if a is None else a if a.dtype == dtype and a.flags.c_contiguous
                             else np.ascontiguousarray(a, dtype))
     gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
-    per_gate = any(m is not None and m.ndim == 3 for m in (dm, rm))
+    per_gate = (dm is not None and dm.ndim == 3) or (rm is not None and rm.ndim == 3)
     # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
     joint = not per_gate and _gemm.joint_steps(rows, D, H, dtype)
     if mask is not None:
@@ -97,20 +97,17 @@ def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
             joint)
 
 
-def buffer_shapes(n, T, B, D, H, train, joint, has_mask):
-    """Shapes of the buffers `forward_call` fills after its inputs, (Wp, X, Z, S, C,
-    mask_tm) for one call of B rows, each with a leading n when n > 0 (n shards' own
-    buffers in one array)."""
+def make_buffers(n, T, B, D, H, train, joint, has_mask, dtype):
+    """The buffers `forward_call` fills after its inputs, (Wp, X, Z, S, C, mask_tm), for
+    one call of B rows; each with a leading axis of n when n > 0 (n shards' own buffers
+    in one array). From NumPy: huge pages (see `forward_call`)."""
     lead = (n,) if n else ()
-    return [lead + s for s in (((D + H) * 4 * H if joint else 0,), (T, B, D),
-                               (T if train or not joint else 1, B, 4 * H),
-                               (T + 1 if train else 2, B, H), (T + 1 if train else 2, B, H),
-                               (T if has_mask else 0, B))]
-
-
-def make_buffers(shapes, dtype):
-    """The buffers, from NumPy (huge pages; see `forward_call`); mask_tm is uint8."""
-    return [np.empty(shape, np.uint8 if k == 5 else dtype) for k, shape in enumerate(shapes)]
+    states = lead + (T + 1 if train else 2, B, H)
+    return (np.empty(lead + ((D + H) * 4 * H if joint else 0,), dtype),
+            np.empty(lead + (T, B, D), dtype),
+            np.empty(lead + (T if train or not joint else 1, B, 4 * H), dtype),
+            np.empty(states, dtype), np.empty(states, dtype),
+            np.empty(lead + (T if has_mask else 0, B), np.uint8))
 
 
 def kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dm, rm) -> KernelCache:
@@ -132,9 +129,8 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     inputs = call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                          zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                          return_sequences, train, B)
-    Wp, X, Z, S, C, mask_tm = make_buffers(
-        buffer_shapes(0, T, B, D, recurrent_kernel.shape[0], train, inputs[13],
-                      mask is not None), x.dtype)
+    Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, recurrent_kernel.shape[0], train,
+                                           inputs[13], mask is not None, x.dtype)
     cache = kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dropout_mask,
                          recurrent_dropout_mask) if train else None
     return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache

@@ -55,13 +55,19 @@ class ShardedCache(NamedTuple):
 
 
 def _cores() -> int:
-    """Cores to use: `LSTMKIT_NUM_THREADS`, else the cores this process may run on."""
+    """Cores to use: `LSTMKIT_NUM_THREADS`, else the cores this process may run on
+    (asked once: a system call per LSTM call costs ~1 us)."""
     if os.environ.get("LSTMKIT_NUM_THREADS"):
         return max(1, int(os.environ["LSTMKIT_NUM_THREADS"]))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    if _AFFINITY[0] is None:
+        try:
+            _AFFINITY[0] = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            _AFFINITY[0] = os.cpu_count() or 1
+    return _AFFINITY[0]
+
+
+_AFFINITY: list = [None]
 
 
 def n_shards(B: int, H: int) -> int:
@@ -131,9 +137,9 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     if B % n == 0 and not train and _parallel.available():  # inference: one OpenMP launch
         inputs = _run.call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                                   zero_output_for_mask, dm, rm, return_sequences, train, B // n)
-        buffers = _run.make_buffers(_run.buffer_shapes(
-            n, x.shape[1], B // n, x.shape[2], recurrent_kernel.shape[0], train, inputs[13],
-            mask is not None), x.dtype)
+        buffers = _run.make_buffers(n, x.shape[1], B // n, x.shape[2],
+                                    recurrent_kernel.shape[0], train, inputs[13],
+                                    mask is not None, x.dtype)
         changed = single_thread_if_small(0)  # one BLAS thread per shard
         try:
             _parallel.forward_shards(*inputs, *buffers[:5], out, last, h, c, buffers[5])
