@@ -1,9 +1,10 @@
-"""The fused forward loop (numba): per step one BLAS product and one elementwise pass.
+"""The fused forward loop (numba): per step one matrix product and one elementwise pass.
 
 Everything here is time-major and in processing order (already reversed for
 `go_backwards`): step t reads `Z[t]` (B, 4H), which holds `x_t @ kernel` for
-every step, computed by one GEMM before the loop (see `lstmkit.kernels._run`).
-Per step:
+every step, computed by one GEMM before the loop (`forward_call`; for large steps
+`forward_loop` computes Z[t] = [x_t | h] @ [kernel; recurrent_kernel] per step
+instead, and zr is zero). Per step:
 
     zr = h @ recurrent_kernel                      # packed GEMM (`_gemm`) or BLAS
     z  = (Z[t] + zr) + bias                        # Keras implementation 2's order

@@ -1,8 +1,11 @@
 """The kernel path end to end: buffers, the GEMMs around the loops, the cache.
 
-Forward: x (B, T, D) is copied once to time-major processing order X (T, B, D)
-(the copy also reverses for `go_backwards` and applies a shared input dropout
-mask), then ONE GEMM gives Z = X @ kernel (T, B, 4H) for all steps, then
+Forward: this module converts the arguments and makes the buffers (from NumPy), and
+one compiled call, `_forward.forward_call`, does the rest: x (B, T, D) is copied
+once to time-major processing order X (T, B, D) (the copy also reverses for
+`go_backwards` and applies a shared input dropout mask), ONE GEMM gives
+Z = X @ kernel (T, B, 4H) for all steps (or, for large steps, each step computes
+[x_t | h] @ [kernel; recurrent_kernel] at once; see `_gemm`), and
 `_forward.forward_loop` runs the recurrence. Backward: `_backward.backward_loop`
 fills dZ (T, B, 4H), then single GEMMs over all T*B rows give
 
