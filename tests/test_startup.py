@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 
 import lstmkit as lk
+from lstmkit import bench
 
-SEED_EXAMPLE = """
-import numpy as np
-import lstmkit as lk
-inputs = np.random.normal(size=(32, 10, 8)).astype("float32")
-lstm = lk.layers.LSTM(4)
-output = lstm(inputs)
-lstm = lk.layers.LSTM(4, return_sequences=True, return_state=True)
-whole_seq_output, final_memory_state, final_carry_state = lstm(inputs)
-"""
+SEED_EXAMPLE = bench.SEED_EXAMPLE  # the README's seed example, as the benchmark times it
 
 
 def _run(code: str) -> dict:
@@ -138,7 +131,6 @@ def test_get_registers_a_lazy_class_once(name):
 
 
 def test_bench_times_tf_keras_beside_lstmkit_with_the_same_example(tmp_path):
-    from lstmkit import bench
 
     for name, (env, code) in bench.TF_SEED_EXAMPLES.items():  # only the library differs
         library = "keras" if name == "keras3_tensorflow" else "tf.keras"
