@@ -163,13 +163,11 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     return (out if return_sequences else None), last, h, c, cache
 
 
-def _input_grad(dZ2, K, B):
+def _input_grad(dZ2, K, packed):
     """dX = dZ @ kernel.T, (T*B, 4H) @ (4H, D): packed when the steps' products were."""
-    TB, G4 = dZ2.shape
-    D, H = K.shape[0], G4 // 4
-    if not _gemm.joint_steps(B, D, H, dZ2.dtype):
+    if not packed:
         return gemm(dZ2, K.T)
-    dX = np.empty((TB, D), dZ2.dtype)
+    dX = np.empty((dZ2.shape[0], K.shape[0]), dZ2.dtype)
     _gemm.product(dZ2, np.ascontiguousarray(K.T), dX)
     return dX
 
@@ -230,7 +228,7 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
         dK = _weight_grad(X.reshape(T * B, D), dZ2, packed)  # (D, 4H)
-        dX = _input_grad(dZ2, K, B).reshape(T, B, D) if input_grad else None
+        dX = _input_grad(dZ2, K, packed).reshape(T, B, D) if input_grad else None
         if dm is not None and input_grad:
             dX *= dm
     else:

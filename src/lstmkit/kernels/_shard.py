@@ -20,6 +20,7 @@ as one shard on the calling thread.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -59,15 +60,15 @@ def _cores() -> int:
     (asked once: a system call per LSTM call costs ~1 us)."""
     if os.environ.get("LSTMKIT_NUM_THREADS"):
         return max(1, int(os.environ["LSTMKIT_NUM_THREADS"]))
-    if _AFFINITY[0] is None:
-        try:
-            _AFFINITY[0] = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            _AFFINITY[0] = os.cpu_count() or 1
-    return _AFFINITY[0]
+    return _affinity()
 
 
-_AFFINITY: list = [None]
+@functools.cache
+def _affinity() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def n_shards(B: int, H: int) -> int:
