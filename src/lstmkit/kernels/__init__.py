@@ -162,20 +162,23 @@ def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
                 f"recurrent_activation='sigmoid', got {activation.name!r} and "
                 f"{recurrent_activation.name!r}")
     dtype = getattr(x, "dtype", None)
-    if dtype not in (np.float32, np.float64):
+    if getattr(dtype, "type", None) not in (np.float32, np.float64):
         return f"the fused kernel computes float32 or float64 inputs, got {dtype}"
-    arrays = {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0,
-              "c0": c0, "dropout_mask": dropout_mask,
-              "recurrent_dropout_mask": recurrent_dropout_mask}
-    for name, a in arrays.items():
+    arrays = (kernel, recurrent_kernel, bias, h0, c0, dropout_mask, recurrent_dropout_mask)
+    for name, a in zip(_ARRAY_NAMES, arrays):
         if a is not None and getattr(a, "dtype", None) != dtype:
             return (f"the fused kernel needs every array in the inputs' dtype {dtype}, "
                     f"got {name} of dtype {getattr(a, 'dtype', type(a).__name__)}")
-    try:
-        _load_run()
-    except ImportError as err:  # numba missing or broken
-        return f"the fused kernel could not be loaded ({err})"
+    if _RUN is None:
+        try:
+            _load_run()
+        except ImportError as err:  # numba missing or broken
+            return f"the fused kernel could not be loaded ({err})"
     return None
+
+
+_ARRAY_NAMES = ("kernel", "recurrent_kernel", "bias", "h0", "c0", "dropout_mask",
+                "recurrent_dropout_mask")
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_backwards=False,

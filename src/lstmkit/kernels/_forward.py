@@ -113,7 +113,7 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
     elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
-    Rp = _gemm.packed_for(R, B) if rmode != 2 and not joint else np.empty(0, Z.dtype)
+    Rp = _gemm.packed_for(R, B, T) if rmode != 2 and not joint else np.empty(0, Z.dtype)
     # Scratch buffers, sized 0 when this call does not use them (a small call pays for
     # every allocation).
     small = H < SMALL_H
@@ -158,14 +158,14 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
                 else:
                     for j in range(H):
                         XH[b, D + j] = h[b, j]
-            _gemm.matmul(XH, Wp, Z[tz])
+            _gemm.matmul(XH, Wp, Z[tz], t % 2 == 1)
         elif rmode == 0:
-            _gemm.step_product(h, R, Rp, zr)  # (B, 4H)
+            _gemm.step_product(h, R, Rp, zr, t % 2 == 1)  # (B, 4H); panels zig-zag
         elif rmode == 1:
             for b in range(B):
                 for j in range(H):
                     hm[b, j] = h[b, j] * rdrop[0, b, j]
-            _gemm.step_product(hm, R, Rp, zr)
+            _gemm.step_product(hm, R, Rp, zr, t % 2 == 1)
         else:  # implementation 1: one recurrent dropout mask per gate
             for k in range(4):
                 for b in range(B):
@@ -206,7 +206,9 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     h0, c0 (B, H) or size 0; mask (B, T) uint8 or size 0; dm (1 | 4, B, D) and
     rm (1 | 4, B, H) dropout masks (shared | per gate) or size 0; `joint` as in
     `forward_loop`. The large buffers come allocated (by NumPy, which asks the OS for
-    huge pages: 4 KB page faults on ~50 MB of fresh buffers cost ~30 ms a call):
+    huge pages: 4 KB page faults on ~50 MB of fresh buffers cost ~30 ms a call), or,
+    for a small inference call, X comes with size 0 and the call allocates all six itself
+    (six NumPy allocations and arguments cost a small call more than the allocations here):
     X (T, B, D); Z (T, B, 4H), or (1, B, 4H) for inference with `joint`; S, C
     (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0; Wp for `joint`
     ((D + H) * 4H,) or size 0.
@@ -217,6 +219,13 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     B, T, D = x.shape
     H, G4 = R.shape
     dtype = x.dtype
+    if X.size == 0 and T * B * D > 0:  # a small inference call: scratch of its own
+        Wp = np.empty((D + H) * G4 if joint else 0, dtype)
+        X = np.empty((T, B, D), dtype)
+        Z = np.empty((1 if joint else T, B, G4), dtype)
+        S = np.empty((2, B, H), dtype)
+        C = np.empty((2, B, H), dtype)
+        mask_tm = np.empty((T if mask.size > 0 else 0, B), np.uint8)
     shared_dm = dm.size > 0 and dm.shape[0] == 1
     per_gate = (dm.size > 0 and dm.shape[0] == 4) or (rm.size > 0 and rm.shape[0] == 4)
     # X: time-major, processing order, times a shared mask

@@ -176,6 +176,30 @@ def _lanes(typingctx, a):
     return sig, codegen
 
 
+@intrinsic
+def _copy_vector(typingctx, src, s_off, dst, d_off):
+    """dst[d_off : d_off + L] = src[s_off : s_off + L] for L lanes of the dtype, one vector
+    load and store (offsets count elements of the flat data). Packing with it runs ~4x
+    faster than an element loop over a 2-D source, which LLVM does not vectorize."""
+    if not (isinstance(src, types.Array) and isinstance(dst, types.Array)
+            and src.dtype == dst.dtype and src.dtype in (types.float32, types.float64)):
+        return None
+    sig = types.void(src, s_off, dst, d_off)
+
+    def codegen(context, builder, signature, args):
+        s_t, so_t, d_t, do_t = signature.args
+        s_v, so, d_v, do = args
+        so = context.cast(builder, so, so_t, types.int64)
+        do = context.cast(builder, do, do_t, types.int64)
+        vec = ir.VectorType(context.get_value_type(s_t.dtype), _lanes_of(s_t.dtype))
+        at = lambda t, v, off: builder.bitcast(builder.gep(_data(context, builder, t, v), [off]),
+                                               vec.as_pointer())
+        builder.store(builder.load(at(s_t, s_v, so), align=4), at(d_t, d_v, do), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 _F1, _F2, _F3, _F4, _F5, _F6 = (_microkernel(m, NV) for m in range(1, MR + 1))
 _T1, _T2, _T3, _T4, _T5, _T6 = (_microkernel(m, 1) for m in range(1, MR + 1))
 
@@ -194,8 +218,9 @@ def pack(w, packed):
 
 @njit(cache=True, nogil=True)
 def pack_rows(w, packed, K, row0):
-    """Pack w (k, N) as rows row0 .. row0+k of a (K, N) matrix packed into `packed`
-    (K*N,): so [kernel; recurrent_kernel] packs without being stacked first."""
+    """Pack w (k, N) as rows row0 .. row0+k of a (K, N) matrix packed into
+    `packed` (K*N,): so [kernel; recurrent_kernel] packs without being stacked first."""
+    w = np.ascontiguousarray(w)  # (no copy when it is)
     k_rows, N = w.shape
     lanes = _lanes(packed)
     width = NV * lanes
@@ -203,18 +228,18 @@ def pack_rows(w, packed, K, row0):
     for p in range(full):
         base = p * K * width + row0 * width
         for k in range(k_rows):
-            for j in range(width):
-                packed[base + k * width + j] = w[k, p * width + j]
+            for v in range(NV):
+                _copy_vector(w, k * N + p * width + v * lanes, packed,
+                             base + k * width + v * lanes)
     tail = full * K * width
     for q in range((N - full * width) // lanes):
         base = tail + q * K * lanes + row0 * lanes
         col = full * width + q * lanes
         for k in range(k_rows):
-            for j in range(lanes):
-                packed[base + k * lanes + j] = w[k, col + j]
+            _copy_vector(w, k * N + col, packed, base + k * lanes)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _full_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
         _F6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
@@ -230,7 +255,7 @@ def _full_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
         _F1(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _tail_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
         _T6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
@@ -246,16 +271,18 @@ def _tail_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
         _T1(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
 
 
-@njit(cache=True, nogil=True)
-def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max):
+@njit(cache=True, nogil=True, inline="always")
+def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max, reverse):
     """c[:M, :N] (+)= A @ w: A's element (r, k) at a[ao + r*lda + k*ksa] (flat), w (K, N)
     packed. Depth in chunks of kc_max, rows in chunks of MC, each row chunk in blocks
     of nearly equal size (64 rows: 9 x 6 + 2 x 5, not 10 x 6 + 4: a block of few rows
-    does few multiply-adds per load)."""
+    does few multiply-adds per load). `reverse` runs the panels last to first: the
+    same sums in the same order, but a product that follows one run the other way
+    starts with the panels still in L1 (see `matmul`)."""
     lanes = _lanes(packed)
     width = NV * lanes
     full = N // width
-    tail = full * K * width
+    panels = full + (N - full * width) // lanes
     for k0 in range(0, max(K, 1), kc_max):
         kc = min(kc_max, K - k0)
         acc = accumulate or k0 > 0
@@ -263,34 +290,48 @@ def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max):
             m = min(MC, M - i0)
             blocks = (m + MR - 1) // MR
             rows, extra = m // blocks, m % blocks
-            for p in range(full):
+            for n in range(panels):
+                p = panels - 1 - n if reverse else n
+                a_at = ao + i0 * lda + k0 * ksa
+                if m == 1:  # one row: the kernel called directly (faster than a dispatch)
+                    if p < full:
+                        _F1(a, a_at, lda, ksa, packed, p * K * width + k0 * width, c,
+                            i0 * ldc + p * width, ldc, kc, acc)
+                    else:
+                        _T1(a, a_at, lda, ksa, packed,
+                            full * K * width + (p - full) * K * lanes + k0 * lanes, c,
+                            i0 * ldc + full * width + (p - full) * lanes, ldc, kc, acc)
+                    continue
                 i = i0
                 for blk in range(blocks):
                     mr = rows + 1 if blk < extra else rows
-                    _full_block(mr, a, ao + i * lda + k0 * ksa, lda, ksa, packed,
-                                p * K * width + k0 * width, c, i * ldc + p * width, ldc, kc, acc)
-                    i += mr
-            for q in range((N - full * width) // lanes):
-                i = i0
-                for blk in range(blocks):
-                    mr = rows + 1 if blk < extra else rows
-                    _tail_block(mr, a, ao + i * lda + k0 * ksa, lda, ksa, packed,
-                                tail + q * K * lanes + k0 * lanes, c,
-                                i * ldc + full * width + q * lanes, ldc, kc, acc)
+                    a_at = ao + i * lda + k0 * ksa
+                    if p < full:
+                        _full_block(mr, a, a_at, lda, ksa, packed, p * K * width + k0 * width,
+                                    c, i * ldc + p * width, ldc, kc, acc)
+                    else:
+                        q = p - full
+                        _tail_block(mr, a, a_at, lda, ksa, packed,
+                                    full * K * width + q * K * lanes + k0 * lanes, c,
+                                    i * ldc + full * width + q * lanes, ldc, kc, acc)
                     i += mr
 
 
 @njit(cache=True, nogil=True)
-def matmul(a, packed, c):
+def matmul(a, packed, c, reverse=False):
     """c = a @ w, where `packed` is w (K, N) packed by `pack`.
 
     a (M, K) and c (M, N) need unit stride along their last axis (any row stride);
-    N must be `supported`.
+    N must be `supported`. `reverse=True` computes the same bits with the panels in
+    reverse order: a loop of products alternating it reads the first panels of each
+    product from L1, where the previous one left them (one-row steps at H = 64:
+    0.54 us a product instead of 0.64, the recurrent kernel being 64 KB against a
+    32 KB L1).
     """
     M, K = a.shape
     # whole depth per pass (the steps' depths, D + H <= ~2k, measured best unsplit)
     _blocked(a, 0, a.strides[0] // a.itemsize, 1, M, K, packed, c,
-             c.strides[0] // c.itemsize, c.shape[1], False, max(K, 1))
+             c.strides[0] // c.itemsize, c.shape[1], False, max(K, 1), reverse)
 
 
 @njit(cache=True, nogil=True)
@@ -299,20 +340,31 @@ def matmul_tn(a, packed, c):
     with unit stride along its rows (the weight gradients' X^T dZ without a transpose)."""
     K, M = a.shape
     _blocked(a, 0, 1, a.strides[0] // a.itemsize, M, K, packed, c,
-             c.strides[0] // c.itemsize, c.shape[1], False, KC)
+             c.strides[0] // c.itemsize, c.shape[1], False, KC, False)
 
 
 #: Products below this many multiply-adds stay with BLAS: there OpenBLAS's small-matrix
 #: kernels are as fast (measured, one core: (32, 64) @ (64, 256) 9.2 us either way,
 #: (100, 16) @ (16, 256) 7.5 us BLAS against 8.3 us packed), and packing costs a copy.
+#: OpenBLAS itself runs products below 2**21 multiply-adds on one thread (measured:
+#: (64, 64) @ (64, 256) 25.6 us with 1 or 2 threads, (128, 64) @ (64, 256) 47 -> 34 us).
 PACKED_MACS = 1 << 20
+#: One-row products repeated at least this many times are packed too: the packed kernel
+#: with alternating panel order (`matmul`) beats BLAS's one-row product (median of 15
+#: interleaved runs, one core, h (1, H) @ (H, 4H): 0.60 against 0.67 us at H = 64, 0.30
+#: against 0.39 at H = 48, even at H >= 80), and the pack (~1.5 us for 64 KB) is paid
+#: back within ~30 steps.
+ONE_ROW_STEPS = 32
 
 
 @njit(cache=True, nogil=True)
-def packed_for(w, M):
-    """w (K, N) packed for products with M-row left matrices; size 0 when BLAS serves."""
+def packed_for(w, M, steps=1):
+    """w (K, N) packed for `steps` products with M-row left matrices; size 0 when BLAS
+    serves them."""
     K, N = w.shape
-    if M * K * N < PACKED_MACS or not supported(w, N):
+    if not supported(w, N):
+        return np.empty(0, w.dtype)
+    if M * K * N < PACKED_MACS and not (M == 1 and steps >= ONE_ROW_STEPS):
         return np.empty(0, w.dtype)
     packed = np.empty(K * N, w.dtype)
     pack(w, packed)
@@ -320,11 +372,11 @@ def packed_for(w, M):
 
 
 @njit(cache=True, nogil=True)
-def step_product(a, w, packed, c):
+def step_product(a, w, packed, c, reverse=False):
     """c = a @ w (a (M, K), w (K, N) contiguous), through `packed` = packed_for(w, M)
-    when it is not empty, else BLAS."""
+    when it is not empty (`reverse` as in `matmul`), else BLAS."""
     if packed.size > 0:
-        matmul(a, packed, c)
+        matmul(a, packed, c, reverse)
     else:
         np.dot(a, w, c)
 

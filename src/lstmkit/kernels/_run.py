@@ -28,6 +28,11 @@ from ._blas import gemm, restore_threads, single_thread_if_small
 from ._forward import forward_call
 
 
+#: A call's scratch buffers (inference) below this size come from the compiled call
+#: itself: NumPy's own allocations pay only from 4 MiB, where NumPy asks for huge pages.
+OWN_SCRATCH_BYTES = 1 << 22
+
+
 class KernelCache(NamedTuple):
     """What the kernel's backward needs; every array time-major, in processing order."""
 
@@ -84,9 +89,6 @@ def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     D, H = x.shape[2], recurrent_kernel.shape[0]
     dm, rm = dropout_mask, recurrent_dropout_mask
     e1, e2, e3, e2u8 = _empties(dtype)
-    arr = lambda a, empty: (empty if a is None else a if a.dtype == dtype and a.flags.c_contiguous
-                            else np.ascontiguousarray(a, dtype))
-    gates = lambda m, empty: empty if m is None else arr(m if m.ndim == 3 else m[None], empty)
     per_gate = (dm is not None and dm.ndim == 3) or (rm is not None and rm.ndim == 3)
     # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
     joint = not per_gate and _gemm.joint_steps(rows, D, H, dtype)
@@ -94,10 +96,26 @@ def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
         mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
     # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
     # weights must give the same bits whatever layout they arrive in.
-    return (arr(x, e3), arr(kernel, e2), arr(recurrent_kernel, e2), arr(bias, e1), arr(h0, e2),
-            arr(c0, e2), e2u8 if mask is None else mask, gates(dm, e3), gates(rm, e3),
-            bool(go_backwards), bool(zero_output_for_mask), bool(return_sequences), bool(train),
-            joint)
+    return (_contiguous(x, dtype, e3), _contiguous(kernel, dtype, e2),
+            _contiguous(recurrent_kernel, dtype, e2), _contiguous(bias, dtype, e1),
+            _contiguous(h0, dtype, e2), _contiguous(c0, dtype, e2),
+            e2u8 if mask is None else mask, _gate_stacked(dm, dtype, e3),
+            _gate_stacked(rm, dtype, e3), bool(go_backwards), bool(zero_output_for_mask),
+            bool(return_sequences), bool(train), joint)
+
+
+def _contiguous(a, dtype, empty):
+    """a as a C-contiguous array of dtype (itself when it is one); `empty` for None."""
+    if a is None:
+        return empty
+    if a.dtype == dtype and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype)
+
+
+def _gate_stacked(m, dtype, empty):
+    """A dropout mask as (1 | 4, B, n): shared masks get a leading axis of 1."""
+    return empty if m is None else _contiguous(m if m.ndim == 3 else m[None], dtype, empty)
 
 
 def make_buffers(n, T, B, D, H, train, joint, has_mask, dtype):
@@ -129,11 +147,16 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     shard's rows of them (see `_shard`).
     """
     B, T, D = x.shape
+    H = recurrent_kernel.shape[0]
     inputs = call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                          zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                          return_sequences, train, B)
-    Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, recurrent_kernel.shape[0], train,
-                                           inputs[13], mask is not None, x.dtype)
+    if train or T * B * max(D, 4 * H) * x.itemsize >= OWN_SCRATCH_BYTES:
+        Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, H, train, inputs[13],
+                                               mask is not None, x.dtype)
+    else:  # the compiled call allocates its scratch itself
+        e1, e2, e3, e2u8 = _empties(x.dtype)
+        Wp, X, Z, S, C, mask_tm = e1, e3, e3, e3, e3, e2u8
     cache = kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dropout_mask,
                          recurrent_dropout_mask) if train else None
     return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache
@@ -155,11 +178,14 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     args, cache = forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                                zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                                return_sequences, train, out, last, h, c)
-    previous = single_thread_if_small(B * H * 4 * H)
-    try:
-        forward_call(*args)
-    finally:
-        restore_threads(previous)
+    if max(B * H, T * B * x.shape[2]) * 4 * H < _gemm.PACKED_MACS:
+        forward_call(*args)  # products OpenBLAS runs on one thread anyway
+    else:
+        previous = single_thread_if_small(B * H * 4 * H)
+        try:
+            forward_call(*args)
+        finally:
+            restore_threads(previous)
     return (out if return_sequences else None), last, h, c, cache
 
 

@@ -58,7 +58,9 @@ class SequenceCall:
     """
 
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
-        if self._is_symbolic_call(inputs, initial_state, mask):  # lk.Input: record a Node
+        # lk.Input: record a Node (an array with no other argument is answered first)
+        if (type(inputs) is not np.ndarray or initial_state is not None or mask is not None) \
+                and self._is_symbolic_call(inputs, initial_state, mask):
             return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
@@ -213,7 +215,9 @@ class LSTM(SequenceCall, Layer):
         return x, mask, states
 
     def _initial_states(self, B, initial_state):
-        H = self.units
+        if initial_state is None and not self.stateful:
+            return None
+        H = self.cell.units
         if self.stateful:  # Keras checks the batch size even when initial_state is given
             if self.states is None:
                 self.states = self.get_initial_state(B)
