@@ -61,11 +61,31 @@ def test_empty_depth_gives_zeros():
     assert np.array_equal(c, np.zeros_like(c))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M", [1, 5, 13])
+def test_reverse_panel_order_gives_the_same_bits(dtype, M):
+    """matmul(..., reverse=True) sums every element in the same order: identical bits."""
+    rng = np.random.default_rng(M)
+    N = 9 * LANES[dtype]  # two full panels and one one-vector panel
+    a, w = rng.normal(size=(M, 37)).astype(dtype), rng.normal(size=(37, N)).astype(dtype)
+    packed = np.empty(w.size, dtype)
+    _gemm.pack(w, packed)
+    forward, backward = np.empty((M, N), dtype), np.empty((M, N), dtype)
+    _gemm.matmul(a, packed, forward)
+    _gemm.matmul(a, packed, backward, True)
+    assert np.array_equal(forward, backward)
+    _check(forward, a, w)
+
+
 def test_dispatch_between_packed_and_blas():
-    """Small products and column counts the lanes don't divide stay with BLAS."""
+    """Small products and column counts the lanes don't divide stay with BLAS; one-row
+    products repeated at least ONE_ROW_STEPS times are packed."""
     w = np.ones((256, 1024), np.float32)
     assert _gemm.packed_for(w, 64).size == w.size
     assert _gemm.packed_for(w, 1).size == 0  # 262144 multiply-adds: BLAS
+    assert _gemm.packed_for(w, 1, _gemm.ONE_ROW_STEPS).size == w.size
+    assert _gemm.packed_for(w, 1, _gemm.ONE_ROW_STEPS - 1).size == 0
+    assert _gemm.packed_for(w, 2, 1000).size == 0
     assert _gemm.packed_for(np.ones((512, 1022), np.float32), 64).size == 0
     assert _gemm.supported(w, 48) and not _gemm.supported(w, 20)
     rng = np.random.default_rng(2)

@@ -118,6 +118,42 @@ def test_exp32():
 
 
 @njit(error_model="numpy")
+def _sigmoid_tanh_array(a, b, out):
+    for k in range(a.size):
+        out[k] = _math.sigmoid_tanh(a[k], b[k])
+
+
+def test_sigmoid_tanh_with_one_division():
+    """sigmoid(a) * tanh(b) as one quotient: as accurate as the two functions, and the
+    limits (an overflowing exp(-a), infinities, NaN) of the product."""
+    rng = np.random.default_rng(7)
+    a = np.concatenate([rng.uniform(-20, 20, 400_000), rng.uniform(-95, 95, 100_000)])
+    b = np.concatenate([rng.uniform(-12, 12, 400_000), np.logspace(-30, 1, 100_000)])
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    out = np.empty_like(a)
+    _sigmoid_tanh_array(a, b, out)
+    with np.errstate(over="ignore"):
+        exact = np.tanh(b.astype(np.float64)) / (1.0 + np.exp(-a.astype(np.float64)))
+    # Relative accuracy down to 2.4e-31: below, the denominator may overflow to inf and the
+    # result be 0 (an absolute error under 2.4e-31; the LSTM's states are sums of these).
+    normal = np.abs(exact) >= 2.4e-31
+    assert (np.abs(out - exact)[normal] / np.abs(exact[normal])).max() < 4e-7
+    assert np.abs(out - exact)[~normal].max() < 2.4e-31  # (the product of the two: < 4e-7)
+    inf, nan = np.inf, np.nan
+    a = np.array([-inf, -100, inf, 100, 0, 0, 0, nan, 1], np.float32)
+    b = np.array([3, 3, 3, -inf, inf, -0.0, 0.0, 1, nan], np.float32)
+    out = np.empty_like(a)
+    _sigmoid_tanh_array(a, b, out)
+    np.testing.assert_array_equal(out[:7], [0, 0, np.tanh(np.float32(3)), -1, 0.5, 0, 0])
+    assert np.signbit(out[5]) and not np.signbit(out[6])
+    assert np.isnan(out[7:]).all()
+    a64, b64 = np.array([0.3, -2.0]), np.array([0.7, 5.0])
+    out64 = np.empty(2)
+    _sigmoid_tanh_array(a64, b64, out64)  # float64: the two functions, exactly
+    assert out64.tolist() == [1 / (1 + math.exp(-p)) * math.tanh(q) for p, q in zip(a64, b64)]
+
+
+@njit(error_model="numpy")
 def _generic(x):
     return _math.sigmoid(x), _math.tanh(x)
 

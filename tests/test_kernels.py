@@ -126,6 +126,40 @@ def test_inference_stores_nothing(dtype, return_sequences):
              state=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
+def test_inference_pass_of_wide_layers(dtype, dropout):
+    """H >= 16 at inference: the pass that keeps no gates (`_forward._infer_pass`)."""
+    _compare(dtype, 3, 7, 5, 20, train=False, mask="holes", state=True, dropout=dropout)
+    _compare(dtype, 2, 6, 3, 32, train=False, go_backwards=True, return_sequences=False,
+             dropout=dropout)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("dropout", ["none", "shared"])
+def test_one_row_sequences_on_the_packed_path(dtype, train, dropout):
+    """B = 1 and T >= ONE_ROW_STEPS: h @ R packed, panels in alternating order."""
+    from lstmkit.kernels import _gemm
+
+    T = _gemm.ONE_ROW_STEPS + 3
+    _compare(dtype, 1, T, 4, 48, train=train, mask="holes", dropout=dropout)
+    _compare(dtype, 1, T, 4, 20, train=train, go_backwards=True, state=True, dropout=dropout)
+
+
+def test_small_inference_allocates_its_own_scratch(monkeypatch):
+    """A small inference call lets the compiled call allocate its buffers; the result is
+    the same bits as with buffers from NumPy."""
+    from lstmkit.kernels import _run
+
+    args, kw, _ = _problem(np.float32, 3, 40, 5, 24, mask="holes", state=True)
+    small = kernels.lstm_forward(*args, **kw, backend="kernel")
+    monkeypatch.setattr(_run, "OWN_SCRATCH_BYTES", 0)  # every call: buffers from NumPy
+    numpy_buffers = kernels.lstm_forward(*args, **kw, backend="kernel")
+    for name in ("outputs", "h", "c"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(numpy_buffers, name))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 7), st.integers(1, 9),
        st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),

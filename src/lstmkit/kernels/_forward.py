@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from . import _gemm
-from ._math import sigmoid, tanh
+from ._math import sigmoid, sigmoid_tanh, tanh
 
 #: Below this many units the gates are computed 4H wide, not H wide (see `_small_pass`).
 SMALL_H = 16
@@ -57,6 +57,22 @@ def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
         if train:
             for j in range(4 * H):
                 Z[t, b, j] = arow[j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _infer_pass(Z, zr, bias, C, S, t, cur, nxt):
+    """`_fused_pass` for inference, where the gates are not kept: i * g and o * tanh(c')
+    take one division each (`sigmoid_tanh`), 3 a unit instead of 5 (~10% faster)."""
+    B, H = S.shape[1], S.shape[2]
+    for b in range(B):
+        for j in range(H):
+            f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
+            ig = sigmoid_tanh((Z[t, b, j] + zr[b, j]) + bias[j],
+                              (Z[t, b, 2 * H + j] + zr[b, 2 * H + j]) + bias[2 * H + j])
+            C[nxt, b, j] = f * C[cur, b, j] + ig
+        for j in range(H):  # h in a loop of its own: in the loop above it stops vectorizing
+            S[nxt, b, j] = sigmoid_tanh((Z[t, b, 3 * H + j] + zr[b, 3 * H + j]) + bias[3 * H + j],
+                                        C[nxt, b, j])
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -177,8 +193,10 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
                         zr[b, k * H + j] = zk[b, j]
         if H < SMALL_H:
             _small_pass(Z, zr, bias, C, S, act, tz, cur, nxt, gs, gm, ga, tc, train)
-        else:
+        elif train:
             _fused_pass(Z, zr, bias, C, S, arow, tz, cur, nxt, train)
+        else:
+            _infer_pass(Z, zr, bias, C, S, tz, cur, nxt)
         for b in range(B):
             # The mask is applied after the pass, so that the pass has no branch.
             if (not has_mask) or mask[t, b] != 0:

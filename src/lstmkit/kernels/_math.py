@@ -106,9 +106,8 @@ def sigmoid32(x):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def tanh32(x):
-    # tanh|x| = m / (m + 2) with m = expm1(2|x|): one formula for every |x|, no cancellation
-    # near 0 (m ~ 2|x|), no overflow (|x| clamped where tanh is already 1 in float32).
+def _expm1_2abs(x):
+    """m = expm1(2 |x|), |x| clamped to 9.1 (where tanh is already 1 in float32)."""
     z = _TWO * min(abs(x), _TANH_MAX)
     k = z * _LOG2E + _ROUND_127
     n = k - _ROUND_127  # 0..27
@@ -117,8 +116,28 @@ def tanh32(x):
     q = ((((_M6 * r + _M5) * r + _M4) * r + _M3) * r + _M2) * r + _M1
     em1_r = (r * r) * q + r  # e**r - 1, accurate for small r (no 1 + ... - 1)
     scale = _int32_bits_as_float32(_float32_bits_as_int32(k) << np.int32(23))  # 2**n
-    m = scale * em1_r + (scale - _ONE)
+    return scale * em1_r + (scale - _ONE)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def tanh32(x):
+    # tanh|x| = m / (m + 2) with m = expm1(2|x|): one formula for every |x|, no cancellation
+    # near 0 (m ~ 2|x|), no overflow (|x| clamped where tanh is already 1 in float32).
+    m = _expm1_2abs(x)
     return math.copysign(m / (m + _TWO), x)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def sigmoid_tanh32(a, b):
+    """sigmoid(a) * tanh(b) with one division: m / ((1 + e**-a) (m + 2)), m = expm1(2|b|).
+
+    The LSTM's i * g and o * tanh(c) at inference, where the gates themselves are not
+    kept: 3 divisions a unit instead of 5. Relative error < 4e-7 down to results of
+    2.4e-31; below, the denominator may overflow and the result be 0 (an absolute error
+    under 2.4e-31, where sigmoid(a) * tanh(b) would keep the tiny value).
+    """
+    m = _expm1_2abs(b)
+    return math.copysign(m / ((_ONE + exp32(-a)) * (m + _TWO)), b)
 
 
 @njit(cache=True, error_model="numpy")
@@ -129,6 +148,11 @@ def sigmoid64(x):
 @njit(cache=True, error_model="numpy")
 def tanh64(x):
     return math.tanh(x)
+
+
+@njit(cache=True, error_model="numpy")
+def sigmoid_tanh64(a, b):
+    return sigmoid64(a) * tanh64(b)
 
 
 def sigmoid(x):
@@ -153,6 +177,18 @@ def _tanh_ov(x):
     if x == types.float32:
         return lambda x: tanh32(x)
     return lambda x: tanh64(x)
+
+
+def sigmoid_tanh(a, b):
+    """Generic sigmoid(a) * tanh(b) for numba code (float32 or float64)."""
+    raise NotImplementedError("only callable from numba-compiled code")
+
+
+@overload(sigmoid_tanh)
+def _sigmoid_tanh_ov(a, b):
+    if a == types.float32 and b == types.float32:
+        return lambda a, b: sigmoid_tanh32(a, b)
+    return lambda a, b: sigmoid_tanh64(a, b)
 
 
 @njit(cache=True, error_model="numpy")
