@@ -125,7 +125,7 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
     if joint:  # [kernel; recurrent_kernel] (D + H, 4H), packed once for all steps
         _gemm.pack_rows(K, Wp, D + H, 0)
         _gemm.pack_rows(R, Wp, D + H, D)
-        XH = np.empty((B, D + H), Z.dtype)  # the step's [x_t | h]
+        XH = _gemm.aligned_empty(B * (D + H), Z).reshape((B, D + H))  # the step's [x_t | h]
     elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
@@ -133,7 +133,7 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
     # Scratch buffers, sized 0 when this call does not use them (a small call pays for
     # every allocation).
     small = H < SMALL_H
-    zr = np.empty((B, G4), Z.dtype)
+    zr = _gemm.aligned_empty(B * G4, Z).reshape((B, G4))
     hm = np.empty((B if rmode > 0 else 0, H), Z.dtype)
     zk = np.empty((B if rmode == 2 else 0, H), Z.dtype)
     act = np.empty((B if small else 0, G4), Z.dtype)  # the step's activations (small H)
@@ -163,7 +163,8 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
         cur = t if train else t % 2
         nxt = t + 1 if train else (t + 1) % 2
         tz = t if Z.shape[0] == T else 0
-        h = S[cur]
+        if joint or rmode > 0 or Rp.size == 0:
+            h = S[cur]
         if joint:
             for b in range(B):
                 for j in range(D):
@@ -175,8 +176,10 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
                     for j in range(H):
                         XH[b, D + j] = h[b, j]
             _gemm.matmul(XH, Wp, Z[tz], t % 2 == 1)
+        elif rmode == 0 and Rp.size > 0:  # S[cur] @ R, panels zig-zag (no view of S[cur])
+            _gemm.matmul_at(S, cur, Rp, zr, t % 2 == 1)
         elif rmode == 0:
-            _gemm.step_product(h, R, Rp, zr, t % 2 == 1)  # (B, 4H); panels zig-zag
+            _gemm.step_product(h, R, Rp, zr)  # (B, 4H) by BLAS
         elif rmode == 1:
             for b in range(B):
                 for j in range(H):
@@ -197,9 +200,15 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
             _fused_pass(Z, zr, bias, C, S, arow, tz, cur, nxt, train)
         else:
             _infer_pass(Z, zr, bias, C, S, tz, cur, nxt)
+        if not has_mask:  # the output is the new state; `last` is set after the loop
+            if return_sequences:
+                for b in range(B):
+                    for j in range(H):
+                        out[b, t, j] = S[nxt, b, j]
+            continue
         for b in range(B):
             # The mask is applied after the pass, so that the pass has no branch.
-            if (not has_mask) or mask[t, b] != 0:
+            if mask[t, b] != 0:
                 for j in range(H):
                     last[b, j] = S[nxt, b, j]
             else:  # a masked step keeps the state; the output repeats or is zero
@@ -212,6 +221,8 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
             if return_sequences:
                 for j in range(H):
                     out[b, t, j] = last[b, j]
+    if not has_mask and T > 0:
+        last[:] = S[T if train else T % 2]
 
 
 @njit(cache=True, nogil=True)
@@ -238,11 +249,12 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
     H, G4 = R.shape
     dtype = x.dtype
     if X.size == 0 and T * B * D > 0:  # a small inference call: scratch of its own
-        Wp = np.empty((D + H) * G4 if joint else 0, dtype)
-        X = np.empty((T, B, D), dtype)
-        Z = np.empty((1 if joint else T, B, G4), dtype)
-        S = np.empty((2, B, H), dtype)
-        C = np.empty((2, B, H), dtype)
+        Wp = _gemm.aligned_empty((D + H) * G4 if joint else 0, x)
+        X = _gemm.aligned_empty(T * B * D, x).reshape((T, B, D))
+        TZ = 1 if joint else T
+        Z = _gemm.aligned_empty(TZ * B * G4, x).reshape((TZ, B, G4))
+        S = _gemm.aligned_empty(2 * B * H, x).reshape((2, B, H))
+        C = _gemm.aligned_empty(2 * B * H, x).reshape((2, B, H))
         mask_tm = np.empty((T if mask.size > 0 else 0, B), np.uint8)
     shared_dm = dm.size > 0 and dm.shape[0] == 1
     per_gate = (dm.size > 0 and dm.shape[0] == 4) or (rm.size > 0 and rm.shape[0] == 4)
@@ -264,7 +276,8 @@ def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_ou
             Z[:, :, k * H:(k + 1) * H] = zk.reshape((T, B, H))
     elif per_gate:  # implementation 1 without input dropout: Z is needed before the bias
         _gemm.product(X.reshape((T * B, D)), kernel, Z.reshape((T * B, G4)))
-    bias_arg = np.zeros(G4, dtype)
+    bias_arg = _gemm.aligned_empty(G4, x)
+    bias_arg[:] = 0
     if bias.size > 0:
         if per_gate:  # implementation 1 adds the bias to x @ kernel, before h @ R
             for t in range(T):
