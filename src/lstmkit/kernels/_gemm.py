@@ -415,10 +415,12 @@ def product(a, w, c):
     step_product(a, w, packed_for(w, a.shape[0]), c)
 
 
+def whole_vectors(N: int, dtype) -> bool:
+    """`supported` from Python: whether N columns of dtype are whole vectors."""
+    return N % (LANES32 if np.dtype(dtype) == np.float32 else LANES32 // 2) == 0
+
+
 def joint_steps(B: int, D: int, H: int, dtype) -> bool:
     """Whether the forward computes each step as one packed [x_t | h] @ [kernel; R]:
     when the recurrent product is large enough for the packed path (`packed_for`)."""
-    if B * H * 4 * H < PACKED_MACS:
-        return False
-    lanes = LANES32 if np.dtype(dtype) == np.float32 else LANES32 // 2
-    return (4 * H) % lanes == 0
+    return B * H * 4 * H >= PACKED_MACS and whole_vectors(4 * H, dtype)

@@ -17,7 +17,6 @@ time, so they enter these GEMMs as one elementwise product each.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -67,16 +66,6 @@ def _empty(ndim, dtype):
 def _gate_blocks(w, H):
     """(rows, 4H) -> (4, rows, H) contiguous: one block per gate i, f, c, o."""
     return np.ascontiguousarray(w.reshape(w.shape[0], 4, H).transpose(1, 0, 2))
-
-
-def aligned(shape, dtype) -> np.ndarray:
-    """np.empty(shape, dtype) with the data on a cache line (`_gemm.aligned_empty`; NumPy
-    aligns to 16 bytes). Large buffers still get NumPy's huge pages."""
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    buf = np.empty(nbytes + _gemm.LINE, np.uint8)
-    skip = -buf.ctypes.data % _gemm.LINE
-    return buf[skip:skip + nbytes].view(dtype).reshape(shape)
 
 
 def _empties(dtype):
@@ -135,10 +124,10 @@ def make_buffers(n, T, B, D, H, train, joint, has_mask, dtype):
     in one array). From NumPy: huge pages (see `forward_call`)."""
     lead = (n,) if n else ()
     states = lead + (T + 1 if train else 2, B, H)
-    return (aligned(lead + ((D + H) * 4 * H if joint else 0,), dtype),
-            aligned(lead + (T, B, D), dtype),
-            aligned(lead + (T if train or not joint else 1, B, 4 * H), dtype),
-            aligned(states, dtype), aligned(states, dtype),
+    return (np.empty(lead + ((D + H) * 4 * H if joint else 0,), dtype),
+            np.empty(lead + (T, B, D), dtype),
+            np.empty(lead + (T if train or not joint else 1, B, 4 * H), dtype),
+            np.empty(states, dtype), np.empty(states, dtype),
             np.empty(lead + (T if has_mask else 0, B), np.uint8))
 
 
@@ -173,6 +162,17 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache
 
 
+def blas_may_thread(rows, T, D, H, dtype, per_gate) -> bool:
+    """Whether a forward call of `rows` batch rows may give BLAS a product that OpenBLAS
+    splits over its threads (measured: from 2**21 multiply-adds; below PACKED_MACS, one
+    thread). Products of whole vectors from PACKED_MACS up run packed (`_gemm`), so only
+    per-gate dropout and column counts of no whole vectors reach BLAS at any size; the
+    caller then makes BLAS single-threaded for the call (`single_thread_if_small`)."""
+    if not per_gate and _gemm.whole_vectors(4 * H, dtype):
+        return False
+    return max(rows * H, T * rows * D) * 4 * H >= _gemm.PACKED_MACS
+
+
 def outputs_for(B, T, H, dtype, return_sequences):
     """The forward's outputs, to be filled: out (B, T, H) (size 0 unless
     `return_sequences`), last, h, c (B, H)."""
@@ -189,8 +189,9 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     args, cache = forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                                zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                                return_sequences, train, out, last, h, c)
-    if max(B * H, T * B * x.shape[2]) * 4 * H < _gemm.PACKED_MACS:
-        forward_call(*args)  # products OpenBLAS runs on one thread anyway
+    per_gate = args[7].shape[0] == 4 or args[8].shape[0] == 4  # dropout masks (4, B, n)
+    if not blas_may_thread(B, T, x.shape[2], H, x.dtype, per_gate):
+        forward_call(*args)
     else:
         previous = single_thread_if_small(B * H * 4 * H)
         try:
@@ -204,7 +205,7 @@ def _input_grad(dZ2, K, packed):
     """dX = dZ @ kernel.T, (T*B, 4H) @ (4H, D): packed when the steps' products were."""
     if not packed:
         return gemm(dZ2, K.T)
-    dX = aligned((dZ2.shape[0], K.shape[0]), dZ2.dtype)
+    dX = np.empty((dZ2.shape[0], K.shape[0]), dZ2.dtype)
     _gemm.product(dZ2, np.ascontiguousarray(K.T), dX)
     return dX
 
@@ -217,9 +218,9 @@ def _weight_grad(inputs, dZ2, packed):
     n = inputs.shape[1]
     if not packed or not _gemm.supported(inputs, n):
         return gemm(inputs.T, dZ2)
-    inputs_packed = aligned((inputs.size,), inputs.dtype)
+    inputs_packed = np.empty(inputs.size, inputs.dtype)
     _gemm.pack(inputs, inputs_packed)
-    grad_t = aligned((dZ2.shape[1], n), inputs.dtype)  # (4H, n)
+    grad_t = np.empty((dZ2.shape[1], n), inputs.dtype)  # (4H, n)
     _gemm.matmul_tn(dZ2, inputs_packed, grad_t)
     return np.ascontiguousarray(grad_t.T)
 
@@ -245,7 +246,7 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
         rdrop = np.ascontiguousarray(rm if rm.ndim == 3 else rm[None], dtype)
         if rmode == 2:
             RgT = np.ascontiguousarray(_gate_blocks(R, H).transpose(0, 2, 1))
-    dZ = aligned(A.shape, dtype)  # (T, B, 4H)
+    dZ = np.empty_like(A)  # (T, B, 4H)
     previous = single_thread_if_small(B * H * 4 * H)
     try:
         backward_loop(A, C, np.ascontiguousarray(R.T), RgT, cache.mask, rdrop, rmode, d_out,
