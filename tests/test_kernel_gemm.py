@@ -97,6 +97,24 @@ def test_dispatch_between_packed_and_blas():
         _check(c, a, w)
 
 
+def test_gradient_products_take_the_packed_gemm_where_it_pays():
+    """After the loop: packed from PACKED_MACS up, BLAS for small products, for columns
+    of no whole vectors, and for products big enough for BLAS's threads when those are
+    free (outside batch shards)."""
+    from lstmkit.kernels import _blas, _run
+
+    f32, big = np.float32, _blas.PARALLEL_MACS
+    assert _run._packed_pays(_gemm.PACKED_MACS, 64, f32)
+    assert not _run._packed_pays(_gemm.PACKED_MACS - 1, 64, f32)
+    assert not _run._packed_pays(_gemm.PACKED_MACS, 20, f32)
+    assert not _run._packed_pays(big, 64, f32)
+    changed = _blas.single_thread_if_small(0)
+    try:
+        assert _run._packed_pays(big, 64, f32) == _blas.single_threaded()
+    finally:
+        _blas.restore_threads(changed)
+
+
 # The LSTM kernels with per-step products above `_gemm.PACKED_MACS` (B * H * 4H), so that
 # the forward's recurrent product, its input GEMM and backward's dz @ R^T run packed.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -139,6 +139,11 @@ def single_thread_if_small(macs: int) -> bool:
     return True
 
 
+def single_threaded() -> bool:
+    """Whether a `single_thread_if_small` is in force (e.g. inside batch shards)."""
+    return _STATE["depth"] > 0
+
+
 def restore_threads(changed: bool) -> None:
     """Undo `single_thread_if_small`."""
     if not changed:

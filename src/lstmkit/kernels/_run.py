@@ -24,7 +24,7 @@ import numpy as np
 from .. import reference as _ref
 from . import _gemm
 from ._backward import backward_loop
-from ._blas import gemm, restore_threads, single_thread_if_small
+from ._blas import PARALLEL_MACS, gemm, restore_threads, single_thread_if_small, single_threaded
 from ._forward import forward_call
 
 
@@ -201,22 +201,33 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     return (out if return_sequences else None), last, h, c, cache
 
 
-def _input_grad(dZ2, K, packed):
-    """dX = dZ @ kernel.T, (T*B, 4H) @ (4H, D): packed when the steps' products were."""
-    if not packed:
+def _packed_pays(macs, columns, dtype) -> bool:
+    """Whether a product after the loop (`macs` multiply-adds, `columns` result columns
+    on the packed side) runs on the packed GEMM: from PACKED_MACS up (one core,
+    (800, 64)^T @ (800, 256): 252 us against BLAS's 330 us; 124 against 198 with 32
+    columns), unless it is large enough for BLAS's threads (PARALLEL_MACS) and those are
+    free, i.e. the call is not one shard of several (`_shard`)."""
+    if macs < _gemm.PACKED_MACS or not _gemm.whole_vectors(columns, dtype):
+        return False
+    return macs < PARALLEL_MACS or single_threaded()
+
+
+def _input_grad(dZ2, K):
+    """dX = dZ @ kernel.T, (T*B, 4H) @ (4H, D)."""
+    if not _packed_pays(dZ2.size * K.shape[0], K.shape[0], dZ2.dtype):
         return gemm(dZ2, K.T)
     dX = np.empty((dZ2.shape[0], K.shape[0]), dZ2.dtype)
     _gemm.product(dZ2, np.ascontiguousarray(K.T), dX)
     return dX
 
 
-def _weight_grad(inputs, dZ2, packed):
+def _weight_grad(inputs, dZ2):
     """inputs^T @ dZ, (T*B, n)^T @ (T*B, 4H) -> (n, 4H): a weight gradient over all steps.
 
     On the packed path it is computed as (dZ^T @ inputs)^T, so that the smaller matrix
     (inputs) is the one packed and dZ is read in place."""
     n = inputs.shape[1]
-    if not packed or not _gemm.supported(inputs, n):
+    if not _packed_pays(inputs.size * dZ2.shape[1], n, inputs.dtype):
         return gemm(inputs.T, dZ2)
     inputs_packed = np.empty(inputs.size, inputs.dtype)
     _gemm.pack(inputs, inputs_packed)
@@ -255,9 +266,8 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
         restore_threads(previous)
     dZ2 = dZ.reshape(T * B, 4 * H)
     Hp = S[:T]  # (T, B, H) the state each step started from
-    packed = _gemm.joint_steps(B, D, H, dtype)  # large products: the packed GEMM
     if rmode == 0:
-        dR = _weight_grad(Hp.reshape(T * B, H), dZ2, packed)
+        dR = _weight_grad(Hp.reshape(T * B, H), dZ2)
     elif rmode == 1:
         dR = gemm((Hp * rm).reshape(T * B, H).T, dZ2)
     else:
@@ -265,8 +275,8 @@ def backward(cache: KernelCache, d_outputs=None, d_h=None, d_c=None,
         for k in range(4):
             dR[:, k * H:(k + 1) * H] = (Hp * rm[k]).reshape(T * B, H).T @ dZ2[:, k * H:(k + 1) * H]
     if dm is None or dm.ndim == 2:
-        dK = _weight_grad(X.reshape(T * B, D), dZ2, packed)  # (D, 4H)
-        dX = _input_grad(dZ2, K, packed).reshape(T, B, D) if input_grad else None
+        dK = _weight_grad(X.reshape(T * B, D), dZ2)  # (D, 4H)
+        dX = _input_grad(dZ2, K).reshape(T, B, D) if input_grad else None
         if dm is not None and input_grad:
             dX *= dm
     else:
