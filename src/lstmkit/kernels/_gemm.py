@@ -258,7 +258,7 @@ def pack_rows(w, packed, K, row0):
             _copy_vector(w, k * N + col, packed, base + k * lanes)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _full_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
         _F6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
@@ -274,7 +274,7 @@ def _full_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
         _F1(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _tail_block(m, a, ao, lda, ksa, packed, po, c, co, ldc, K, acc):
     if m == 6:
         _T6(a, ao, lda, ksa, packed, po, c, co, ldc, K, acc)
