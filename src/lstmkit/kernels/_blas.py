@@ -140,8 +140,10 @@ def single_thread_if_small(macs: int) -> bool:
 
 
 def single_threaded() -> bool:
-    """Whether a `single_thread_if_small` is in force (e.g. inside batch shards)."""
-    return _STATE["depth"] > 0
+    """Whether SciPy's OpenBLAS runs on one thread now: a `single_thread_if_small` is in
+    force (e.g. inside batch shards), or its thread count is 1 (threadpoolctl, the
+    environment, a 1-core machine). False when the BLAS is not SciPy's OpenBLAS."""
+    return _STATE["depth"] > 0 or (_THREADS is not None and _THREADS[0]() == 1)
 
 
 def restore_threads(changed: bool) -> None:
