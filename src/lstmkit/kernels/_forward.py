@@ -11,7 +11,9 @@ instead, and zr is zero). Per step:
     i, f, g, o = sigma(z_i), sigma(z_f), phi(z_g), sigma(z_o)
     c' = f * c + i * g;  h' = o * phi(c')          # then the mask selects old or new
 
-all in one pass over (B, H). Inference keeps two (B, H) state buffers; training
+all in one pass over (B, H); at inference, where the gates are not kept, i * g and
+o * phi(c') take one division each (`_math.sigmoid_tanh`). Inference keeps two (B, H)
+state buffers; training
 (`train=True`) keeps the states of every step, S and C (T+1, B, H) with S[0] = h0,
 and overwrites Z[t] with the activations i, f, g, o that backward needs: the
 gate buffer is the pre-activation buffer, so training stores 4 + 2 arrays of

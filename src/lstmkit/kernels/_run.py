@@ -1,6 +1,7 @@
 """The kernel path end to end: buffers, the GEMMs around the loops, the cache.
 
-Forward: this module converts the arguments and makes the buffers (from NumPy), and
+Forward: this module converts the arguments and makes the buffers (from NumPy; a
+small inference call leaves them to the compiled call, where they cost less), and
 one compiled call, `_forward.forward_call`, does the rest: x (B, T, D) is copied
 once to time-major processing order X (T, B, D) (the copy also reverses for
 `go_backwards` and applies a shared input dropout mask), ONE GEMM gives
@@ -11,8 +12,9 @@ fills dZ (T, B, 4H), then single GEMMs over all T*B rows give
 
     d_kernel = X^T dZ,  d_recurrent_kernel = S[:T]^T dZ,  d_bias = sum dZ,  dx = dZ kernel^T
 
-(S[:T] are the states each step started from). Dropout masks are constant over
-time, so they enter these GEMMs as one elementwise product each.
+(S[:T] are the states each step started from), on the packed GEMM where it pays
+(`_packed_pays`). Dropout masks are constant over time, so they enter these GEMMs as
+one elementwise product each.
 """
 
 from __future__ import annotations
