@@ -160,6 +160,17 @@ def test_small_inference_allocates_its_own_scratch(monkeypatch):
         np.testing.assert_array_equal(getattr(small, name), getattr(numpy_buffers, name))
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_empty_batch(train):
+    """A batch of 0 rows gives empty outputs on both paths (the compiled call still makes
+    its (2, 0, H) state buffers)."""
+    args, kw, _ = _problem(np.float32, 1, 4, 3, 20)
+    args = (np.zeros((0, 4, 3), np.float32),) + args[1:]
+    for backend in ("kernel", "reference"):
+        res = kernels.lstm_forward(*args, keep_cache=train, backend=backend)
+        assert res.outputs.shape == (0, 4, 20) and res.h.shape == res.c.shape == (0, 20)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 7), st.integers(1, 9),
        st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
