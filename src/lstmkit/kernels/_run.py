@@ -30,8 +30,9 @@ from ._blas import PARALLEL_MACS, gemm, restore_threads, single_thread_if_small,
 from ._forward import forward_call
 
 
-#: A call's scratch buffers (inference) below this size come from the compiled call
-#: itself: NumPy's own allocations pay only from 4 MiB, where NumPy asks for huge pages.
+#: An inference call whose scratch buffers are all below this size lets the compiled call
+#: allocate them: NumPy's own allocations pay only from 4 MiB, where NumPy asks for huge
+#: pages (an 8 MB buffer from numba page-faults 2048 times).
 OWN_SCRATCH_BYTES = 1 << 22
 
 
@@ -153,9 +154,11 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     inputs = call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                          zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                          return_sequences, train, B)
-    if train or T * B * max(D, 4 * H) * x.itemsize >= OWN_SCRATCH_BYTES:
-        Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, H, train, inputs[13],
-                                               mask is not None, x.dtype)
+    joint = inputs[13]
+    largest = max(T * B * max(D, 4 * H), (D + H) * 4 * H if joint else 0) * x.itemsize
+    if train or largest >= OWN_SCRATCH_BYTES:
+        Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, H, train, joint, mask is not None,
+                                               x.dtype)
     else:  # the compiled call allocates its scratch itself
         e1, e2, e3, e2u8 = _empties(x.dtype)
         Wp, X, Z, S, C, mask_tm = e1, e3, e3, e3, e3, e2u8
