@@ -121,6 +121,8 @@ def functional_from_config(config, cls):
         layer = _layers.deserialize(entry)
         name = entry.get("name", layer.name)
         by_name[name] = layer
+        if isinstance(layer, InputLayer):  # made by its config, never called (Keras writes [])
+            continue
         for node_index, node in enumerate(entry.get("inbound_nodes") or []):
             pending.append((name, node_index, node))
     created = {}
@@ -131,6 +133,9 @@ def functional_from_config(config, cls):
         progress = False
         for item in list(pending):
             name, node_index, node = item
+            if not isinstance(node, dict):
+                raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} in "
+                                 f"the config must be a dict with 'args', got {node!r}")
             try:
                 args = _restore(_unwrap(node.get("args", [])), created)
                 kwargs = {}
@@ -140,6 +145,9 @@ def functional_from_config(config, cls):
             except KeyError:
                 continue
             layer = by_name[name]
+            if not isinstance(args, list) or not args:
+                raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} "
+                                 f"in the config has no list of input tensors (got {node!r})")
             inputs = args[0] if len(args) == 1 else args
             created[(name, node_index)] = layer(inputs, **kwargs)
             pending.remove(item)
