@@ -315,28 +315,27 @@ def _blocked(a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max, rever
             rows, extra = m // blocks, m % blocks
             for n in range(panels):
                 p = panels - 1 - n if reverse else n
-                a_at = ao + i0 * lda + k0 * ksa
-                if m == 1:  # one row: the kernel called directly (faster than a dispatch)
-                    if p < full:
-                        _F1(a, a_at, lda, ksa, packed, p * K * width + k0 * width, c,
-                            i0 * ldc + p * width, ldc, kc, acc)
-                    else:
-                        _T1(a, a_at, lda, ksa, packed,
-                            full * K * width + (p - full) * K * lanes + k0 * lanes, c,
-                            i0 * ldc + full * width + (p - full) * lanes, ldc, kc, acc)
-                    continue
+                is_full = p < full
+                if is_full:  # where the panel starts in `packed`, and its first column
+                    po, col = p * K * width + k0 * width, p * width
+                else:
+                    po = full * K * width + (p - full) * K * lanes + k0 * lanes
+                    col = full * width + (p - full) * lanes
                 i = i0
                 for blk in range(blocks):
                     mr = rows + 1 if blk < extra else rows
                     a_at = ao + i * lda + k0 * ksa
-                    if p < full:
-                        _full_block(mr, a, a_at, lda, ksa, packed, p * K * width + k0 * width,
-                                    c, i * ldc + p * width, ldc, kc, acc)
+                    if m == 1:  # one row: the kernel called directly (faster than a dispatch)
+                        if is_full:
+                            _F1(a, a_at, lda, ksa, packed, po, c, i * ldc + col, ldc, kc, acc)
+                        else:
+                            _T1(a, a_at, lda, ksa, packed, po, c, i * ldc + col, ldc, kc, acc)
+                    elif is_full:
+                        _full_block(mr, a, a_at, lda, ksa, packed, po, c, i * ldc + col, ldc,
+                                    kc, acc)
                     else:
-                        q = p - full
-                        _tail_block(mr, a, a_at, lda, ksa, packed,
-                                    full * K * width + q * K * lanes + k0 * lanes, c,
-                                    i * ldc + full * width + q * lanes, ldc, kc, acc)
+                        _tail_block(mr, a, a_at, lda, ksa, packed, po, c, i * ldc + col, ldc,
+                                    kc, acc)
                     i += mr
 
 

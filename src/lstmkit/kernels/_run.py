@@ -167,13 +167,17 @@ def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
     return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache
 
 
-def blas_may_thread(rows, T, D, H, dtype, per_gate) -> bool:
-    """Whether a forward call of `rows` batch rows may give BLAS a product that OpenBLAS
-    splits over its threads (measured: from 2**21 multiply-adds; below PACKED_MACS, one
-    thread). Products of whole vectors from PACKED_MACS up run packed (`_gemm`), so only
-    per-gate dropout and column counts of no whole vectors reach BLAS at any size; the
-    caller then makes BLAS single-threaded for the call (`single_thread_if_small`)."""
-    if not per_gate and _gemm.whole_vectors(4 * H, dtype):
+def blas_may_thread(rows, inputs) -> bool:
+    """Whether a forward call of `rows` batch rows with `call_inputs` `inputs` may give
+    BLAS a product that OpenBLAS splits over its threads (measured: from 2**21
+    multiply-adds; below PACKED_MACS, one thread). Products of whole vectors from
+    PACKED_MACS up run packed (`_gemm`), so only per-gate dropout and column counts of no
+    whole vectors reach BLAS at any size; the caller then makes BLAS single-threaded for
+    the call (`single_thread_if_small`)."""
+    x, R, dm, rm = inputs[0], inputs[2], inputs[7], inputs[8]
+    T, D, H = x.shape[1], x.shape[2], R.shape[0]
+    per_gate = dm.shape[0] == 4 or rm.shape[0] == 4  # dropout masks (4, B, n)
+    if not per_gate and _gemm.whole_vectors(4 * H, x.dtype):
         return False
     return max(rows * H, T * rows * D) * 4 * H >= _gemm.PACKED_MACS
 
@@ -194,8 +198,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
     args, cache = forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
                                zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
                                return_sequences, train, out, last, h, c)
-    per_gate = args[7].shape[0] == 4 or args[8].shape[0] == 4  # dropout masks (4, B, n)
-    if not blas_may_thread(B, T, x.shape[2], H, x.dtype, per_gate):
+    if not blas_may_thread(B, args):
         forward_call(*args)
     else:
         previous = single_thread_if_small(B * H * 4 * H)

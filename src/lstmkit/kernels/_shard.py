@@ -161,10 +161,8 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_
         make = _run.make_buffers if train else _inference_scratch
         buffers = make(n, x.shape[1], B // n, x.shape[2], recurrent_kernel.shape[0], train,
                        inputs[13], mask is not None, x.dtype)
-        per_gate = inputs[7].shape[0] == 4 or inputs[8].shape[0] == 4
         # one BLAS thread per shard, when BLAS could use more
-        changed = _run.blas_may_thread(B // n, x.shape[1], x.shape[2], recurrent_kernel.shape[0],
-                                       x.dtype, per_gate) and single_thread_if_small(0)
+        changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
         try:
             _parallel.forward_shards(*inputs, *buffers[:5], out, last, h, c, buffers[5])
         finally:
