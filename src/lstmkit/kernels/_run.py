@@ -29,7 +29,6 @@ from ._backward import backward_loop
 from ._blas import PARALLEL_MACS, gemm, restore_threads, single_thread_if_small, single_threaded
 from ._forward import forward_call
 
-
 #: An inference call whose scratch buffers are all below this size lets the compiled call
 #: allocate them: NumPy's own allocations pay only from 4 MiB, where NumPy asks for huge
 #: pages (an 8 MB buffer from numba page-faults 2048 times).
