@@ -92,7 +92,7 @@ def test_inspect_a_model_file(capsys, tmp_path):
     html = out_path.read_text(encoding="utf-8")
     assert "Total params" in html  # the model summary
     data = json.loads(re.search(r"id='lk-data'>(.*?)</script>", html, re.DOTALL).group(1))
-    model = lk.io.load_model(str(FILES / f"{name}.keras"))
+    model = lk.saving.load_model(str(FILES / f"{name}.keras"))
     layers = [lay for lay in model.layers if isinstance(lay, lk.layers.LSTM)]
     assert [entry["name"] for entry in data["layers"]] == [lay.name for lay in layers]
     # the embedded numbers are the trace of the layer inside the model (fed what it is fed)

@@ -64,9 +64,9 @@ def test_images_exist_and_are_small():
         assert path.stat().st_size < 200_000, f"{rel} is {path.stat().st_size} bytes"
 
 
-@pytest.mark.parametrize("name", ["lstmkit.inspect", "lstmkit.inspect.trace",
-                                  "lstmkit.inspect.explain", "lstmkit.inspect.claims",
-                                  "lstmkit.inspect.plots", "lstmkit.inspect.report"])
+@pytest.mark.parametrize("name", ["lstmkit.inspection", "lstmkit.inspection.trace",
+                                  "lstmkit.inspection.explain", "lstmkit.inspection.claims",
+                                  "lstmkit.inspection.plots", "lstmkit.inspection.report"])
 def test_docstring_examples_run(name):
     if name.endswith(("plots", "report")):
         pytest.importorskip("matplotlib")

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lstmkit as lk
-from lstmkit.inspect import claims as _claims
+from lstmkit.inspection import claims as _claims
 
 SEED_X = np.random.default_rng(0).normal(size=(32, 10, 8)).astype("float32")
 

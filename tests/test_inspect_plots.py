@@ -8,7 +8,7 @@ import pytest
 import lstmkit as lk
 
 pytest.importorskip("matplotlib")
-from lstmkit.inspect import plots
+from lstmkit.inspection import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

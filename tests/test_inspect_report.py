@@ -43,7 +43,7 @@ def _layer_and_inputs():
 def _report(tmp_path, **kw):
     layer, x, mask = _layer_and_inputs()
     path = tmp_path / "report.html"
-    html = lk.inspect.report(layer, x, str(path), mask=mask, **kw)
+    html = lk.inspection.report(layer, x, str(path), mask=mask, **kw)
     return layer, x, mask, path, html
 
 
@@ -75,7 +75,7 @@ def test_report_is_self_contained(full_report):
 
 
 def test_report_without_matplotlib_still_has_everything_else(tmp_path, monkeypatch):
-    from lstmkit.inspect import plots
+    from lstmkit.inspection import plots
 
     def missing():
         raise ImportError("no matplotlib")
@@ -88,7 +88,7 @@ def test_report_without_matplotlib_still_has_everything_else(tmp_path, monkeypat
 
 def test_report_limits_the_embedded_data(tmp_path):
     layer, x, mask = _layer_and_inputs()
-    html = lk.inspect.report(layer, x, mask=mask, max_samples=2, max_units=3, max_steps=4,
+    html = lk.inspection.report(layer, x, mask=mask, max_samples=2, max_units=3, max_steps=4,
                              pictures=False)
     payload = re.search(r"id='lk-data'>(.*?)</script>", html, re.DOTALL).group(1)
     entry = json.loads(payload)["layers"][0]
@@ -100,7 +100,7 @@ def test_report_limits_the_embedded_data(tmp_path):
 def test_report_keeps_large_traces_small():
     import importlib
 
-    report_module = importlib.import_module("lstmkit.inspect.report")  # the module, not report()
+    report_module = importlib.import_module("lstmkit.inspection.report")  # the module, not report()
 
     layer = lk.layers.LSTM(64, return_sequences=True)
     x = np.zeros((40, 300, 2), "float32")
@@ -115,7 +115,7 @@ def test_report_keeps_large_traces_small():
 def test_default_tokens_for_token_id_inputs():
     import importlib
 
-    report_module = importlib.import_module("lstmkit.inspect.report")
+    report_module = importlib.import_module("lstmkit.inspection.report")
     ids = np.array([[1, 2, 9], [3, 0, 0]])
     assert report_module._default_tokens(ids, None) == ["1", "2", "9"]
     assert report_module._default_tokens(ids, ["<pad>", "the", "cat"]) == ["the", "cat", "9"]
@@ -126,7 +126,7 @@ def test_default_tokens_for_token_id_inputs():
 
 def test_report_rejects_other_objects():
     with pytest.raises(TypeError, match="model, an LSTM or a Bidirectional"):
-        lk.inspect.report(object(), np.ones((1, 2, 3)))
+        lk.inspection.report(object(), np.ones((1, 2, 3)))
 
 
 @needs_chromium
@@ -210,7 +210,7 @@ def test_report_of_a_sequential_model_with_tokens(tmp_path):
     vocab = {w: k + 1 for k, w in enumerate(sorted(set(words)))}
     x = np.array([[vocab[w] for w in words], [1, 2, 3, 0, 0, 0]])
     path = tmp_path / "model.html"
-    html = lk.inspect.report(model, x, str(path), tokens=words, pictures=False)
+    html = lk.inspection.report(model, x, str(path), tokens=words, pictures=False)
     assert "Total params" in html and "Bidirectional encoder" in html
     assert "LSTM summarizer" in html and "&#10007;" not in html
     proc, console = _chromium(tmp_path, path, "--dump-dom")

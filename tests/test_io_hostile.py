@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstmkit as lk
-from lstmkit.io import _sandbox
+from lstmkit.saving import _sandbox
 from test_io_keras_files import DATA
 
 CLEAR = (ValueError, OSError)
@@ -311,7 +311,7 @@ def test_pickled_npz_weights_are_never_unpickled(tmp_path):
 def test_numeric_npz_weights_load(tmp_path):
     """An npz with plain arrays named by Keras's variable paths is read (no pickle needed)."""
     model = lk.models.load_model(SRC)
-    from lstmkit.io._weights import model_var_groups
+    from lstmkit.saving._weights import model_var_groups
 
     arrays = {f"{inner}/vars/{i}": v.value for inner, vs in model_var_groups(model)
               for i, v in enumerate(vs)}

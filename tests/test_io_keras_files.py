@@ -16,7 +16,7 @@ import pytest
 import lstmkit as lk
 from _oracle import keras as torch_keras
 from _oracle import quiet
-from lstmkit.io import _compat, _saving
+from lstmkit.saving import _compat, _saving
 
 DATA = pathlib.Path(__file__).parent / "data" / "keras_files"
 MANIFEST = json.loads((DATA / "MANIFEST.json").read_text())
@@ -194,7 +194,7 @@ def test_model_from_json_reads_tf_keras2_json():
 
     with h5py.File(DATA / "tfkeras2_stacked_embedding.h5", "r") as f:
         text = f.attrs["model_config"]
-    model = lk.io.model_from_json(text)
+    model = lk.saving.model_from_json(text)
     assert [type(layer).__name__ for layer in model.layers] == [
         "Embedding", "LSTM", "LSTM", "Dense"]
     assert model.output_shape == (None, 1)

@@ -136,7 +136,7 @@ def test_written_keras_file_layout(tmp_path):
         config = json.loads(zf.read("config.json"))
     assert meta["keras_version"] == "3.15.1" and meta["saved_by"].startswith("lstmkit")
     assert config["class_name"] == "Sequential" and config["module"] == "keras"
-    from lstmkit.io._weights import H5Store
+    from lstmkit.saving._weights import H5Store
 
     with zipfile.ZipFile(path) as zf:
         store = H5Store(zf.read("model.weights.h5"), "m")

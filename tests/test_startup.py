@@ -38,7 +38,7 @@ def test_import_lstmkit_loads_no_heavy_dependency():
     modules = set(out["modules"])
     for heavy in ("numba", "llvmlite", "scipy", "h5py", "torch", "keras", "tensorflow",
                   "onnx", "onnxruntime", "matplotlib", "logging", "concurrent.futures",
-                  "lstmkit.models", "lstmkit.training", "lstmkit.io", "lstmkit.inspect",
+                  "lstmkit.models", "lstmkit.training", "lstmkit.saving", "lstmkit.inspection",
                   "lstmkit.layers.core", "lstmkit.layers.bidirectional",
                   "lstmkit.kernels._run"):
         assert heavy not in modules, f"`import lstmkit` imported {heavy}"

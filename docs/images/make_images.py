@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import lstmkit as lk
-from lstmkit.inspect import plots
+from lstmkit.inspection import plots
 
 OUT = Path(__file__).resolve().parent
 TOKENS = {1: "(", 2: ")", 3: "a"}
@@ -113,7 +113,7 @@ def main():
         fig.savefig(tmp / name, dpi=80)
         small_png(tmp / name, OUT / name)
     html = tmp / "report.html"
-    page = lk.inspect.report(model, X, str(html), tokens=words,
+    page = lk.inspection.report(model, X, str(html), tokens=words,
                              title="lstmkit report: bracket depth")
     # a copy that shows only the interactive view, with the depth unit selected
     focus = tmp / "interactive.html"

@@ -27,18 +27,25 @@ _LAZY = {
     "losses": ("lstmkit.training.losses", None),
     "metrics": ("lstmkit.training.metrics", None),
     "callbacks": ("lstmkit.training.callbacks", None),
-    "trace": ("lstmkit.inspect", "trace"),
-    "explain": ("lstmkit.inspect", "explain"),
-    "inspect": ("lstmkit.inspect", None),
+    "trace": ("lstmkit.inspection", "trace"),
+    "explain": ("lstmkit.inspection", "explain"),
+    "inspection": ("lstmkit.inspection", None),
     "convert": ("lstmkit.convert", None),
     "datasets": ("lstmkit.datasets", None),
     "data": ("lstmkit.data", None),
-    "io": ("lstmkit.io", None),
+    "saving": ("lstmkit.saving", None),
     "kernels": ("lstmkit.kernels", None),
 }
 
 
+# Old names, kept for one release: `lk.io` is `lk.saving` (Keras's name), `lk.inspect` is
+# `lk.inspection` (neither shadows a standard-library module any more).
+_DEPRECATED = {"io": "lstmkit.io", "inspect": "lstmkit.inspect"}
+
+
 def __getattr__(name):
+    if name in _DEPRECATED:
+        return importlib.import_module(_DEPRECATED[name])  # warns once, on its first import
     if name not in _LAZY:
         raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")
     module_name, attr = _LAZY[name]

@@ -120,7 +120,7 @@ def part_d_report(model, data, history, pred, out_dir):
         fig.tight_layout()
         figures["Loss curves"] = fig
     path = os.path.join(out_dir, "report.html")
-    lk.inspect.report(model, data.x_test[:8], path, extra_figures=figures,
+    lk.inspection.report(model, data.x_test[:8], path, extra_figures=figures,
                       title="lstmkit demo: CO2 forecaster")
     if plt is not None:
         for name, fig in figures.items():

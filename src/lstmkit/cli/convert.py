@@ -76,7 +76,7 @@ def _max_diff(expected, got) -> float:
 
 
 def run(args) -> int:
-    from ..io import load_model
+    from ..saving import load_model
 
     model = load_model(args.model)
     if args.to == "onnx":

@@ -116,7 +116,7 @@ def run(args) -> int:
     import lstmkit as lk
 
     if args.model:
-        from ..io import load_model
+        from ..saving import load_model
         from .predict import gather_inputs
 
         model = load_model(args.model)

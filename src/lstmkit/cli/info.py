@@ -38,7 +38,7 @@ def _output_shape(layer):
 
 def describe(path) -> str:
     """The text `lstmkit info` prints for a model file."""
-    from ..io import _saving
+    from ..saving import _saving
 
     loaded = _saving.read_model_file(path)
     try:

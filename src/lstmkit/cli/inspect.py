@@ -1,6 +1,6 @@
 """`lstmkit inspect MODEL --input X.npy --out report.html`: one self-contained HTML report.
 
-The report (see `lstmkit.inspect.report`) holds the model summary, the explanation
+The report (see `lstmkit.inspection.report`) holds the model summary, the explanation
 of every LSTM / Bidirectional layer checked on these inputs, pictures (with the
 `viz` extra) and an interactive view of every gate and state per sample and unit.
 It fetches nothing: open it offline, attach it to a mail.
@@ -36,9 +36,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..inspect import report
-    from ..inspect.explain import recurrent_layers
-    from ..io import load_model
+    from ..inspection import report
+    from ..inspection.explain import recurrent_layers
+    from ..saving import load_model
     from .predict import gather_inputs
 
     if not args.out.endswith((".html", ".htm")):

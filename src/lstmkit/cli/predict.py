@@ -127,7 +127,7 @@ def gather_inputs(specs, model) -> list:
 
 
 def run(args) -> int:
-    from ..io import load_model
+    from ..saving import load_model
 
     if not args.output.endswith((".npy", ".npz")):
         raise ValueError(f"--output must end in .npy or .npz, got {args.output!r}")

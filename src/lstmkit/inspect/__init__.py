@@ -1,23 +1,21 @@
-"""See inside an LSTM: `trace` every gate and state, `explain` its outputs, plots, a report.
+"""Deprecated: `lstmkit.inspect` is now `lstmkit.inspection` (no clash with the stdlib's).
 
-    lk.trace(layer, x)       -> Trace (i, f, g, o, c, h per step), exact
-    lk.explain(layer, x)     -> what each returned array is, with checked equalities
-    lk.inspect.plots         -> matplotlib figures (the `viz` extra)
-    lk.inspect.report(m, x, "report.html")  -> one self-contained HTML file
+The old path keeps working for one release and warns once, on its first import.
 
 Example:
-    >>> import numpy as np
-    >>> import lstmkit as lk
-    >>> t = lk.trace(lk.layers.LSTM(4), np.ones((2, 3, 5), "float32"))
-    >>> t.c.shape
-    (2, 3, 4)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     from lstmkit.inspect import trace
+    >>> import lstmkit.inspection
+    >>> trace is lstmkit.inspection.trace
+    True
 """
 
-# `plots` and `report` import matplotlib only inside their functions, so this stays light.
-# `report` (the function) is bound after its module, so `lk.inspect.report(...)` calls it.
-from . import plots
-from .explain import Explanation, explain
-from .report import report
-from .trace import BidirectionalTrace, Trace, trace
+import warnings
 
-__all__ = ["BidirectionalTrace", "Explanation", "Trace", "explain", "plots", "report", "trace"]
+from ..inspection import *  # noqa: F403
+from ..inspection import __all__  # noqa: F401
+
+warnings.warn("lstmkit.inspect is deprecated and will be removed in the next release; "
+              "use lstmkit.inspection instead", DeprecationWarning, stacklevel=2)

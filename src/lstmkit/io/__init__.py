@@ -1,27 +1,21 @@
-"""Keras model files, read and written safely: `.keras`, legacy `.h5`, `.weights.h5`.
+"""Deprecated: `lstmkit.io` is now `lstmkit.saving` (Keras's name for it).
 
-A model file is untrusted data: loading never imports a module named in it, never
-unpickles and never runs code from it (a `Lambda` or an unknown class gets a
-`ValueError` naming the layer); zip members are read in memory by exact name after
-size checks; HDF5 links, dtypes and shapes are checked before any read; saving
-writes only the path it is given.
+The old path keeps working for one release and warns once, on its first import.
 
 Example:
-    >>> import lstmkit as lk
-    >>> model = lk.models.load_model("tests/data/keras_files/tfkeras2_classifier.h5")
-    >>> [layer.name for layer in model.layers]
-    ['series', 'lstm', 'logits', 'probs']
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     from lstmkit.io import load_model
+    >>> import lstmkit.saving
+    >>> load_model is lstmkit.saving.load_model
+    True
 """
 
-from ._saving import (
-                      load_model,
-                      load_weights,
-                      model_from_json,
-                      read_model_file,
-                      save_model,
-                      save_weights,
-                      to_json,
-)
+import warnings
 
-__all__ = ["load_model", "save_model", "load_weights", "save_weights", "to_json",
-           "model_from_json", "read_model_file"]
+from ..saving import *  # noqa: F403
+from ..saving import __all__  # noqa: F401
+
+warnings.warn("lstmkit.io is deprecated and will be removed in the next release; "
+              "use lstmkit.saving (Keras's name) instead", DeprecationWarning, stacklevel=2)

@@ -18,21 +18,21 @@ _layers.register(Model, "Functional")
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a `.keras` / `.h5` model file (implemented by `lstmkit.io`)."""
-    from .. import io as _io
+    """Load a `.keras` / `.h5` model file (implemented by `lstmkit.saving`)."""
+    from .. import saving as _io
     return _io.load_model(filepath, custom_objects=custom_objects, compile=compile,
                           safe_mode=safe_mode)
 
 
 def save_model(model, filepath, overwrite=True, **kwargs):
-    """Save a model as `.keras` (or legacy `.h5`) (implemented by `lstmkit.io`)."""
-    from .. import io as _io
+    """Save a model as `.keras` (or legacy `.h5`) (implemented by `lstmkit.saving`)."""
+    from .. import saving as _io
     return _io.save_model(model, filepath, overwrite=overwrite, **kwargs)
 
 
 def model_from_json(json_string, custom_objects=None):
-    """A model from `model.to_json()`'s string (implemented by `lstmkit.io`)."""
-    from .. import io as _io
+    """A model from `model.to_json()`'s string (implemented by `lstmkit.saving`)."""
+    from .. import saving as _io
     return _io.model_from_json(json_string, custom_objects=custom_objects)
 
 

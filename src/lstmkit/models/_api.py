@@ -172,27 +172,27 @@ class ModelAPI:
         return [] if state is None else state.metrics_names()
 
     def to_json(self, **kwargs) -> str:
-        """The model's Keras 3 config entry as a JSON string (see `lstmkit.io.to_json`)."""
-        from .. import io as _io
+        """The model's Keras 3 config entry as a JSON string (see `lstmkit.saving.to_json`)."""
+        from .. import saving as _io
         return _io.to_json(self, **kwargs)
 
     def save(self, filepath, overwrite=True, **kwargs):
-        """Save to a `.keras` / `.h5` file (needs `lstmkit.io`)."""
+        """Save to a `.keras` / `.h5` file (needs `lstmkit.saving`)."""
         try:
-            from .. import io as _io
+            from .. import saving as _io
             save_model = _io.save_model
         except (ImportError, AttributeError) as err:
-            raise NotImplementedError("Saving models needs lstmkit.io.save_model") from err
+            raise NotImplementedError("Saving models needs lstmkit.saving.save_model") from err
         return save_model(self, filepath, overwrite=overwrite, **kwargs)
 
     def save_weights(self, filepath, overwrite=True):
         try:
-            from .. import io as _io
+            from .. import saving as _io
             save_weights = _io.save_weights
         except (ImportError, AttributeError) as err:
-            raise NotImplementedError("Saving weights needs lstmkit.io.save_weights") from err
+            raise NotImplementedError("Saving weights needs lstmkit.saving.save_weights") from err
         return save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, **kwargs):
-        from .. import io as _io
+        from .. import saving as _io
         return _io.load_weights(self, filepath, **kwargs)

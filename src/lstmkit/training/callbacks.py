@@ -237,7 +237,7 @@ class ModelCheckpoint(MonitorCallback):
     """Save the model (or its weights) every epoch, or only when `monitor` improves.
 
     `filepath` may hold `{epoch:02d}` and log keys such as `{val_loss:.2f}`. Saving uses
-    `model.save` / `model.save_weights` (lstmkit.io).
+    `model.save` / `model.save_weights` (lstmkit.saving).
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,

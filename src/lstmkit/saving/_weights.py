@@ -8,7 +8,7 @@ and a TimeDistributed's layer under `layer`. Keras 2.13 `.keras` files keep the
 layers under `_layer_checkpoint_dependencies/` (`H5IOStore.get`).
 
 Example:
-    >>> from lstmkit.io._weights import H5Store
+    >>> from lstmkit.saving._weights import H5Store
     >>> store = H5Store("tests/data/keras_files/keras3_classifier.weights.h5")
     >>> [shape for shape, _ in store.get("layers/lstm/cell")]
     [(3, 20), (5, 20), (20,)]

@@ -169,7 +169,7 @@ class _Budget:
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         if nbytes > self.left:
             raise ValueError(f"{self.path}: the datasets declare more than the limit of bytes "
-                             "to read (lstmkit.io._archive.MAX_MEMBER_BYTES)")
+                             "to read (lstmkit.saving._archive.MAX_MEMBER_BYTES)")
         self.left -= nbytes
         return read_dataset(dset, self.path, None, what)
 

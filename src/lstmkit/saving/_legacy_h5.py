@@ -8,7 +8,7 @@ have weights, in model order, take the file's layers that have weights, in file
 order; inside a layer, weights go by position.
 
 Example:
-    >>> from lstmkit.io._legacy_h5 import LegacyH5
+    >>> from lstmkit.saving._legacy_h5 import LegacyH5
     >>> f = LegacyH5("tests/data/keras_files/tfkeras2_classifier.h5")
     >>> f.keras_version, [name for name, _ in f.layers() if _]
     ('2.21.0', ['lstm', 'logits'])

@@ -13,7 +13,7 @@ Example:
     >>> import numpy as np
     >>> import lstmkit as lk
     >>> t = lk.trace(lk.layers.LSTM(4, return_sequences=True), np.ones((2, 6, 3), "float32"))
-    >>> fig = lk.inspect.plots.heatmaps(t, sample=0)
+    >>> fig = lk.inspection.plots.heatmaps(t, sample=0)
     >>> len(fig.axes) >= 6
     True
 """

@@ -11,7 +11,7 @@ Example:
     >>> import lstmkit as lk
     >>> x = np.random.default_rng(0).normal(size=(4, 10, 8)).astype("float32")
     >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
-    >>> html = lk.inspect.report(lk.layers.LSTM(4, return_sequences=True), x, path)
+    >>> html = lk.inspection.report(lk.layers.LSTM(4, return_sequences=True), x, path)
     >>> html.startswith("<!DOCTYPE html>") and os.path.exists(path)
     True
 """

@@ -8,7 +8,7 @@ pickle -- and is killed when it overruns. Elsewhere (no cheap `fork`), or with
 `LSTMKIT_IO_SANDBOX=0`, the parser runs in-process.
 
 Example:
-    >>> from lstmkit.io._sandbox import run_isolated
+    >>> from lstmkit.saving._sandbox import run_isolated
     >>> run_isolated(lambda: {"answer": 42}, what="demo")
     {'answer': 42}
 """

@@ -7,7 +7,7 @@ decompression bomb is refused before anything is decompressed. Other members
 (`assets/`, odd names such as `../../x`) are never read.
 
 Example:
-    >>> from lstmkit.io._archive import read_archive
+    >>> from lstmkit.saving._archive import read_archive
     >>> archive = read_archive("tests/data/keras_files/keras3_classifier.keras")
     >>> archive.config["class_name"], sorted(archive.metadata)
     ('Functional', ['date_saved', 'keras_version'])
@@ -58,7 +58,7 @@ def check_member(info: zipfile.ZipInfo, path: str, limit: int | None = None) -> 
     size, packed = info.file_size, max(info.compress_size, 1)
     if size > limit:
         raise ValueError(f"{path}: member {info.filename!r} declares {size} bytes, more than "
-                         f"the limit of {limit} (lstmkit.io._archive.MAX_MEMBER_BYTES)")
+                         f"the limit of {limit} (lstmkit.saving._archive.MAX_MEMBER_BYTES)")
     if size > (1 << 20) and size > MAX_EXPANSION * packed:
         raise ValueError(f"{path}: member {info.filename!r} would expand {size / packed:.0f}x "
                          f"({packed} -> {size} bytes): refusing a likely decompression bomb")
