@@ -1,4 +1,4 @@
-"""The old import paths `lstmkit.io` and `lstmkit.inspect` still work and warn (one release)."""
+"""Old import paths (`lstmkit.io`, `lstmkit.inspect`, `lstmkit.training.data`) work and warn."""
 
 import subprocess
 import sys
@@ -13,7 +13,13 @@ CHECKS = {
                         "assert lstmkit.inspect.plots is lstmkit.inspection.plots\n"),
     "lk.io": "import lstmkit as lk\nassert lk.io.save_model is lk.saving.save_model\n",
     "lk.inspect": "import lstmkit as lk\nassert lk.inspect.explain is lk.explain\n",
+    "lstmkit.training.data": ("import lstmkit.training.data as d\n"
+                              "import lstmkit.training._adapters as a\n"
+                              "assert d.ArraySource is a.ArraySource\n"),
 }
+NEW = {"lstmkit.io": "lstmkit.saving", "lk.io": "lstmkit.saving",
+       "lstmkit.inspect": "lstmkit.inspection", "lk.inspect": "lstmkit.inspection",
+       "lstmkit.training.data": "lstmkit.data"}
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
@@ -23,9 +29,8 @@ def test_old_path_works_and_warns_once(name):
     result = subprocess.run([sys.executable, "-W", "always::DeprecationWarning", "-c", code],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    new = "lstmkit.saving" if "io" in name else "lstmkit.inspection"
     assert result.stderr.count("DeprecationWarning") == 1, result.stderr
-    assert f"use {new}" in result.stderr
+    assert NEW[name] in result.stderr
 
 
 def test_new_paths_do_not_warn():

@@ -1,176 +1,33 @@
-"""Arrays for `fit` / `evaluate`: checks, validation split, class weights, batches.
+"""Deprecated: fit's data adapters are private now (`lstmkit.training._adapters`).
 
-Follows keras/src/trainers/data_adapters: `validation_split` keeps the last
-fraction of the samples (before any shuffling) for validation; class weights
-become per-sample weights from the (argmax'ed or rounded) targets.
+"data" in lstmkit means one thing: `lstmkit.data`, batches from files larger than memory.
+`lstmkit.datasets` holds the shipped datasets. This old path keeps working for one release and
+warns once, on its first import.
+
+Example:
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     from lstmkit.training.data import as_arrays
+    >>> [a.shape for a in as_arrays([[1.0, 2.0]], 1, "input")]
+    [(1, 2)]
 """
 
-from __future__ import annotations
+import warnings
 
-import math
+from ._adapters import (  # noqa: F401
+    ArraySource,
+    SequenceSource,
+    as_arrays,
+    batch_slices,
+    class_weight_to_sample_weights,
+    is_batch_sequence,
+    num_samples,
+    split_validation,
+    take,
+    unpack_validation_data,
+)
 
-import numpy as np
-
-
-def as_arrays(value, n, what, names=None):
-    """`value` as a list of `n` arrays (one per model input or output).
-
-    A dict is read by `names` (the model's input or output layer names).
-    """
-    if value is None:
-        return None
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, dict) and names is not None:
-        missing = [name for name in names if name not in value]
-        if missing:
-            raise ValueError(f"Missing {what}s {missing} in the dict; expected keys {names}, "
-                             f"got {sorted(value)}")
-        value = [value[name] for name in names]
-    if n == 1:
-        if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(
-                value[0], np.ndarray):
-            value = value[0]
-        return [np.asarray(value)]
-    if isinstance(value, dict):
-        raise TypeError(f"`{what}` as a dict is not supported here; pass a list in order")
-    if not isinstance(value, (list, tuple)) or len(value) != n:
-        raise ValueError(f"The model has {n} {what}s; pass a list of {n} arrays, got "
-                         f"{type(value).__name__}")
-    return [np.asarray(v) for v in value]
-
-
-def num_samples(xs, ys=None, sample_weight=None) -> int:
-    """The common first dimension of every array; ValueError if they differ."""
-    sizes = {}
-    for what, arrays in (("x", xs), ("y", ys), ("sample_weight", sample_weight)):
-        if arrays is None:
-            continue
-        arrays = arrays if isinstance(arrays, list) else [arrays]
-        for i, arr in enumerate(arrays):
-            if arr is None:
-                continue
-            if np.ndim(arr) == 0:
-                raise ValueError(f"{what} must be arrays with a batch axis, got a scalar")
-            sizes[f"{what}[{i}]" if len(arrays) > 1 else what] = np.shape(arr)[0]
-    if len(set(sizes.values())) > 1:
-        detail = ", ".join(f"{k} sizes: {v}" for k, v in sizes.items())
-        raise ValueError(
-            f"Data cardinality is ambiguous. Make sure all arrays contain the same number of "
-            f"samples. {detail}"
-        )
-    if not sizes:
-        raise ValueError("No data: pass x (and y) as arrays")
-    n = next(iter(sizes.values()))
-    if n == 0:
-        raise ValueError("Got 0 samples; pass at least one sample")
-    return n
-
-
-def take(value, index):
-    """`value[index]` for an array or a list of arrays (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return [None if v is None else v[index] for v in value]
-    return value[index]
-
-
-def split_validation(x, y, sample_weight, validation_split):
-    """(train, validation) tuples of (x, y, sample_weight): the last fraction validates."""
-    if not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-    n = num_samples(x, y, sample_weight)
-    split_at = math.floor(n * (1.0 - validation_split))
-    if split_at == 0 or split_at == n:
-        raise ValueError(
-            f"Training data contains {n} samples, which is not sufficient to split it into a "
-            f"validation and training set as specified by `validation_split={validation_split}`."
-        )
-    first, last = slice(0, split_at), slice(split_at, n)
-    return ((take(x, first), take(y, first), take(sample_weight, first)),
-            (take(x, last), take(y, last), take(sample_weight, last)))
-
-
-def unpack_validation_data(data):
-    if not isinstance(data, (list, tuple)) or len(data) not in (2, 3):
-        raise ValueError(
-            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), "
-            f"got {type(data).__name__}"
-        )
-    return tuple(data) + ((None,) if len(data) == 2 else ())
-
-
-def class_weight_to_sample_weights(y, class_weight):
-    """Keras's rule: weight of each sample's class (argmax for one-hot, rounded otherwise)."""
-    if not isinstance(class_weight, dict):
-        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
-                        f"{type(class_weight).__name__}")
-    y = np.asarray(y)
-    weights = np.ones((y.shape[0],), np.float32)
-    if y.ndim > 1:
-        y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else np.squeeze(y, axis=-1)
-    y = np.round(y).astype("int32")
-    if y.ndim > 1:
-        raise ValueError("class_weight is not supported for targets with a time axis; use "
-                         "sample_weight")
-    for i, label in enumerate(y):
-        weights[i] = class_weight.get(int(label), 1.0)
-    return weights
-
-
-def batch_slices(n, batch_size, shuffle, rng):
-    """Index arrays for each batch; shuffled each epoch when `shuffle` is True."""
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-def is_batch_sequence(x) -> bool:
-    """Whether `x` is a Keras `PyDataset`-like source: `len(x)` batches, `x[i]` -> (x, y[, w])."""
-    return (hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "shape")
-            and not isinstance(x, (list, tuple, dict, str, bytes)))
-
-
-class ArraySource:
-    """Batches from in-memory (or memory-mapped) arrays."""
-
-    def __init__(self, xs, ys, sw, batch_size):
-        self.xs, self.ys, self.sw, self.batch_size = xs, ys, sw, batch_size
-        self.n = num_samples(xs, ys, sw)
-        self.steps = -(-self.n // batch_size)
-
-    def batches(self, shuffle=False, rng=None):
-        for index in batch_slices(self.n, self.batch_size, shuffle, rng):
-            yield take(self.xs, index), take(self.ys, index), take(self.sw, index)
-
-    def on_epoch_end(self):
-        pass
-
-
-class SequenceSource:
-    """Batches from a `PyDataset`-like sequence (e.g. `lk.data.ArraySequence`).
-
-    `standardize(batch)` turns one `(x, y)` or `(x, y, sample_weight)` item into arrays.
-    """
-
-    def __init__(self, sequence, standardize):
-        self.sequence, self.standardize = sequence, standardize
-        self.steps = len(sequence)
-        if self.steps == 0:
-            raise ValueError("The batch sequence is empty (len() == 0)")
-
-    def batches(self, shuffle=False, rng=None):
-        for i in range(self.steps):
-            item = self.sequence[i]
-            if not isinstance(item, tuple) or len(item) not in (2, 3):
-                raise ValueError(
-                    f"A batch sequence must give (x, y) or (x, y, sample_weight) tuples; "
-                    f"item {i} is {type(item).__name__}"
-                    + (f" of length {len(item)}" if isinstance(item, tuple) else "")
-                )
-            yield self.standardize(*item)
-
-    def on_epoch_end(self):
-        hook = getattr(self.sequence, "on_epoch_end", None)
-        if callable(hook):
-            hook()
+warnings.warn("lstmkit.training.data is deprecated and will be removed in the next release; "
+              "fit's adapters are private (lstmkit.training._adapters), and out-of-core "
+              "batches are lstmkit.data", DeprecationWarning, stacklevel=2)

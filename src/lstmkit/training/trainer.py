@@ -47,7 +47,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     """Outputs for `x` in batches of `batch_size` (default 32), concatenated."""
     if x is None:
         raise ValueError("predict needs input data x")
-    from .data import is_batch_sequence
+    from ._adapters import is_batch_sequence
     if is_batch_sequence(x):  # a PyDataset-like sequence: items are (x,) or (x, y, ...)
         items = [x[i] for i in range(len(x))]
         x = [item[0] if isinstance(item, tuple) else item for item in items]
@@ -188,7 +188,7 @@ def _test_step(model, state, xs, ys, sample_weight):
 
 
 def _inputs_targets(model, x, y, sample_weight):
-    from .data import as_arrays, num_samples
+    from ._adapters import as_arrays, num_samples
     if x is None:
         raise ValueError("Pass the input data x")
     xs = as_arrays(x, len(model.inputs), "input", model.input_names)
@@ -211,7 +211,7 @@ def _inputs_targets(model, x, y, sample_weight):
 # -- fit / evaluate -------------------------------------------------------------------------
 def _source(model, x, y, sample_weight, batch_size, what="x"):
     """A batch source for arrays or for a PyDataset-like sequence."""
-    from . import data as _data
+    from . import _adapters as _data
     if _data.is_batch_sequence(x):
         if y is not None or sample_weight is not None:
             raise ValueError(f"When `{what}` is a batch sequence, its items carry the targets: "
@@ -232,7 +232,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     """
     from ..utils import make_rng
     from . import callbacks as _callbacks
-    from . import data as _data
+    from . import _adapters as _data
     first = x[0][0] if _data.is_batch_sequence(x) else x
     state = _state(model, first)
     batch_size = _batch_size(batch_size)
@@ -308,7 +308,7 @@ def _evaluate_source(model, state, source):
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
              callbacks=None, return_dict=False):
     """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
-    from . import data as _data
+    from . import _adapters as _data
     state = _state(model, x[0][0] if _data.is_batch_sequence(x) else x)
     start = time.perf_counter()
     source = _source(model, x, y, sample_weight, _batch_size(batch_size))
@@ -336,7 +336,7 @@ def _format(state, logs, return_dict):
 
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
     """One optimizer step on one batch; logs are this batch's (metrics reset, as Keras 3)."""
-    from . import data as _data
+    from . import _adapters as _data
     state = _state(model, x)
     xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
     if class_weight is not None:
