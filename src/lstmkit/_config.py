@@ -39,6 +39,16 @@ def backend() -> str:
     return value
 
 
+def no_color() -> bool:
+    """True when `NO_COLOR` is set to anything but "" (https://no-color.org) or `TERM=dumb`."""
+    return bool(os.environ.get("NO_COLOR")) or dumb_terminal()
+
+
+def dumb_terminal() -> bool:
+    """True when `TERM=dumb`: progress is written as plain lines, without colours."""
+    return os.environ.get("TERM", "") == "dumb"
+
+
 def warn_once(key: str, message: str, category: type[Warning] = UserWarning) -> None:
     """Issue `message` once per process for `key`."""
     if key in _WARNED:

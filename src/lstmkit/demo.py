@@ -39,7 +39,7 @@ def part_a_seed_example():
     _say()
 
 
-def part_b_train(epochs, window=24, units=32, verbose=1):
+def part_b_train(epochs, window=24, units=32, verbose="auto"):
     """Train the CO2 forecaster; returns (model, data, history, errors, predictions)."""
     import lstmkit as lk
     from lstmkit import forecast
@@ -130,7 +130,7 @@ def part_d_report(model, data, history, pred, out_dir):
     return path
 
 
-def run(out_dir="lstmkit-demo", epochs=150, quick=False, verbose=1):
+def run(out_dir="lstmkit-demo", epochs=150, quick=False, verbose="auto"):
     """Run the four parts; returns a dict of paths and numbers."""
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)

@@ -21,5 +21,5 @@ def run(args):
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    demo.run(args.out, epochs=args.epochs, quick=args.quick, verbose=0 if args.quiet else 1)
+    demo.run(args.out, epochs=args.epochs, quick=args.quick, verbose=0 if args.quiet else "auto")
     return 0

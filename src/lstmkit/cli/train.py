@@ -102,7 +102,7 @@ def run(args):
         callbacks.append(lk.callbacks.EarlyStopping(monitor="val_loss", patience=8,
                                                     restore_best_weights=True))
     model.fit(data.x_train, data.y_train, validation_data=validation, epochs=args.epochs,
-              batch_size=args.batch_size, callbacks=callbacks, verbose=0 if args.quiet else 1)
+              batch_size=args.batch_size, callbacks=callbacks, verbose=0 if args.quiet else "auto")
     errors, _ = forecast.evaluate_forecaster(model, data)
     print(f"test mean absolute error of {args.target!r}:")
     for name, value in errors.items():

@@ -17,10 +17,11 @@ import csv
 import math
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
+
+from . import _progbar
 
 
 class Callback:
@@ -354,53 +355,39 @@ class TerminateOnNaN(Callback):
 
 
 class ProgbarLogger(Callback):
-    """Keras's progress bar: `3/10 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: 0.6931`.
+    """Keras's progress bar, fitted to where it goes (see `lstmkit.training._progbar`).
 
-    verbose=1 redraws the bar on one line per epoch; verbose=2 prints one line per epoch.
+    On a terminal or in a notebook, verbose=1 prints `Epoch 1/3` and redraws
+    `3/10 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: 0.6931` in place. In a pipe or a file,
+    and with verbose=2, each epoch is one plain line:
+    `Epoch 1/3 - 10/10 - 0s - 2ms/step - loss: 0.6931 - val_loss: 0.7012`.
     """
 
     def __init__(self, verbose=1, stream=None):
         super().__init__()
         self.verbose = verbose
         self.stream = stream
-
-    def _write(self, text):
-        stream = self.stream or sys.stdout
-        stream.write(text)
-        stream.flush()
+        self._bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        stream = self.stream or sys.stdout
         epochs = self.params.get("epochs", 1)
-        self._write(f"Epoch {epoch + 1}/{epochs}\n")
+        self._bar = _progbar.Progbar(self.params.get("steps") or 1, self.verbose, stream,
+                                     prefix=f"Epoch {epoch + 1}/{epochs} - ")
+        if self._bar.dynamic:
+            self._bar._write(f"Epoch {epoch + 1}/{epochs}\n")
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.verbose == 1:
-            self._write("\r" + self._line(batch + 1, logs))
+        # The last batch is drawn by on_epoch_end, with the validation metrics.
+        if batch + 1 < self._bar.target:
+            self._bar.update(batch + 1, logs, finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        steps = self.params.get("steps") or 1
-        text = self._line(steps, logs, final=True)
-        self._write(("\r" if self.verbose == 1 else "") + text + "\n")
-
-    def _line(self, step, logs, final=False):
-        steps = self.params.get("steps") or step
-        width = 20
-        done = int(width * step / steps)
-        # Keras colours the done part green while running; the final line is plain.
-        bar = "━" * width if final else \
-            "\x1b[32m" + "━" * done + "\x1b[0m" + "━" * (width - done)
-        elapsed = time.perf_counter() - self._start
-        per_step = elapsed / max(step, 1)
-        timing = f"{elapsed:.0f}s {per_step * 1e3:.0f}ms/step" if final else \
-            f"{per_step * (steps - step):.0f}s {per_step * 1e3:.0f}ms/step"
-        metrics = " - ".join(f"{k}: {_fmt(v)}" for k, v in (logs or {}).items())
-        return f"{step}/{steps} {bar} {timing}" + (f" - {metrics}" if metrics else "")
+        self._bar.update(self._bar.target, logs, finalize=True)
 
 
 def _fmt(value):
-    value = float(value)
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+    return _progbar.format_value(value)
 
 
 __all__ = [

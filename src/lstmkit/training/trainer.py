@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from . import _progbar
+
 
 def _batches(n, batch_size):
     for start in range(0, n, batch_size):
@@ -68,7 +70,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         raise ValueError("predict got 0 samples")
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if verbose in (1, 2):
-        _print_summary_line(len(chunks), start, {})
+        _print_summary_line(len(chunks), start, {}, verbose)
     return model._pack_outputs(flat)
 
 
@@ -231,8 +233,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     as `lk.data.ArraySequence` (then `y` is None).
     """
     from ..utils import make_rng
-    from . import callbacks as _callbacks
     from . import _adapters as _data
+    from . import callbacks as _callbacks
     first = x[0][0] if _data.is_batch_sequence(x) else x
     state = _state(model, first)
     batch_size = _batch_size(batch_size)
@@ -261,7 +263,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
         source.sw = _data.class_weight_to_sample_weights(source.ys[0], class_weight)
     steps = min(source.steps, steps_per_epoch or source.steps)
-    verbose = 1 if verbose == "auto" else int(verbose)
+    verbose = _progbar.resolve_verbose(verbose)  # "auto": 1 on a terminal, 2 in a pipe or file
     cbs = list(callbacks or [])
     history = next((c for c in cbs if isinstance(c, _callbacks.History)), None)
     if history is None:
@@ -314,17 +316,16 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     source = _source(model, x, y, sample_weight, _batch_size(batch_size))
     logs = _evaluate_source(model, state, source)
     if verbose in (1, 2):  # "auto" stays quiet (Keras would print): scripts and tests
-        _print_summary_line(source.steps, start, logs)
+        _print_summary_line(source.steps, start, logs, verbose)
     return _format(state, logs, return_dict)
 
 
-def _print_summary_line(steps, start, logs):
-    """Keras's last progress-bar line: `4/4 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: ...`."""
-    from .callbacks import _fmt
-    elapsed = time.perf_counter() - start
-    metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in logs.items())
-    print(f"{steps}/{steps} {'━' * 20} {elapsed:.0f}s {elapsed / steps * 1e3:.0f}ms/step"
-          f"{metrics}")
+def _print_summary_line(steps, start, logs, verbose):
+    """Keras's last progress line: `4/4 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: ...` on a
+    terminal, `4/4 - 0s - 2ms/step - loss: ...` in a pipe or file (see `_progbar`)."""
+    bar = _progbar.Progbar(steps, verbose)
+    bar.start = start
+    bar.update(steps, logs, finalize=True)
 
 
 def _format(state, logs, return_dict):
