@@ -1,8 +1,22 @@
-"""Configuration read in one place: float type, backend choice, warn-once.
+"""Configuration read in one place: float type, environment variables, warn-once.
+
+Every `LSTMKIT_*` environment variable is read here and nowhere else, when it is used (not at
+import), so a process may change it between calls. The README lists them all with defaults.
 
 Environment:
-    LSTMKIT_BACKEND   "auto" (default), "kernel" or "reference": which path the
-                      recurrent layers run (see `lstmkit.kernels`).
+    LSTMKIT_BACKEND     "auto" (default), "kernel" or "reference": which path the
+                        recurrent layers run (see `lstmkit.kernels`).
+    LSTMKIT_IO_SANDBOX  "1" (default): HDF5 files are parsed in a separate helper
+                        process on Linux; "0" parses them in this process.
+    LSTMKIT_TF_PYTHON   unset (default): a python with TensorFlow, for `lstmkit bench`
+                        to time TF-Keras too.
+    NO_COLOR, TERM      NO_COLOR set (not empty) or TERM=dumb: no colours in progress
+                        bars; TERM=dumb also means plain lines (see training/_progbar.py).
+
+Example:
+    >>> from lstmkit import _config
+    >>> _config.backend() in _config.BACKENDS
+    True
 """
 
 from __future__ import annotations
@@ -37,6 +51,16 @@ def backend() -> str:
     if value not in BACKENDS:
         raise ValueError(f"LSTMKIT_BACKEND must be one of {BACKENDS}, got {value!r}")
     return value
+
+
+def io_sandbox() -> bool:
+    """Whether HDF5 files are parsed in a helper process (`LSTMKIT_IO_SANDBOX`, default "1")."""
+    return os.environ.get("LSTMKIT_IO_SANDBOX", "1").strip() != "0"
+
+
+def tf_python() -> str | None:
+    """A python with TensorFlow for `lstmkit bench` (`LSTMKIT_TF_PYTHON`), or None."""
+    return os.environ.get("LSTMKIT_TF_PYTHON") or None
 
 
 def no_color() -> bool:

@@ -47,6 +47,8 @@ import tracemalloc
 
 import numpy as np
 
+from . import _config
+
 GRID = [(32, 10, 8, 4), (1, 100, 16, 64), (32, 50, 32, 64), (64, 100, 128, 256),
         (128, 100, 512, 512)]
 PAUSE = 0.05  # seconds between two contenders' measurements
@@ -381,7 +383,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="0,1,2,3,4", help="indices into the grid")
     p.add_argument("--no-extras", action="store_true",
                    help="skip sgemm rate, memory and fresh-process timings")
-    p.add_argument("--tf-python", default=os.environ.get("LSTMKIT_TF_PYTHON"),
+    p.add_argument("--tf-python", default=_config.tf_python(),
                    help="a python with TensorFlow: also time the seed example in TF-Keras "
                         "(default: $LSTMKIT_TF_PYTHON)")
     p.add_argument("--startup-only", action="store_true",

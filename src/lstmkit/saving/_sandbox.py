@@ -26,12 +26,14 @@ import warnings
 
 import numpy as np
 
+from .. import _config
+
 #: Seconds a parse may take, plus one second per 50 MB of input.
 BASE_TIMEOUT = 20.0
 
 
 def enabled() -> bool:
-    return sys.platform.startswith("linux") and os.environ.get("LSTMKIT_IO_SANDBOX", "1") != "0"
+    return sys.platform.startswith("linux") and _config.io_sandbox()
 
 
 def _encode(value) -> bytes:
