@@ -73,12 +73,30 @@ def dumb_terminal() -> bool:
     return os.environ.get("TERM", "") == "dumb"
 
 
-def warn_once(key: str, message: str, category: type[Warning] = UserWarning) -> None:
+def warn_once(key: str, message: str, category: type[Warning] = UserWarning,
+              stacklevel: int = 3) -> None:
     """Issue `message` once per process for `key`."""
     if key in _WARNED:
         return
     _WARNED.add(key)
-    warnings.warn(message, category, stacklevel=3)
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def warn_no_effect(call: str, name: str, value, why: str, stacklevel: int = 2) -> None:
+    """Warn once that a Keras argument lstmkit accepts has no effect here, and why.
+
+    `stacklevel` as in `warnings.warn`, seen from the caller: 2 points at its caller.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_no_effect("doc.compile", "jit_compile", True, "no XLA")
+        >>> str(caught[0].message)
+        '`doc.compile(jit_compile=True)` has no effect in lstmkit: no XLA'
+    """
+    warn_once(f"{call}({name})", f"`{call}({name}={value!r})` has no effect in lstmkit: {why}",
+              UserWarning, stacklevel=stacklevel + 2)
 
 
 def standardize_dtype(dtype) -> str:

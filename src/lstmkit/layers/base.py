@@ -133,7 +133,9 @@ class Layer:
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         input_shape = kwargs.pop("input_shape", None)
         batch_size = kwargs.pop("batch_size", None)
-        kwargs.pop("input_dim", None)
+        input_dim = kwargs.pop("input_dim", None)
+        if input_dim is not None and input_shape is None:  # Keras 3: input_dim=d is (d,)
+            input_shape = (input_dim,)
         if kwargs:
             raise ValueError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"

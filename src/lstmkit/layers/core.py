@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _config
 from .. import activations as _activations
 from .. import constraints as _constraints
 from .. import initializers as _initializers
@@ -47,6 +48,13 @@ def _positive_int(value, name):
     return int(value)
 
 
+
+def _no_quantization(layer, quantization_config):
+    if quantization_config is not None:
+        _config.warn_no_effect(type(layer).__name__, "quantization_config", quantization_config,
+                               "lstmkit computes in float32 or float64, never quantized",
+                               stacklevel=3)
+
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` on the last axis.
 
@@ -70,6 +78,7 @@ class Dense(Layer):
         super().__init__(**kwargs)
         if lora_rank:
             raise ValueError("lstmkit's Dense does not support LoRA (lora_rank)")
+        _no_quantization(self, quantization_config)
         self.units = _positive_int(units, "units")
         store_kernel_bias_args(self, activation, use_bias, kernel_initializer, bias_initializer,
                                kernel_regularizer, bias_regularizer, activity_regularizer,
@@ -157,8 +166,13 @@ class Embedding(Layer):
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  weights=None, lora_rank=None, lora_alpha=None, activity_regularizer=None,
                  quantization_config=None, **kwargs):
-        kwargs.pop("input_length", None)  # Keras 2 argument, ignored by Keras 3
+        if kwargs.pop("input_length", None) is not None:  # Keras 3 warns the same
+            _config.warn_once("Embedding(input_length)",
+                              "Argument `input_length` is deprecated. Just remove it.")
         super().__init__(**kwargs)
+        if lora_rank:
+            raise ValueError("lstmkit's Embedding does not support LoRA (lora_rank)")
+        _no_quantization(self, quantization_config)
         self.input_dim = _positive_int(input_dim, "input_dim")
         self.output_dim = _positive_int(output_dim, "output_dim")
         if embeddings_initializer == "uniform":

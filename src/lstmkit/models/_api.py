@@ -96,9 +96,22 @@ class ModelAPI:
                          f"{[layer.name for layer in layers]}.")
 
     # -- summary -------------------------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
-        """Print Keras's table of layers, output shapes and parameter counts."""
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print Keras's table of layers, output shapes and parameter counts.
+
+        `positions`, `expand_nested`, `show_trainable` and `layer_range` are accepted; other
+        values than Keras's defaults give a one-time UserWarning that they have no effect.
+        """
+        from .. import _config
         from .summary import summary_text
+        for name, value, default in (("positions", positions, None),
+                                     ("expand_nested", expand_nested, False),
+                                     ("show_trainable", show_trainable, False),
+                                     ("layer_range", layer_range, None)):
+            if value != default:
+                _config.warn_no_effect("summary", name, value, "lstmkit prints Keras's "
+                                       "default table")
         text = summary_text(self, line_length=line_length)
         (print_fn or print)(text)
 
@@ -118,7 +131,9 @@ class ModelAPI:
                 jit_compile="auto", auto_scale_loss=True):
         from ..training import trainer
         trainer.compile(self, optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                        metrics=metrics, weighted_metrics=weighted_metrics)
+                        metrics=metrics, weighted_metrics=weighted_metrics,
+                        run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
+                        jit_compile=jit_compile, auto_scale_loss=auto_scale_loss)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
@@ -130,6 +145,7 @@ class ModelAPI:
                            validation_data=validation_data, shuffle=shuffle,
                            class_weight=class_weight, sample_weight=sample_weight,
                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                           validation_steps=validation_steps,
                            validation_batch_size=validation_batch_size,
                            validation_freq=validation_freq)
 
@@ -137,8 +153,8 @@ class ModelAPI:
                  steps=None, callbacks=None, return_dict=False):
         from ..training import trainer
         return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                sample_weight=sample_weight, callbacks=callbacks,
-                                return_dict=return_dict)
+                                sample_weight=sample_weight, steps=steps,
+                                callbacks=callbacks, return_dict=return_dict)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):

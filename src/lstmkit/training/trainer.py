@@ -45,29 +45,49 @@ def _prepare(model, x):
         model._ensure_built(x)
 
 
+def _steps(steps, available, what="steps"):
+    """How many batches to run: `steps` (at most `available`), else all of them."""
+    if steps is None:
+        return available
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"{what} must be a positive int or None, got {steps!r}")
+    return min(int(steps), available)
+
+
+def _callback_list(model, callbacks, **params):
+    from .callbacks import CallbackList
+    return CallbackList(list(callbacks or []), model=model, **params)
+
+
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-    """Outputs for `x` in batches of `batch_size` (default 32), concatenated."""
+    """Outputs for `x` in batches of `batch_size` (default 32), concatenated.
+
+    `steps` limits the number of batches; `callbacks` get Keras's `on_predict_*` calls.
+    """
     if x is None:
         raise ValueError("predict needs input data x")
     from ._adapters import is_batch_sequence
     if is_batch_sequence(x):  # a PyDataset-like sequence: items are (x,) or (x, y, ...)
-        items = [x[i] for i in range(len(x))]
-        x = [item[0] if isinstance(item, tuple) else item for item in items]
-        _prepare(model, x[0])
-        outs = [model.forward(b, training=False, keep_cache=False)[0] for b in x]
-        outs = [o if isinstance(o, list) else [o] for o in outs]
-        return model._pack_outputs([np.concatenate([o[i] for o in outs])
-                                    for i in range(len(outs[0]))])
-    _prepare(model, x)
-    start = time.perf_counter()
-    batch_size = _batch_size(batch_size)
-    n = _num_samples(x)
-    chunks = []
-    for index in _batches(n, batch_size):
-        out, _ = model.forward(_slice(x, index), training=False, keep_cache=False)
-        chunks.append(out if isinstance(out, list) else [out])
-    if not chunks:
+        items = [x[i] for i in range(_steps(steps, len(x)))]
+        batches = [item[0] if isinstance(item, tuple) else item for item in items]
+        if batches:
+            _prepare(model, batches[0])
+    else:
+        _prepare(model, x)
+        index = list(_batches(_num_samples(x), _batch_size(batch_size)))
+        batches = [_slice(x, i) for i in index[:_steps(steps, len(index))]]
+    if not batches:
         raise ValueError("predict got 0 samples")
+    start = time.perf_counter()
+    cb = _callback_list(model, callbacks, steps=len(batches), verbose=verbose)
+    cb.on_predict_begin()
+    chunks = []
+    for step, batch in enumerate(batches):
+        cb.on_predict_batch_begin(step)
+        out, _ = model.forward(batch, training=False, keep_cache=False)
+        chunks.append(out if isinstance(out, list) else [out])
+        cb.on_predict_batch_end(step, {"outputs": out})
+    cb.on_predict_end()
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if verbose in (1, 2):
         _print_summary_line(len(chunks), start, {}, verbose)
@@ -90,10 +110,32 @@ def _batch_size(batch_size):
 
 
 # -- compile ------------------------------------------------------------------------------
+# Keras arguments about how Keras runs, not what it computes: accepted, and a one-time
+# UserWarning says they do nothing here. name -> (Keras's default, why).
+NO_EFFECT = {
+    "run_eagerly": (False, "lstmkit always runs eagerly (NumPy and numba kernels, no graph)"),
+    "jit_compile": ("auto", "lstmkit's kernels are always compiled by numba; there is no XLA"),
+    "steps_per_execution": (1, "lstmkit runs one batch per step"),
+    "auto_scale_loss": (True, "lstmkit computes in float32 or float64, so there is no loss "
+                              "scaling"),
+}
+
+
 def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-            weighted_metrics=None):
-    """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`."""
+            weighted_metrics=None, **keras_only):
+    """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`.
+
+    `run_eagerly`, `jit_compile`, `steps_per_execution` and `auto_scale_loss` are accepted;
+    a value other than Keras's default gives a one-time UserWarning (see `NO_EFFECT`).
+    """
+    from .. import _config
     from .compile_state import CompileState
+    for name, value in keras_only.items():
+        if name not in NO_EFFECT:
+            raise TypeError(f"compile() got an unexpected keyword argument {name!r}")
+        default, why = NO_EFFECT[name]
+        if value != default:
+            _config.warn_no_effect("compile", name, value, why, stacklevel=3)
     model._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
                                "metrics": metrics, "weighted_metrics": weighted_metrics}
     model._compile_state = None
@@ -225,16 +267,18 @@ def _source(model, x, y, sample_weight, batch_size, what="x"):
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
-        validation_freq=1):
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+        validation_batch_size=None, validation_freq=1):
     """Train for `epochs` epochs; returns a `History` with Keras's keys.
 
     `x` is arrays (with `y`), or a Keras `PyDataset`-like sequence of `(x, y)` batches such
-    as `lk.data.ArraySequence` (then `y` is None).
+    as `lk.data.ArraySequence` (then `y` is None). `validation_steps` limits the batches
+    of each validation.
     """
     from ..utils import make_rng
     from . import _adapters as _data
     from . import callbacks as _callbacks
+    _steps(validation_steps, 1, "validation_steps")  # checked before any training
     first = x[0][0] if _data.is_batch_sequence(x) else x
     state = _state(model, first)
     batch_size = _batch_size(batch_size)
@@ -290,7 +334,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         source.on_epoch_end()
         epoch_logs = dict(logs)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = _evaluate_source(model, state, val)
+            val_logs = _evaluate_source(model, state, val, validation_steps)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cb.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
@@ -299,24 +343,39 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
-def _evaluate_source(model, state, source):
+def _evaluate_source(model, state, source, steps=None, cb=None):
+    """The loss and metrics over the first `steps` batches of `source` (default: all)."""
     state.reset()
     logs = {}
-    for bx, by, bsw in source.batches():
+    steps = _steps(steps, source.steps)
+    for step, (bx, by, bsw) in enumerate(source.batches()):
+        if step >= steps:
+            break
+        if cb is not None:
+            cb.on_test_batch_begin(step)
         logs = _test_step(model, state, bx, by, bsw)
+        if cb is not None:
+            cb.on_test_batch_end(step, dict(logs))
     return logs
 
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-             callbacks=None, return_dict=False):
-    """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
+             steps=None, callbacks=None, return_dict=False):
+    """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict.
+
+    `steps` limits the number of batches; `callbacks` get Keras's `on_test_*` calls.
+    """
     from . import _adapters as _data
     state = _state(model, x[0][0] if _data.is_batch_sequence(x) else x)
     start = time.perf_counter()
     source = _source(model, x, y, sample_weight, _batch_size(batch_size))
-    logs = _evaluate_source(model, state, source)
+    steps = _steps(steps, source.steps)
+    cb = _callback_list(model, callbacks, steps=steps, verbose=verbose)
+    cb.on_test_begin()
+    logs = _evaluate_source(model, state, source, steps, cb)
+    cb.on_test_end(dict(logs))
     if verbose in (1, 2):  # "auto" stays quiet (Keras would print): scripts and tests
-        _print_summary_line(source.steps, start, logs, verbose)
+        _print_summary_line(steps, start, logs, verbose)
     return _format(state, logs, return_dict)
 
 
