@@ -5,18 +5,22 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-viz
 
-.PHONY: test demo venv bench lint clean
+# constraints.txt pins the versions tested (torch==2.13.0 among them); pyproject.toml keeps
+# lower bounds for users.
+CONSTRAINTS := -c constraints.txt
 
-$(STAMP): pyproject.toml
+.PHONY: test demo venv docs bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
 # The demo needs only the runtime and the `viz` extra (no torch, no keras).
-$(DEMO_STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[viz]"
+	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[viz]"
 	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
@@ -27,6 +31,11 @@ test: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(PY) -m lstmkit demo
 
+# The API reference (mkdocs + mkdocstrings) into site/; --strict fails on any warning,
+# including a broken reference or a docstring that does not parse.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet --site-dir site
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_lstm.py
 
@@ -34,4 +43,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests scripts benchmarks examples docs
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info
