@@ -26,7 +26,7 @@ $(DEMO_STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 test: $(STAMP)
-	KERAS_BACKEND=torch $(PY) -m pytest tests
+	KERAS_BACKEND=torch $(PY) -m pytest tests src/lstmkit
 
 demo: $(DEMO_STAMP)
 	$(PY) -m lstmkit demo

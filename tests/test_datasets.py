@@ -1,12 +1,10 @@
 """The shipped Mauna Loa CO2 data: loads offline, sane values, windows in time order."""
 
-import doctest
 
 import numpy as np
 import pytest
 
 import lstmkit as lk
-from lstmkit import datasets
 from lstmkit.datasets import co2
 
 
@@ -42,8 +40,3 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="test_split"):
         co2.load_data(test_split=1.5)
 
-
-@pytest.mark.parametrize("module", [datasets, co2])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

@@ -12,7 +12,7 @@ Example:
     >>> w = torch.nn.Parameter(torch.ones(3))
     >>> opt = KerasAdam([w], lr=0.1)
     >>> w.sum().backward(); opt.step()
-    >>> [round(float(v), 4) for v in w]
+    >>> [round(float(v), 4) for v in w.detach()]
     [0.9, 0.9, 0.9]
 """
 
