@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -67,3 +71,23 @@ def _module_of(line):
     """`src/lstmkit/x/y.py: 3` (file: examples collected) -> "lstmkit.x.y"."""
     path = line.split(":")[0]
     return ".".join(Path(path).with_suffix("").parts[1:]).removesuffix(".__init__")
+
+
+def test_the_api_reference_has_a_page_per_public_module():
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("api_hook", ROOT / "docs" / "_hooks" / "api.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    import lstmkit as lk
+
+    documented = {module for _, module in hook.PAGES.values()}
+    public_modules = {getattr(lk, name).__name__ for name in lk.__all__
+                      if isinstance(getattr(lk, name), types.ModuleType)}
+    assert public_modules <= documented, sorted(public_modules - documented)
+    homes = hook._homes()
+    layers = hook.render("layers", homes)
+    assert "::: lstmkit.layers.lstm.LSTM\n" in layers and 'heading: "lstmkit.layers.LSTM"' in layers
+    assert "::: lstmkit.models.sequential.Sequential\n" in hook.render("models", homes)
+    assert "::: lstmkit.inspection.trace.trace\n" in hook.render("inspection", homes)
+    top = hook.render("lstmkit", homes)  # links to where lk.Sequential is documented
+    assert "[lstmkit.models.Sequential][lstmkit.models.sequential.Sequential]" in top

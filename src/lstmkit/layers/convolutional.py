@@ -57,8 +57,9 @@ class Conv1D(Layer):
     """1-D convolution over time: (B, T, C) -> (B, T_out, filters); kernel (k, C, filters).
 
     Args:
-        filters, kernel_size, strides, padding ("valid", "same", "causal"), dilation_rate,
-        activation, use_bias, initializers / regularizers / constraints as Keras.
+        filters, kernel_size, strides, padding, dilation_rate: as Keras (padding "valid",
+            "same" or "causal"); so are activation, use_bias, the initializers,
+            regularizers and constraints.
     """
 
     supports_masking = False

@@ -61,9 +61,9 @@ class Dense(Layer):
     Args:
         units: positive int, the output size U.
         activation: a Keras activation name or None (linear).
-        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint:
-        as in Keras.
+        use_bias, kernel_initializer, bias_initializer: as in Keras; so are
+            kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint
+            and bias_constraint.
 
     Shapes: (..., D) -> (..., U). Weights: kernel (D, U), bias (U,). The mask passes on.
     """

@@ -75,8 +75,9 @@ class LSTM(SequenceCall, Layer):
 
     Args:
         units: positive int, the size of h and c.
-        activation, recurrent_activation, use_bias, *_initializer, unit_forget_bias,
-        *_regularizer, *_constraint, dropout, recurrent_dropout, seed: as `LSTMCell`.
+        activation, recurrent_activation, use_bias: as `LSTMCell`; so are
+            `*_initializer`, `unit_forget_bias`, `*_regularizer`, `*_constraint`,
+            `dropout`, `recurrent_dropout` and `seed`.
         activity_regularizer: a regularizer on the layer's output (applied in training).
         return_sequences: return the whole sequence (B, T, H) instead of h_T (B, H).
         return_state: also return the final states h_T and c_T.

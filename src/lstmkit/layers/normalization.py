@@ -154,8 +154,8 @@ class BatchNormalization(Layer):
     steps out of the batch moments, as Keras's `_moments`.
 
     Args:
-        axis: the feature axis (default -1); momentum (0.99), epsilon (1e-3), center, scale,
-        initializers / regularizers / constraints as Keras.
+        axis: the feature axis (default -1); momentum (0.99), epsilon (1e-3), center,
+            scale, initializers / regularizers / constraints as Keras.
     """
 
     supports_masking = True
