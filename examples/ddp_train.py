@@ -27,7 +27,11 @@ import time
 import numpy as np
 
 import lstmkit as lk
-from lstmkit.convert.distributed import train_distributed
+
+try:
+    from lstmkit.convert import train_distributed  # PyTorch: the `torch` extra
+except ImportError as err:  # says which extra to install, without a traceback
+    raise SystemExit(f"{__file__}: {err}") from None
 
 
 def write_sine_data(directory, n=2048, timesteps=24, seed=0):

@@ -92,5 +92,5 @@ def test_bad_arguments(traced):
 
 def test_missing_matplotlib_names_the_extra(traced, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install lstmkit\[viz\]"):
+    with pytest.raises(ImportError, match=r'pip install "lstmkit\[viz\]"'):
         plots.heatmaps(traced[0])

@@ -76,6 +76,13 @@ def _max_diff(expected, got) -> float:
 
 
 def run(args) -> int:
+    from .._extras import extra_needed
+
+    with extra_needed(f"lstmkit convert --to {args.to}"):
+        return _convert(args)
+
+
+def _convert(args) -> int:
     from ..saving import load_model
 
     model = load_model(args.model)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 
+from .._extras import extra_needed
 from ._gates import keras_to_onnx, keras_to_torch, onnx_to_keras, reorder_gates, torch_to_keras
 
 _LAZY = {
@@ -37,21 +38,12 @@ _LAZY = {
 }
 
 
-def _import(module: str, extra: str):
-    try:
-        return importlib.import_module(f".{module}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name in ("torch", "onnx"):
-            raise ImportError(
-                f"lstmkit.convert needs {err.name} for this: pip install 'lstmkit[{extra}]'"
-            ) from err
-        raise
-
-
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'lstmkit.convert' has no attribute {name!r}")
-    value = getattr(_import(*_LAZY[name]), name)
+    with extra_needed(f"lstmkit.convert.{name}"):
+        module = importlib.import_module(f".{_LAZY[name][0]}", __name__)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 

@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._extras import extra_needed
 from .trace import ARRAYS, GATES, NAMES, BidirectionalTrace
 
 MAX_UNITS = 32  # default number of units drawn; pass `units=` for others
 
 
 def _mpl():
-    try:
+    with extra_needed("lstmkit.inspection.plots"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(
-            "lstmkit's plots need matplotlib, which is the `viz` extra: "
-            "pip install lstmkit[viz]"
-        ) from None
     return Figure, FigureCanvasAgg
 
 
