@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 @dataclass
@@ -61,8 +62,10 @@ def make_windows(series, window, horizon=1):
             f"a series of {len(series)} steps is too short for window={window} "
             f"and horizon={horizon}: need at least {window + horizon}"
         )
-    x = np.stack([series[i:i + window] for i in range(n)])  # (N, window, F)
-    y = np.stack([series[i + window:i + window + horizon].reshape(-1) for i in range(n)])
+    spans = sliding_window_view(series, window + horizon, axis=0)  # (N, F, window + horizon)
+    spans = spans.transpose(0, 2, 1)  # (N, window + horizon, F), a view
+    x = spans[:, :window].copy()  # (N, window, F)
+    y = spans[:, window:].reshape(n, -1)  # (N, horizon * F), step-major as Keras's targets
     return x, y
 
 
@@ -99,8 +102,7 @@ def prepare(values, target=0, window=24, horizon=1, val_split=0.1, test_split=0.
     y = y.reshape(n, horizon, -1)[:, :, target]  # (N, horizon): the target's future values
     offset = 1 if difference else 0  # row of `values` where window i starts
     last_level = levels[offset + window - 1:offset + window - 1 + n]  # (N,)
-    truth = np.stack([levels[offset + i + window:offset + i + window + horizon]
-                      for i in range(n)])  # (N, horizon)
+    truth = sliding_window_view(levels[offset + window:], horizon)[:n].copy()  # (N, horizon)
     n_test = max(1, int(round(n * test_split)))
     n_val = int(round(n * val_split))
     a, b = n - n_test - n_val, n - n_test

@@ -35,24 +35,9 @@ def add_parser(sub):
 
 def read_csv(path, shape) -> np.ndarray:
     """Rows of numbers (header row optional), reshaped to `(rows, *shape[1:])` if possible."""
-    with open(path) as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    if not lines:
-        raise ValueError(f"{path} is empty: expected rows of comma-separated numbers")
-    rows = []
-    for i, line in enumerate(lines):
-        cells = [c.strip() for c in line.split(",")]
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            if i == 0:
-                continue  # a header row
-            raise ValueError(f"{path}, line {i + 1}: not a row of numbers: {line[:60]!r}") \
-                from None
-    widths = {len(r) for r in rows}
-    if len(widths) != 1:
-        raise ValueError(f"{path}: rows have different numbers of values {sorted(widths)}")
-    x = np.asarray(rows)
+    from .._csv import numbers, read_table
+
+    x = numbers(read_table(path), allow_empty=False)  # (rows, values)
     feature_shape = tuple(shape[1:])
     if None not in feature_shape and x.shape[1] != int(np.prod(feature_shape)):
         raise ValueError(f"{path}: each row has {x.shape[1]} values; the model input "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
@@ -36,40 +35,15 @@ def add_parser(sub):
 
 def read_columns(path, names):
     """The named columns of a CSV as a (rows, len(names)) float64 array, with clear errors."""
-    if not os.path.isfile(path):
-        raise OSError(f"no such CSV file: {path}")
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{path} is empty: expected a header row and data rows") from None
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise ValueError(f"column(s) {', '.join(missing)} not in {path}; it has: "
-                             f"{', '.join(header)}")
-        idx = [header.index(n) for n in names]
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            values = []
-            for name, i in zip(names, idx):
-                cell = row[i].strip() if i < len(row) else ""
-                if cell == "":
-                    values.append(np.nan)
-                    continue
-                try:
-                    values.append(float(cell))
-                except ValueError:
-                    raise ValueError(f"{path} line {line_no}: column {name!r} is not numeric: "
-                                     f"{cell!r}") from None
-            rows.append(values)
-    data = np.array(rows, dtype="float64").reshape(-1, len(names))
+    from .._csv import numbers, read_table
+
+    table = read_table(path, header=True)
+    data = numbers(table, names)  # (rows, len(names)), NaN where a cell is empty
     nan_rows = np.nonzero(np.isnan(data).any(axis=1))[0]
     if len(nan_rows):
         raise ValueError(f"{path} has {len(nan_rows)} rows with empty or NaN values in the "
-                         f"chosen columns (first at line {nan_rows[0] + 2}); fill or drop them")
+                         f"chosen columns (first at line {table.lines[nan_rows[0]]}); fill or "
+                         "drop them")
     return data
 
 

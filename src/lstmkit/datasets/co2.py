@@ -15,11 +15,11 @@ Example:
 
 from __future__ import annotations
 
-import csv
 from importlib import resources
 
 import numpy as np
 
+from .._csv import from_text, numbers
 from ..forecast import make_windows
 
 FILE = "mauna_loa_co2_weekly.csv"
@@ -28,10 +28,9 @@ FILE = "mauna_loa_co2_weekly.csv"
 def load_weekly():
     """(dates (N,) str YYYYMMDD, co2 (N,) float64 with NaN where a week has no value)."""
     text = resources.files(__package__).joinpath(FILE).read_text()
-    rows = list(csv.DictReader(text.splitlines()))
-    dates = np.array([r["date"] for r in rows])
-    values = np.array([float(r["co2"]) if r["co2"] else np.nan for r in rows])
-    return dates, values
+    table = from_text(text, header=True, name=FILE)
+    dates = np.array([row[table.header.index("date")] for row in table.rows])
+    return dates, numbers(table, ["co2"])[:, 0]
 
 
 def load_series():
