@@ -94,7 +94,7 @@ class Progbar:
                 self._last_draw = now
                 self._draw(current, values, now, finalize)
         elif finalize:
-            self._write(self.prefix + self.plain_line(current, values, now) + "\n")
+            self.write(self.prefix + self.plain_line(current, values, now) + "\n")
 
     def plain_line(self, current, values, now=None) -> str:
         """`3/3 - 0s - 2ms/step - loss: 0.6931` (Keras's verbose=2 line)."""
@@ -115,9 +115,9 @@ class Progbar:
         shown = text.format(f"\x1b[32m{bar}\x1b[0m{rest}") if self.color else plain
         pad = " " * max(0, self._width - len(plain))
         self._width = len(plain)
-        self._write("\r" + shown + pad + ("\n" if finalize else ""))
+        self.write("\r" + shown + pad + ("\n" if finalize else ""))
 
-    def _write(self, text):
+    def write(self, text):
         self.stream.write(text)
         self.stream.flush()
 

@@ -377,7 +377,7 @@ class ProgbarLogger(Callback):
         self._bar = _progbar.Progbar(self.params.get("steps") or 1, self.verbose, stream,
                                      prefix=f"Epoch {epoch + 1}/{epochs} - ")
         if self._bar.dynamic:
-            self._bar._write(f"Epoch {epoch + 1}/{epochs}\n")
+            self._bar.write(f"Epoch {epoch + 1}/{epochs}\n")
 
     def on_train_batch_end(self, batch, logs=None):
         # The last batch is drawn by on_epoch_end, with the validation metrics.
