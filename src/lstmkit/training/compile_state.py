@@ -164,3 +164,25 @@ class CompileState:
         return {"optimizer": opt, "loss": ser(u["loss"]), "loss_weights": ser(u["loss_weights"]),
                 "metrics": ser(u["metrics"]), "weighted_metrics": ser(u["weighted_metrics"]),
                 "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+# Keras arguments about how Keras runs, not what it computes: accepted, and a one-time
+# UserWarning says they do nothing here. name -> (Keras's default, why).
+NO_EFFECT = {
+    "run_eagerly": (False, "lstmkit always runs eagerly (NumPy and numba kernels, no graph)"),
+    "jit_compile": ("auto", "lstmkit's kernels are always compiled by numba; there is no XLA"),
+    "steps_per_execution": (1, "lstmkit runs one batch per step"),
+    "auto_scale_loss": (True, "lstmkit computes in float32 or float64, so there is no loss "
+                              "scaling"),
+}
+
+
+def warn_no_effect(keras_only):
+    """Warn once for each of `NO_EFFECT`'s arguments given another value than Keras's."""
+    from .. import _config
+    for name, value in keras_only.items():
+        if name not in NO_EFFECT:
+            raise TypeError(f"compile() got an unexpected keyword argument {name!r}")
+        default, why = NO_EFFECT[name]
+        if value != default:
+            _config.warn_no_effect("compile", name, value, why, stacklevel=4)

@@ -110,32 +110,16 @@ def _batch_size(batch_size):
 
 
 # -- compile ------------------------------------------------------------------------------
-# Keras arguments about how Keras runs, not what it computes: accepted, and a one-time
-# UserWarning says they do nothing here. name -> (Keras's default, why).
-NO_EFFECT = {
-    "run_eagerly": (False, "lstmkit always runs eagerly (NumPy and numba kernels, no graph)"),
-    "jit_compile": ("auto", "lstmkit's kernels are always compiled by numba; there is no XLA"),
-    "steps_per_execution": (1, "lstmkit runs one batch per step"),
-    "auto_scale_loss": (True, "lstmkit computes in float32 or float64, so there is no loss "
-                              "scaling"),
-}
-
-
 def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
             weighted_metrics=None, **keras_only):
     """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`.
 
     `run_eagerly`, `jit_compile`, `steps_per_execution` and `auto_scale_loss` are accepted;
-    a value other than Keras's default gives a one-time UserWarning (see `NO_EFFECT`).
+    a value other than Keras's default gives a one-time UserWarning
+    (see `compile_state.NO_EFFECT`).
     """
-    from .. import _config
-    from .compile_state import CompileState
-    for name, value in keras_only.items():
-        if name not in NO_EFFECT:
-            raise TypeError(f"compile() got an unexpected keyword argument {name!r}")
-        default, why = NO_EFFECT[name]
-        if value != default:
-            _config.warn_no_effect("compile", name, value, why, stacklevel=3)
+    from .compile_state import CompileState, warn_no_effect
+    warn_no_effect(keras_only)
     model._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
                                "metrics": metrics, "weighted_metrics": weighted_metrics}
     model._compile_state = None
@@ -380,8 +364,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 
 def _print_summary_line(steps, start, logs, verbose):
-    """Keras's last progress line: `4/4 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: ...` on a
-    terminal, `4/4 - 0s - 2ms/step - loss: ...` in a pipe or file (see `_progbar`)."""
+    """Keras's last progress line (see `_progbar`): the bar on a terminal, plain elsewhere."""
     bar = _progbar.Progbar(steps, verbose)
     bar.start = start
     bar.update(steps, logs, finalize=True)
