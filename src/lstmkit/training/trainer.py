@@ -8,9 +8,13 @@ running mean weighted by batch size; metrics are running means.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import numpy as np
+
+from ..layers import _snapshot
 
 
 def _batches(n, batch_size):
@@ -61,9 +65,10 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     batch_size = _batch_size(batch_size)
     n = _num_samples(x)
     chunks = []
-    for index in _batches(n, batch_size):
-        out, _ = model.forward(_slice(x, index), training=False, keep_cache=False)
-        chunks.append(out if isinstance(out, list) else [out])
+    with _snapshot.reading(lambda: model.weights):  # every batch sees one set of weights
+        for index in _batches(n, batch_size):
+            out, _ = model.forward(_slice(x, index), training=False, keep_cache=False)
+            chunks.append(out if isinstance(out, list) else [out])
     if not chunks:
         raise ValueError("predict got 0 samples")
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
@@ -221,15 +226,46 @@ def _source(model, x, y, sample_weight, batch_size, what="x"):
     return _data.ArraySource(*_inputs_targets(model, x, y, sample_weight), batch_size)
 
 
-def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
-        validation_freq=1):
+_TRAINING_LOCK = threading.Lock()
+_TRAINING: dict = {}  # id(model) -> the thread training it
+
+
+@contextlib.contextmanager
+def _one_trainer(model, what):
+    """Refuse to train one model from two threads at once (the optimizer's slots, the
+    metrics and the callbacks are per model); the same thread may nest (callbacks)."""
+    me = threading.get_ident()
+    with _TRAINING_LOCK:
+        owner = _TRAINING.get(id(model))
+        if owner is not None and owner != me:
+            raise RuntimeError(
+                f"{what} was called on model {getattr(model, 'name', '?')!r} while another "
+                "thread is training it; one model trains in one thread at a time (calls such "
+                "as predict are safe from any thread)")
+        _TRAINING[id(model)] = me
+    try:
+        yield
+    finally:
+        if owner is None:
+            with _TRAINING_LOCK:
+                _TRAINING.pop(id(model), None)
+
+
+def fit(model, x=None, y=None, **kwargs):
     """Train for `epochs` epochs; returns a `History` with Keras's keys.
 
     `x` is arrays (with `y`), or a Keras `PyDataset`-like sequence of `(x, y)` batches such
-    as `lk.data.ArraySequence` (then `y` is None).
+    as `lk.data.ArraySequence` (then `y` is None). One thread at a time per model
+    (RuntimeError otherwise).
     """
+    with _one_trainer(model, "fit"):
+        return _fit(model, x, y, **kwargs)
+
+
+def _fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
+         validation_freq=1):
     from ..utils import make_rng
     from . import callbacks as _callbacks
     from . import data as _data
@@ -337,12 +373,13 @@ def _format(state, logs, return_dict):
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
     """One optimizer step on one batch; logs are this batch's (metrics reset, as Keras 3)."""
     from . import data as _data
-    state = _state(model, x)
-    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
-    if class_weight is not None:
-        sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
-    state.reset()
-    return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
+    with _one_trainer(model, "train_on_batch"):
+        state = _state(model, x)
+        xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+        if class_weight is not None:
+            sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
+        state.reset()
+        return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
 
 
 def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
