@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -37,7 +38,7 @@ def check_regular_file(path, what: str = "file") -> str:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise FileNotFoundError(f"no such {what}: {path}") from None
+        raise FileNotFoundError(errno.ENOENT, f"No such file ({what})", path) from None
     if stat.S_ISREG(mode):
         return path
     kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)

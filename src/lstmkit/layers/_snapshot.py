@@ -99,18 +99,36 @@ def current_values(variables) -> dict:
             return values
 
 
-@contextlib.contextmanager
-def reading(variables):
-    """Inside, `Variable.value` of `variables` is one snapshot (nested calls keep the
-    outer snapshot). `variables` may be a callable, called only for the outermost."""
-    if _LOCAL.values is not None:
-        yield
-        return
-    _LOCAL.values = current_values(variables() if callable(variables) else variables)
-    try:
-        yield
-    finally:
-        _LOCAL.values = None
+class reading:
+    """Inside `with reading(variables):`, `Variable.value` of `variables` is one snapshot
+    (nested calls keep the outer snapshot). `variables` may be a callable, called only
+    for the outermost. A class, not a generator: it runs on every call."""
+
+    __slots__ = ("variables", "outer")
+
+    def __init__(self, variables):
+        self.variables = variables
+
+    def __enter__(self):
+        self.outer = _LOCAL.values is not None
+        if not self.outer:
+            variables = self.variables
+            _LOCAL.values = current_values(variables() if callable(variables) else variables)
+
+    def __exit__(self, *exc):
+        if not self.outer:
+            _LOCAL.values = None
+
+
+def model_variables(model) -> list:
+    """Every Variable of a model's layers, nested models included (repeats are harmless)."""
+    out = []
+    for layer in model.layers:
+        if isinstance(getattr(layer, "layers", None), list):
+            out += model_variables(layer)
+        else:
+            out += layer._all_weights()
+    return out
 
 
 def read(var):

@@ -154,7 +154,8 @@ class Model(ModelAPI, Layer):
         input_masks = None
         if mask is not None:  # Functional.call sets the given masks on its inputs
             input_masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
-        with _snapshot.reading(lambda: self.weights):  # every layer sees one set of weights
+        # Every layer of this call sees one set of weights, whatever other threads publish.
+        with _snapshot.reading(lambda: _snapshot.model_variables(self)):
             run = _graph.run_forward(self._run_order, self.inputs, arrays, training=training,
                                      keep_cache=keep_cache, input_masks=input_masks)
         flat = [run.values[id(t)] for t in self.outputs]

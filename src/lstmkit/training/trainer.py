@@ -65,7 +65,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     batch_size = _batch_size(batch_size)
     n = _num_samples(x)
     chunks = []
-    with _snapshot.reading(lambda: model.weights):  # every batch sees one set of weights
+    # Every batch sees one set of weights, whatever other threads publish.
+    with _snapshot.reading(lambda: _snapshot.model_variables(model)):
         for index in _batches(n, batch_size):
             out, _ = model.forward(_slice(x, index), training=False, keep_cache=False)
             chunks.append(out if isinstance(out, list) else [out])
