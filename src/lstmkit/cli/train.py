@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 
 import numpy as np
+
+from .._files import check_regular_file
+from . import _arrays
 
 
 def add_parser(sub):
@@ -31,14 +35,17 @@ def add_parser(sub):
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--out", default="model.keras", help="where to save the model (.keras)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _arrays.add_budget_argument(p)
     return p
 
 
 def read_columns(path, names):
     """The named columns of a CSV as a (rows, len(names)) float64 array, with clear errors."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise OSError(f"no such CSV file: {path}")
-    with open(path, newline="") as handle:
+    check_regular_file(path, "CSV file")  # a FIFO would block forever
+    # utf-8-sig: a byte-order mark (Excel) is not part of the first column's name
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader)]
@@ -73,6 +80,13 @@ def read_columns(path, names):
     return data
 
 
+def _no_model(args, why) -> int:
+    """Exit code 1 (a check failed) with one line, and nothing saved."""
+    print(f"lstmkit train: error: {args.csv}: {why}; no model saved to {args.out}",
+          file=sys.stderr)
+    return 1
+
+
 def run(args):
     import lstmkit as lk
 
@@ -87,7 +101,14 @@ def run(args):
         c.strip() for c in args.features.split(",") if c.strip()]
     if args.target not in features:
         features = [args.target] + features
+    budget = _arrays.Budget.from_args(args)
+    budget.take(8 * os.path.getsize(args.csv), f"{args.csv} (parsed)")
     values = read_columns(args.csv, features)
+    # The windows are (rows - window - horizon + 1, window, features) float64, made at once.
+    windows = max(len(values) - args.window - args.horizon + 1, 0)
+    budget.take(windows * args.window * len(features) * 8,
+                f"--window {args.window} over {len(values)} rows of {args.csv} "
+                f"({windows} windows of {args.window} x {len(features)})")
     data = forecast.prepare(values, target=features.index(args.target), window=args.window,
                             horizon=args.horizon, val_split=args.val_split,
                             test_split=args.test_split, difference=args.difference)
@@ -101,8 +122,15 @@ def run(args):
         validation = (data.x_val, data.y_val)
         callbacks.append(lk.callbacks.EarlyStopping(monitor="val_loss", patience=8,
                                                     restore_best_weights=True))
+    if not all(np.isfinite(a).all() for a in (data.x_train, data.y_train)):
+        return _no_model(args, "the scaled data is not finite (values too large to scale, "
+                               "e.g. near +-1e308); rescale the data")
     model.fit(data.x_train, data.y_train, validation_data=validation, epochs=args.epochs,
               batch_size=args.batch_size, callbacks=callbacks, verbose=0 if args.quiet else 1)
+    bad = [w.path for w in model.weights if not np.isfinite(w.value).all()]
+    if bad:
+        return _no_model(args, f"training diverged: weights {bad[:3]} are not finite "
+                               "(rescale the data or lower the learning rate)")
     errors, _ = forecast.evaluate_forecaster(model, data)
     print(f"test mean absolute error of {args.target!r}:")
     for name, value in errors.items():
