@@ -60,8 +60,10 @@ def _mb(n) -> str:
     return f"{n / (1 << 20):,.0f} MB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
-def _header(f, where: str):
-    """(shape, fortran, dtype) of a .npy stream, with one-line errors for bad files."""
+def _header(f, where: str, size: int):
+    """(shape, fortran, dtype) of a .npy stream of `size` bytes, with one-line errors."""
+    if size == 0:
+        raise ValueError(f"{where} is empty; a NumPy .npy file was expected")
     try:
         version = np.lib.format.read_magic(f)
     except EOFError:
@@ -107,7 +109,7 @@ def load_npy(path, budget: Budget) -> np.ndarray:
     """A `.npy` file's array; its header is checked against the budget first."""
     path = check_regular_file(path, "input file")
     with open(path, "rb") as f:
-        shape, fortran, dtype = _header(f, path)
+        shape, fortran, dtype = _header(f, path, os.fstat(f.fileno()).st_size)
         nbytes = _nbytes(shape, dtype)
         if nbytes > os.fstat(f.fileno()).st_size:
             raise ValueError(f"{path}: the .npy header declares {shape} {dtype} "
@@ -136,7 +138,7 @@ def load_npz(path, name: str, budget: Budget) -> np.ndarray:
         where = f"{path}: member {info.filename!r}"
         try:
             with zf.open(info) as f:
-                shape, fortran, dtype = _header(f, where)
+                shape, fortran, dtype = _header(f, where, info.file_size)
                 budget.take(_nbytes(shape, dtype), f"{where} ({shape} {dtype})")
                 return _read(f, shape, fortran, dtype, where)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:

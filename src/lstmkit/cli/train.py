@@ -109,9 +109,14 @@ def run(args):
     budget.take(windows * args.window * len(features) * 8,
                 f"--window {args.window} over {len(values)} rows of {args.csv} "
                 f"({windows} windows of {args.window} x {len(features)})")
-    data = forecast.prepare(values, target=features.index(args.target), window=args.window,
-                            horizon=args.horizon, val_split=args.val_split,
-                            test_split=args.test_split, difference=args.difference)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        data = forecast.prepare(values, target=features.index(args.target),
+                                window=args.window, horizon=args.horizon,
+                                val_split=args.val_split, test_split=args.test_split,
+                                difference=args.difference)
+    if not all(np.isfinite(a).all() for a in (data.x_train, data.y_train)):
+        return _no_model(args, "the scaled data is not finite (values too large to scale, "
+                               "e.g. near +-1e308); rescale the data")
     print(f"{len(values)} rows, features {features}; train {len(data.x_train)}, "
           f"validation {len(data.x_val)}, test {len(data.x_test)} windows")
     lk.utils.set_random_seed(0)
@@ -122,9 +127,6 @@ def run(args):
         validation = (data.x_val, data.y_val)
         callbacks.append(lk.callbacks.EarlyStopping(monitor="val_loss", patience=8,
                                                     restore_best_weights=True))
-    if not all(np.isfinite(a).all() for a in (data.x_train, data.y_train)):
-        return _no_model(args, "the scaled data is not finite (values too large to scale, "
-                               "e.g. near +-1e308); rescale the data")
     model.fit(data.x_train, data.y_train, validation_data=validation, epochs=args.epochs,
               batch_size=args.batch_size, callbacks=callbacks, verbose=0 if args.quiet else 1)
     bad = [w.path for w in model.weights if not np.isfinite(w.value).all()]
