@@ -303,3 +303,25 @@ def test_non_finite_optimizer_iterations(capsys, tmp_path, value, words):
     np.save(x, np.zeros((1, 6, 3), "float32"))
     code, err = _cli(capsys, "predict", bad, "-i", x, "-o", tmp_path / "y.npy")
     assert code == 2 and "bad.keras" in err and words in err, err
+
+
+def test_train_refuses_to_save_non_finite_weights(capsys, tmp_path, monkeypatch):
+    """Weights that training made NaN are an error (exit 1), not a saved model."""
+    from lstmkit.training import trainer
+
+    original = trainer._fit
+
+    def diverging(model, *args, **kwargs):
+        history = original(model, *args, **kwargs)
+        weights = model.get_weights()
+        weights[0] = np.full_like(weights[0], np.nan)
+        model.set_weights(weights)
+        return history
+
+    monkeypatch.setattr(trainer, "_fit", diverging)
+    path = tmp_path / "s.csv"
+    path.write_text("v\n" + "\n".join(str(i % 9) for i in range(60)) + "\n")
+    code, err = _cli(capsys, "train", "--csv", path, "--target", "v", "--epochs", 1,
+                     "--quiet", "--window", 4, "--out", tmp_path / "m.keras")
+    assert code == 1 and "not finite" in err and "no model saved" in err, err
+    assert not (tmp_path / "m.keras").exists()

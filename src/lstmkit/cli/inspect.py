@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from .._files import check_regular_file
 from . import _arrays
 
 
@@ -53,7 +54,7 @@ def run(args) -> int:
     x = arrays if len(arrays) > 1 else arrays[0]
     vocab = None
     if args.vocab:
-        with open(args.vocab, encoding="utf-8") as fh:
+        with open(check_regular_file(args.vocab, "vocabulary file"), encoding="utf-8") as fh:
             vocab = fh.read().splitlines()
     report(model, x, args.out, title=args.title, max_samples=args.max_samples, vocab=vocab,
            pictures=not args.no_pictures)
