@@ -14,7 +14,8 @@ Example:
     >>> with atomic_path(path) as tmp:
     ...     with open(tmp, "wb") as f:
     ...         _ = f.write(b"second")
-    >>> open(path, "rb").read()
+    >>> with open(path, "rb") as f:
+    ...     f.read()
     b'second'
 """
 

@@ -48,7 +48,11 @@ def _prepare(model, x):
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-    """Outputs for `x` in batches of `batch_size` (default 32), concatenated."""
+    """Outputs for `x` in batches of `batch_size` (default 32), concatenated.
+
+    Safe from many threads at once: all batches use one snapshot of the weights, so a
+    `set_weights` in another thread is seen wholly or not at all (layers/_snapshot.py).
+    """
     if x is None:
         raise ValueError("predict needs input data x")
     from .data import is_batch_sequence
