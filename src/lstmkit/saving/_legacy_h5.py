@@ -140,7 +140,7 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
                                  "expected")
             checked.append((var, entry))
     values = legacy.read_many([(entry, tuple(var.shape)) for var, entry in checked])
-    publish([var for var, _ in checked], values)
+    publish([var for var, _ in checked], values, copy=False)  # fresh arrays: no copy
 
 
 def legacy_h5_bytes(model, model_config: dict | None, keras_version: str) -> bytes:

@@ -244,7 +244,7 @@ def load_groups(store, groups, path: str) -> None:
                                  "expected")
             checked.append((var, entry))
     values = store.read_many([(entry, tuple(var.shape)) for var, entry in checked])
-    publish([var for var, _ in checked], values)
+    publish([var for var, _ in checked], values, copy=False)  # fresh arrays: no copy
 
 
 def write_groups(h5file, groups, names=None, root_name=None) -> None:
