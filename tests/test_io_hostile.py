@@ -7,7 +7,6 @@ import io
 import json
 import os
 import pickle
-import signal
 import sys
 import time
 import tracemalloc
@@ -260,7 +259,10 @@ def test_declared_huge_dataset_without_storage(tmp_path):
                          chunks=(1000, 1000), compression="gzip")
     path = make_keras(tmp_path / "h.keras", weights=buf.getvalue())
     t = time.monotonic()
-    assert "bomb" in load_clear(path)
+    message = load_clear(path)
+    # The dataset is never read: the model's variables are checked against the file's
+    # index first (shapes and counts), and only referenced datasets are decompressed.
+    assert "bomb" in message or "the file holds 1" in message
     assert time.monotonic() - t < 5
 
 
@@ -437,21 +439,17 @@ def test_legacy_h5_broken_structure(tmp_path):
     assert "load_weights" in load_clear(legacy(tmp_path / "d.h5", weights_only))
 
 
-def _die():
-    os.kill(os.getpid(), signal.SIGKILL)  # as a segfault in libhdf5 would end the reader
-
-
 def test_hung_parser_is_stopped(monkeypatch):
     """A parse that never ends (as libhdf5 did on a fuzzed file) becomes a ValueError."""
     if not _sandbox.enabled():
-        pytest.skip("the parse sandbox needs fork (Linux)")
+        pytest.skip("the parse sandbox is off (LSTMKIT_IO_SANDBOX=0, or not POSIX)")
     monkeypatch.setattr(_sandbox, "BASE_TIMEOUT", 1.0)
     t = time.monotonic()
     with pytest.raises(ValueError, match="did not finish"):
         _sandbox.run_isolated(time.sleep, 60, what="slow")
     assert time.monotonic() - t < 5
     with pytest.raises(ValueError, match="crashed"):
-        _sandbox.run_isolated(_die, what="crash")
+        _sandbox.run_isolated(os.abort, what="crash")  # as a segfault in libhdf5 would
 
 
 def test_shapes_from_the_graph_are_bounded_by_the_file(tmp_path):

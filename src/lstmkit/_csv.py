@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._files import check_regular_file
+
 
 class Table(NamedTuple):
     name: str  # the file, for messages
@@ -47,12 +49,14 @@ def read_table(source, header: bool | None = None) -> Table:
             them when one of its cells is not a number.
 
     Raises:
-        OSError: no such file. ValueError: the file has no rows (or only a header).
+        OSError: no such file. ValueError: not a regular file (a FIFO, a device), or the
+            file has no rows (or only a header).
     """
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        if not os.path.isfile(name):
+        if not os.path.exists(name):
             raise OSError(f"no such CSV file: {name}")
+        check_regular_file(name, "CSV file")  # a FIFO would block forever
         with open(name, newline="", encoding="utf-8-sig") as handle:
             return _read(handle, name, header)
     return _read(source, getattr(source, "name", "<csv>"), header)

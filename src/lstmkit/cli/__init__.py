@@ -3,8 +3,9 @@
 Each subcommand lives in `lstmkit/cli/<name>.py` and defines
 `add_parser(subparsers) -> argparse.ArgumentParser` and `run(args) -> int`.
 Errors a user can fix (ValueError, TypeError, OSError, KeyError) print one line
-and exit 2; `--debug` shows the traceback. Exit codes: 0 success, 1 a check
-failed (the subcommand says which), 2 bad arguments or input.
+and exit 2, as do the errors a hostile or broken input can still cause (EOFError,
+MemoryError, RecursionError, OverflowError); `--debug` shows the traceback.
+Exit codes: 0 success, 1 a check failed (the subcommand says which), 2 bad arguments or input.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (ValueError, TypeError, OSError, KeyError, ImportError) as err:
+    except (ValueError, TypeError, OSError, KeyError, ImportError, EOFError,
+            MemoryError, RecursionError, OverflowError) as err:
         if args.debug:
             raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

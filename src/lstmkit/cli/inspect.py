@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 
+from .._files import check_regular_file
+from . import _arrays
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -32,6 +35,7 @@ def add_parser(sub):
                         "to label the per-token picture")
     p.add_argument("--no-pictures", action="store_true",
                    help="leave out the matplotlib pictures (faster)")
+    _arrays.add_budget_argument(p)
     return p
 
 
@@ -46,11 +50,11 @@ def run(args) -> int:
     if args.max_samples <= 0:
         raise ValueError(f"--max-samples must be positive, got {args.max_samples}")
     model = load_model(args.model)
-    arrays = gather_inputs(args.input, model)
+    arrays = gather_inputs(args.input, model, _arrays.Budget.from_args(args))
     x = arrays if len(arrays) > 1 else arrays[0]
     vocab = None
     if args.vocab:
-        with open(args.vocab, encoding="utf-8") as fh:
+        with open(check_regular_file(args.vocab, "vocabulary file"), encoding="utf-8") as fh:
             vocab = fh.read().splitlines()
     report(model, x, args.out, title=args.title, max_samples=args.max_samples, vocab=vocab,
            pictures=not args.no_pictures)

@@ -18,6 +18,10 @@ import os
 
 import numpy as np
 
+from .. import _files
+from .._files import check_regular_file
+from . import _arrays
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -30,13 +34,17 @@ def add_parser(sub):
     p.add_argument("--output", "-o", required=True,
                    help="where to write predictions: .npy (one output) or .npz")
     p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
+    _arrays.add_budget_argument(p)
     return p
 
 
-def read_csv(path, shape) -> np.ndarray:
+def read_csv(path, shape, budget=None) -> np.ndarray:
     """Rows of numbers (header row optional), reshaped to `(rows, *shape[1:])` if possible."""
     from .._csv import numbers, read_table
 
+    budget = budget or _arrays.Budget.from_args(None)
+    # Parsed, the numbers take about 8x their text (Python floats in lists).
+    budget.take(8 * os.path.getsize(path), f"{path} (parsed)")
     x = numbers(read_table(path), allow_empty=False)  # (rows, values)
     feature_shape = tuple(shape[1:])
     if None not in feature_shape and x.shape[1] != int(np.prod(feature_shape)):
@@ -53,26 +61,24 @@ def _fmt(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def read_array(path, name, shape) -> np.ndarray:
-    if not os.path.isfile(path):
+def read_array(path, name, shape, budget=None) -> np.ndarray:
+    """An input array from .npy/.npz/.csv, its size checked against `budget` before reading."""
+    if not os.path.exists(path):
         raise OSError(f"no such input file: {path}")
+    check_regular_file(path, "input file")  # a FIFO would block forever
+    budget = budget or _arrays.Budget.from_args(None)
     if path.endswith(".csv"):
-        return read_csv(path, shape)
+        return read_csv(path, shape, budget)
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.files)
-            if name in keys:
-                return data[name]
-            if len(keys) == 1:
-                return data[keys[0]]
-            raise ValueError(f"{path} holds {keys}; none is named {name!r}")
+        return _arrays.load_npz(path, name, budget)
     if path.endswith(".npy"):
-        return np.load(path, allow_pickle=False)
+        return _arrays.load_npy(path, budget)
     raise ValueError(f"{path}: input files must be .npy, .npz or .csv")
 
 
-def gather_inputs(specs, model) -> list:
-    """One array per model input, in the model's input order."""
+def gather_inputs(specs, model, budget=None) -> list:
+    """One array per model input, in the model's input order (within `budget` together)."""
+    budget = budget or _arrays.Budget.from_args(None)
     names = list(model.input_names)
     shapes = {n: t.shape for n, t in zip(names, model.inputs)}
     named, unnamed = {}, []
@@ -103,7 +109,7 @@ def gather_inputs(specs, model) -> list:
         raise ValueError(f"no --input for model input(s) {missing} (inputs: {names})")
     arrays = []
     for n in names:
-        x = read_array(named[n], n, shapes[n])
+        x = read_array(named[n], n, shapes[n], budget)
         if x.ndim != len(shapes[n]):
             raise ValueError(f"input {n!r} must have shape {_fmt(shapes[n])}, got {x.shape} "
                              f"from {named[n]}")
@@ -117,7 +123,7 @@ def run(args) -> int:
     if not args.output.endswith((".npy", ".npz")):
         raise ValueError(f"--output must end in .npy or .npz, got {args.output!r}")
     model = load_model(args.model)
-    inputs = gather_inputs(args.input, model)
+    inputs = gather_inputs(args.input, model, _arrays.Budget.from_args(args))
     y = model.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=args.batch_size,
                       verbose=0)
     outputs = list(y) if isinstance(y, (list, tuple)) else [y]
@@ -125,12 +131,14 @@ def run(args) -> int:
         if len(outputs) > 1:
             raise ValueError(f"the model has {len(outputs)} outputs {model.output_names}; "
                              "use an --output ending in .npz")
-        np.save(args.output, np.asarray(outputs[0]), allow_pickle=False)
+        _files.atomic_write(args.output, write=lambda f: np.save(f, np.asarray(outputs[0]),
+                                                                  allow_pickle=False))
     else:
         names = list(model.output_names)
         if len(set(names)) != len(names):
             names = [f"output_{i}" for i in range(len(outputs))]
-        np.savez(args.output, **{n: np.asarray(o) for n, o in zip(names, outputs)})
+        _files.atomic_write(args.output, write=lambda f: np.savez(
+            f, **{n: np.asarray(o) for n, o in zip(names, outputs)}))
     shapes = ", ".join(str(np.shape(o)) for o in outputs)
     print(f"wrote {args.output}: {shapes}")
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
+
+from . import _arrays
 
 
 def add_parser(sub):
@@ -30,6 +33,7 @@ def add_parser(sub):
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--out", default="model.keras", help="where to save the model (.keras)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _arrays.add_budget_argument(p)
     return p
 
 
@@ -47,6 +51,13 @@ def read_columns(path, names):
     return data
 
 
+def _no_model(args, why) -> int:
+    """Exit code 1 (a check failed) with one line, and nothing saved."""
+    print(f"lstmkit train: error: {args.csv}: {why}; no model saved to {args.out}",
+          file=sys.stderr)
+    return 1
+
+
 def run(args):
     import lstmkit as lk
 
@@ -61,10 +72,22 @@ def run(args):
         c.strip() for c in args.features.split(",") if c.strip()]
     if args.target not in features:
         features = [args.target] + features
+    budget = _arrays.Budget.from_args(args)
+    budget.take(8 * os.path.getsize(args.csv), f"{args.csv} (parsed)")
     values = read_columns(args.csv, features)
-    data = forecast.prepare(values, target=features.index(args.target), window=args.window,
-                            horizon=args.horizon, val_split=args.val_split,
-                            test_split=args.test_split, difference=args.difference)
+    # The windows are (rows - window - horizon + 1, window, features) float64, made at once.
+    windows = max(len(values) - args.window - args.horizon + 1, 0)
+    budget.take(windows * args.window * len(features) * 8,
+                f"--window {args.window} over {len(values)} rows of {args.csv} "
+                f"({windows} windows of {args.window} x {len(features)})")
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        data = forecast.prepare(values, target=features.index(args.target),
+                                window=args.window, horizon=args.horizon,
+                                val_split=args.val_split, test_split=args.test_split,
+                                difference=args.difference)
+    if not all(np.isfinite(a).all() for a in (data.x_train, data.y_train)):
+        return _no_model(args, "the scaled data is not finite (values too large to scale, "
+                               "e.g. near +-1e308); rescale the data")
     print(f"{len(values)} rows, features {features}; train {len(data.x_train)}, "
           f"validation {len(data.x_val)}, test {len(data.x_test)} windows")
     lk.utils.set_random_seed(0)
@@ -77,6 +100,10 @@ def run(args):
                                                     restore_best_weights=True))
     model.fit(data.x_train, data.y_train, validation_data=validation, epochs=args.epochs,
               batch_size=args.batch_size, callbacks=callbacks, verbose=0 if args.quiet else "auto")
+    bad = [w.path for w in model.weights if not np.isfinite(w.value).all()]
+    if bad:
+        return _no_model(args, f"training diverged: weights {bad[:3]} are not finite "
+                               "(rescale the data or lower the learning rate)")
     errors, _ = forecast.evaluate_forecaster(model, data)
     print(f"test mean absolute error of {args.target!r}:")
     for name, value in errors.items():

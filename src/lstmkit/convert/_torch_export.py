@@ -19,6 +19,7 @@ import warnings
 
 import torch
 
+from .. import _files
 from ..layers import LSTM, Bidirectional
 from .torch import to_torch
 
@@ -74,5 +75,6 @@ def save_torch(obj, path, timesteps=None):
         directory = os.path.dirname(os.fspath(path))
         if directory:
             os.makedirs(directory, exist_ok=True)
-        torch.export.save(program, os.fspath(path))
+        with _files.atomic_path(path) as tmp:
+            torch.export.save(program, tmp)
     return os.fspath(path)

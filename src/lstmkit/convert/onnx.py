@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from .. import _files
 from ..layers import LSTM, Bidirectional
 from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
 
@@ -127,7 +128,8 @@ def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
     directory = os.path.dirname(os.fspath(path))
     if directory:
         os.makedirs(directory, exist_ok=True)
-    onnx.save(model, os.fspath(path))
+    with _files.atomic_path(path) as tmp:
+        onnx.save(model, tmp)
     return model
 
 

@@ -20,8 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from .. import _files
 from .._extras import extra_needed
 from .trace import ARRAYS, GATES, NAMES, BidirectionalTrace
 
@@ -77,7 +80,8 @@ def _title(tr, what, sample):
 
 def _finish(fig, path, dpi=100):
     if path is not None:
-        fig.savefig(path, dpi=dpi)
+        with _files.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=os.path.splitext(os.fspath(path))[1][1:] or None)
     return fig
 
 

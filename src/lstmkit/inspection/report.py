@@ -25,6 +25,7 @@ from importlib import resources
 
 import numpy as np
 
+from .. import _files
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
 from .explain import explain_layer, recurrent_layers
@@ -239,6 +240,5 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
         f"<script>{_asset('report.js')}</script></body></html>\n"
     )
     if path is not None:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(page)
+        _files.atomic_write(path, page.encode("utf-8"))
     return page

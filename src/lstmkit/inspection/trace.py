@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _files
 from .. import kernels as _kernels
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
@@ -145,7 +146,7 @@ class Trace:
 
     def save_npz(self, path, order: str = "input") -> None:
         """Write `as_dict(order)` to a NumPy .npz file (no pickles), e.g. for LSTMVis."""
-        np.savez(path, **self.as_dict(order))
+        _files.atomic_write(path, write=lambda f: np.savez(f, **self.as_dict(order)))
 
     def saturation(self, low: float = 0.1, high: float = 0.9) -> dict:
         """Fraction of valid steps each unit's gates spend below `low` / above `high`.

@@ -26,6 +26,7 @@ from .. import _config
 from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from . import _snapshot
 from . import node as _node
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -78,28 +79,25 @@ class Variable:
     def __init__(self, value, name, path=None, trainable=True, regularizer=None,
                  constraint=None):
         # C order: the kernels need contiguous weights and would copy others on every call
-        self.value = np.asarray(value, order="C")
+        self._value = np.asarray(value, order="C")
         self.name = name
         self.path = path or name
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint
 
-    shape = property(lambda self: self.value.shape)
-    dtype = property(lambda self: self.value.dtype)
+    # Replaced, never changed in place, and read through the calling thread's snapshot:
+    # a call sees one consistent set of weights (layers/_snapshot.py).
+    value = property(_snapshot.read, _snapshot.write)
+    shape = property(lambda self: self._value.shape)
+    dtype = property(lambda self: self._value.dtype)
 
     def numpy(self) -> np.ndarray:
         return self.value
 
     def assign(self, value) -> None:
         """Replace the value; the shape must stay the same."""
-        value = np.asarray(value)
-        if value.shape != self.value.shape:
-            raise ValueError(
-                f"Variable {self.path!r} has shape {self.value.shape}, "
-                f"got a value of shape {value.shape}"
-            )
-        self.value = value.astype(self.value.dtype, order="C", copy=True)
+        _snapshot.publish([self], [value])
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
@@ -207,8 +205,7 @@ class Layer:
                     f"Layer {self.name!r} weight {var.name!r} has shape {var.shape}, "
                     f"got an array of shape {value.shape}"
                 )
-        for var, value in zip(own, weights):
-            var.assign(value)
+        _snapshot.publish(own, weights)  # all at once for concurrent calls
 
     def count_params(self) -> int:
         if not self.built:
@@ -226,7 +223,8 @@ class Layer:
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
-        return self.call(inputs, *args, **kwargs)
+        with _snapshot.reading(self._all_weights):
+            return self.call(inputs, *args, **kwargs)
 
     # -- symbolic calls (functional models) ------------------------------------------------
     @staticmethod

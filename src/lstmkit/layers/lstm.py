@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import kernels as _kernels
 from .. import regularizers as _regularizers
+from . import _snapshot
 from .base import Layer, check_array
 from .lstm_cell import LSTMCell
 
@@ -259,9 +260,11 @@ class LSTM(SequenceCall, Layer):
         cell = self.cell
         dm, rm = cell.make_dropout_masks(x.shape[0], training)
         h0, c0 = (None, None) if states is None else states
+        with _snapshot.reading(self._all_weights):  # one set, whatever other threads publish
+            kernel, recurrent_kernel = cell.kernel.value, cell.recurrent_kernel.value
+            bias = None if cell.bias is None else cell.bias.value
         result = _kernels.lstm_forward(
-            x, cell.kernel.value, cell.recurrent_kernel.value,
-            None if cell.bias is None else cell.bias.value, h0, c0, mask=mask,
+            x, kernel, recurrent_kernel, bias, h0, c0, mask=mask,
             go_backwards=self.go_backwards, activation=cell.activation,
             recurrent_activation=cell.recurrent_activation,
             zero_output_for_mask=self.zero_output_for_mask, dropout_mask=dm,

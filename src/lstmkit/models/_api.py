@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers import _snapshot
+
 
 class ModelAPI:
     """Mixin for models; the subclass provides `layers`, `forward`, `backward`."""
@@ -66,8 +68,8 @@ class ModelAPI:
                     f"Weight {var.path!r} has shape {var.shape}, got an array of shape "
                     f"{np.shape(value)}"
                 )
-        for var, value in zip(own, weights):
-            var.assign(value)
+        # All layers at once: a predict in another thread sees the old set or the new one.
+        _snapshot.publish(own, weights)
 
     def count_params(self) -> int:
         return int(sum(v.value.size for v in self.weights))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layers as _layers
+from ..layers import _snapshot
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, flatten
@@ -153,8 +154,10 @@ class Model(ModelAPI, Layer):
         input_masks = None
         if mask is not None:  # Functional.call sets the given masks on its inputs
             input_masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
-        run = _graph.run_forward(self._run_order, self.inputs, arrays, training=training,
-                                 keep_cache=keep_cache, input_masks=input_masks)
+        # Every layer of this call sees one set of weights, whatever other threads publish.
+        with _snapshot.reading(lambda: _snapshot.model_variables(self)):
+            run = _graph.run_forward(self._run_order, self.inputs, arrays, training=training,
+                                     keep_cache=keep_cache, input_masks=input_masks)
         flat = [run.values[id(t)] for t in self.outputs]
         self._last_output_masks = self.output_masks(run)
         return self._pack_outputs(flat), run

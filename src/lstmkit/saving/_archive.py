@@ -36,11 +36,13 @@ MAX_EXPANSION = 100
 
 
 class Archive(NamedTuple):
-    """What a `.keras` file holds, read in memory."""
+    """What a `.keras` file holds: config and metadata read in memory; the weights member
+    checked, and read in memory only for npz (an h5 member is read in place by the
+    sandboxed reader, dataset by dataset: `_weights.H5Store`)."""
 
     config: dict
     metadata: dict
-    weights: bytes
+    weights: bytes | None  # None for "h5"
     weights_format: str  # "h5" or "npz"
 
 
@@ -122,10 +124,9 @@ def read_archive(path) -> Archive:
             if not isinstance(metadata, dict):
                 metadata = {}
         if infos[WEIGHTS_H5] is not None:
-            fmt, info = "h5", infos[WEIGHTS_H5]
-        elif infos[WEIGHTS_NPZ] is not None:
-            fmt, info = "npz", infos[WEIGHTS_NPZ]
-        else:
+            check_member(infos[WEIGHTS_H5], path)
+            return Archive(config, metadata, None, "h5")
+        if infos[WEIGHTS_NPZ] is None:
             raise ValueError(f"{path}: the archive has no {WEIGHTS_H5} or {WEIGHTS_NPZ}")
-        weights = read_member(zf, info, path, MAX_MEMBER_BYTES)
-    return Archive(config, metadata, weights, fmt)
+        weights = read_member(zf, infos[WEIGHTS_NPZ], path, MAX_MEMBER_BYTES)
+    return Archive(config, metadata, weights, "npz")

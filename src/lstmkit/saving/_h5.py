@@ -25,6 +25,8 @@ def open_h5(source, path: str):
     try:
         if isinstance(source, (bytes, bytearray)):
             return h5py.File(io.BytesIO(source), "r")
+        if hasattr(source, "readinto"):  # a file object (a zip member read in place)
+            return h5py.File(source, "r")
         return h5py.File(os.fspath(source), "r")
     except FileNotFoundError:
         raise
@@ -153,28 +155,93 @@ def attr_string(obj, name: str, path: str):
     raise ValueError(f"{path}: attribute {name!r} must be a string, got {type(raw).__name__}")
 
 
-# -- whole-file extraction (run in `_sandbox.run_isolated`) -----------------------------------
+# -- reading in two steps (run in `_sandbox.run_isolated`) ----------------------------------
+# First an index: every weight's shape and dtype, no data read. The caller builds the model
+# from the config and then asks for exactly the datasets its variables need, with their
+# shapes: an unreferenced dataset (a gzip bomb beside the weights) is never decompressed,
+# and what is read is bounded by what the config implies.
 MAX_OBJECTS = 200_000
 MAX_DEPTH = 32
 
 
-class _Budget:
-    """Bytes left to read: the declared sizes of all datasets read so far are bounded."""
+class _Window(io.RawIOBase):
+    """A read-only, seekable view of bytes [start, start + size) of a file: a stored zip
+    member read in place (HDF5 seeks; zipfile's member objects re-read from the start)."""
 
-    def __init__(self, limit, path):
-        self.left, self.path = limit, path
+    def __init__(self, path, start, size):
+        super().__init__()
+        self._fd, self._start, self._size, self._pos = os.open(path, os.O_RDONLY), start, size, 0
 
-    def read(self, dset, what):
-        shape, dtype = dataset_info(dset, self.path)
-        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        if nbytes > self.left:
-            raise ValueError(f"{self.path}: the datasets declare more than the limit of bytes "
-                             "to read (lstmkit.saving._archive.MAX_MEMBER_BYTES)")
-        self.left -= nbytes
-        return read_dataset(dset, self.path, None, what)
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        n = max(0, min(len(view), self._size - self._pos))
+        data = os.pread(self._fd, n, self._start + self._pos) if n else b""
+        view[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self):
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
-def _vars_arrays(group, budget, path):
+def _member_source(path: str, member: str):
+    """A `.keras` archive's weights member: in place when stored, else read in memory."""
+    import struct
+    import zipfile
+
+    from . import _archive
+
+    with zipfile.ZipFile(path) as zf:
+        infos = [i for i in zf.infolist() if i.filename == member]
+        if len(infos) != 1:
+            raise ValueError(f"{path}: the archive must hold one member {member!r}")
+        info = infos[0]
+        _archive.check_member(info, path)
+        if info.compress_type != zipfile.ZIP_STORED:
+            return io.BytesIO(_archive.read_member(zf, info, path, _archive.MAX_MEMBER_BYTES))
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)
+        f.seek(0, 2)
+        end = f.tell()
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise ValueError(f"{path}: member {member!r} has a corrupt local header")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + 30 + name_len + extra_len
+    if start + info.file_size > end:
+        raise ValueError(f"{path}: member {member!r} is truncated")
+    return _Window(path, start, info.file_size)
+
+
+def _open(source, path):
+    """An open `h5py.File` for a source: a path, bytes, or {"path", "member"} of a zip."""
+    if isinstance(source, dict):
+        return open_h5(_member_source(source["path"], source["member"]), path)
+    return open_h5(source, path)
+
+
+def _info(dset, path):
+    shape, dtype = dataset_info(dset, path)
+    return [list(shape), dtype.str]
+
+
+def _vars_group(group, path):
     import h5py
 
     if not isinstance(group, h5py.Group):
@@ -183,16 +250,16 @@ def _vars_arrays(group, budget, path):
     if sorted(keys) != sorted(str(i) for i in range(len(keys))):
         raise ValueError(f"{path}: {group.name} must hold datasets named 0..n-1, got "
                          f"{keys[:10]}")
-    return [budget.read(child(group, str(i), path), f"weight {group.name}/{i}")
-            for i in range(len(keys))]
+    return [child(group, str(i), path) for i in range(len(keys))]
 
 
-def extract_vars(source, path: str, limit: int) -> dict:
-    """{inner path: [arrays of <inner>/vars/0, 1, ...]} of a Keras 3 weights file."""
+def index_vars(source, path: str) -> dict:
+    """{inner path: [[shape, dtype], ...] of <inner>/vars/0, 1, ...} of a Keras 3 weights
+    file; no data is read."""
     import h5py
 
-    budget, count = _Budget(limit, path), 0
-    with open_h5(source, path) as f:
+    count = 0
+    with _open(source, path) as f:
         out, stack = {}, [("", f, 0)]
         while stack:
             prefix, group, depth = stack.pop()
@@ -210,16 +277,30 @@ def extract_vars(source, path: str, limit: int) -> dict:
                 if not isinstance(obj, h5py.Group):
                     continue
                 if name == "vars":
-                    out[prefix] = _vars_arrays(obj, budget, path)
+                    out[prefix] = [_info(d, path) for d in _vars_group(obj, path)]
                 else:
                     stack.append((f"{prefix}/{name}" if prefix else name, obj, depth + 1))
     return out
 
 
-def extract_legacy(source, path: str, limit: int) -> dict:
-    """Everything lstmkit reads from a legacy `.h5`: config, versions, weights by layer."""
-    budget = _Budget(limit, path)
-    with open_h5(source, path) as f:
+def read_vars(source, path: str, wanted) -> list:
+    """The arrays of `wanted` = [[inner, index, expected shape], ...], read one at a time,
+    each checked against its expected shape before its data is read."""
+    with _open(source, path) as f:
+        out = []
+        for inner, i, shape in wanted:
+            group = walk(f, f"{inner}/vars" if inner else "vars", path)
+            if group is None:
+                raise ValueError(f"{path}: {inner!r} has no vars")
+            dset = _vars_group(group, path)[int(i)]
+            out.append(read_dataset(dset, path, shape, f"weight {i} of {inner!r}"))
+        return out
+
+
+def index_legacy(source, path: str) -> dict:
+    """What a legacy `.h5` holds: config, versions, and per layer [[name, shape, dtype]]
+    of its listed weights; no weight data is read."""
+    with _open(source, path) as f:
         weights = child(f, "model_weights", path)
         group = weights if weights is not None else f
         out = {"model_config": attr_string(f, "model_config", path),
@@ -235,12 +316,27 @@ def extract_legacy(source, path: str, limit: int) -> dict:
             sub = child(group, name, path)
             if sub is None:
                 raise ValueError(f"{path}: layer {name!r} is listed but has no group")
-            arrays = []
+            entries = []
             for wname in attr_strings(sub, "weight_names", path):
                 dset = walk(sub, wname, path)
                 if dset is None:
                     raise ValueError(f"{path}: weight {wname!r} of layer {name!r} is listed "
                                      "but missing")
-                arrays.append([wname, budget.read(dset, f"weight {wname!r}")])
-            out["layers"].append([name, arrays])
+                entries.append([wname] + _info(dset, path))
+            out["layers"].append([name, entries])
     return out
+
+
+def read_legacy(source, path: str, wanted) -> list:
+    """The arrays of `wanted` = [[layer name, weight name, expected shape], ...]."""
+    with _open(source, path) as f:
+        weights = child(f, "model_weights", path)
+        group = weights if weights is not None else f
+        out = []
+        for name, wname, shape in wanted:
+            sub = child(group, name, path)
+            dset = None if sub is None else walk(sub, wname, path)
+            if dset is None:
+                raise ValueError(f"{path}: weight {wname!r} of layer {name!r} is missing")
+            out.append(read_dataset(dset, path, shape, f"weight {wname!r}"))
+        return out

@@ -18,32 +18,38 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 
+from ..layers._snapshot import publish
 from . import _h5
 
 
 class LegacyH5:
     """A legacy `.h5` model (or weights) file: config, version and weights by layer.
 
-    Read whole, in `_sandbox.run_isolated` (a corrupt file cannot hang the caller).
+    Read in `_sandbox.run_isolated` (a corrupt file cannot hang the caller): first the
+    attributes and every listed weight's shape and dtype, then (`read_many`) only the
+    weights the model takes, each checked against its expected shape before reading.
     """
 
     def __init__(self, source, path: str | None = None):
-        from . import _archive, _sandbox
-        from ._weights import _file_size
+        from . import _sandbox
+        from ._weights import _source_size
 
+        self.source = os.fspath(source) if isinstance(source, os.PathLike) else source
         self.path = path or str(source)
-        content = _sandbox.run_isolated(_h5.extract_legacy, source, self.path,
-                                        _archive.MAX_MEMBER_BYTES, what=self.path,
-                                        size=_file_size(source))
+        self.size = _source_size(self.source)
+        content = _sandbox.run_isolated(_h5.index_legacy, self.source, self.path,
+                                        what=self.path, memory=self.size)
         self.keras_version = content["keras_version"]
         self.backend = content["backend"]
         self.has_layer_names = content["has_layer_names"]
         self._config = content["model_config"]
         self._training_config = content["training_config"]
-        self._layers = [(name, [(tuple(a.shape), a) for _, a in weights])
+        self._layers = [(name, [(tuple(shape), (name, wname, dtype))
+                                for wname, shape, dtype in weights])
                         for name, weights in content["layers"]]
 
     def close(self):
@@ -86,6 +92,24 @@ class LegacyH5:
         return sum(int(np.prod(shape, dtype=np.float64)) for _, entries in self.layers()
                    for shape, _ in entries)
 
+    @staticmethod
+    def dtype(entry) -> np.dtype:
+        return np.dtype(entry[1][2])
+
+    def read_many(self, items) -> list:
+        """Arrays for [(entry, expected shape)], in one sandboxed read; nothing else is read."""
+        from . import _sandbox
+
+        wanted = [[name, wname, list(shape)] for (_, (name, wname, _)), shape in items]
+        nbytes = sum(int(np.prod(shape, dtype=np.float64)) * self.dtype(entry).itemsize
+                     for entry, shape in items)
+        return _sandbox.run_isolated(_h5.read_legacy, self.source, self.path, wanted,
+                                     what=self.path, size=nbytes, memory=self.size + nbytes)
+
+    def read(self, entry, expected_shape, what):
+        return self.read_many([(entry, entry[0] if expected_shape is None
+                                else tuple(expected_shape))])[0]
+
 
 def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
     """Set the model's weights from a legacy file, matched by order, all checked first.
@@ -100,22 +124,23 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
             f"({', '.join(n for n, _ in file_layers)}), the model has "
             f"{len(model_layers)} layers with weights "
             f"({', '.join(layer.name for layer in model_layers)})")
-    updates = []
+    checked = []
     for layer, (name, entries) in zip(model_layers, file_layers):
         variables = layer.weights
         if len(entries) != len(variables):
             raise ValueError(f"{path}: layer {layer.name!r} expects {len(variables)} weights, "
                              f"the file's layer {name!r} holds {len(entries)}")
-        for var, (shape, value) in zip(variables, entries):
+        for var, entry in zip(variables, entries):
             what = f"weight {var.name!r} of layer {layer.name!r}"
-            if shape != tuple(var.shape):
-                raise ValueError(f"{path}: {what} has shape {shape} in the file (layer "
+            if entry[0] != tuple(var.shape):
+                raise ValueError(f"{path}: {what} has shape {entry[0]} in the file (layer "
                                  f"{name!r}), the model expects {tuple(var.shape)}")
-            if value.dtype.kind != "f":
-                raise ValueError(f"{path}: {what} has dtype {value.dtype}; a float was expected")
-            updates.append((var, value))
-    for var, value in updates:
-        var.assign(value)
+            if legacy.dtype(entry).kind != "f":
+                raise ValueError(f"{path}: {what} has dtype {legacy.dtype(entry)}; a float was "
+                                 "expected")
+            checked.append((var, entry))
+    values = legacy.read_many([(entry, tuple(var.shape)) for var, entry in checked])
+    publish([var for var, _ in checked], values, copy=False)  # fresh arrays: no copy
 
 
 def legacy_h5_bytes(model, model_config: dict | None, keras_version: str) -> bytes:

@@ -1,28 +1,36 @@
-"""Run a file parser in a forked child with a time limit: a corrupt file cannot hang or
-crash the caller.
+"""Run a file parser in a helper process with a time and a memory limit: a corrupt file
+cannot hang, crash or exhaust the caller.
 
-The HDF5 C library can loop or crash on some corrupted files (a fuzzed `.h5` made
-an attribute read spin forever). So on Linux the HDF5 reading runs in a forked
-child that sends back plain data -- JSON with NumPy arrays as raw bytes, never a
-pickle -- and is killed when it overruns. Elsewhere (no cheap `fork`), or with
-`LSTMKIT_IO_SANDBOX=0`, the parser runs in-process.
+The HDF5 C library can loop or crash on some corrupted files (a fuzzed `.h5` made an
+attribute read spin forever), so HDF5 reading runs in a helper process that sends
+back plain data: JSON with NumPy arrays as raw bytes, never a pickle. The helper is
+started with `subprocess` (fork + exec: nothing of the caller runs in it), never with
+a bare `fork()`: a forked child of a threaded process inherits locks that other
+threads held (OpenBLAS, OpenMP, malloc) and can deadlock on them. It starts on the
+first load and is reused (one request at a time); each request has a deadline, after
+which the helper is killed (and started again on the next load), and an address-space
+limit (`RLIMIT_AS`) sized from what the request may read. With
+`LSTMKIT_IO_SANDBOX=0`, or where there is no `select` on pipes (Windows), the parser
+runs in-process.
 
 Example:
     >>> from lstmkit.saving._sandbox import run_isolated
-    >>> run_isolated(lambda: {"answer": 42}, what="demo")
-    {'answer': 42}
+    >>> run_isolated("math:hypot", 3.0, 4.0, what="demo")
+    5.0
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import os
 import select
-import signal
 import struct
+import subprocess
 import sys
+import threading
 import time
-import warnings
 
 import numpy as np
 
@@ -30,113 +38,265 @@ from .. import _config
 
 #: Seconds a parse may take, plus one second per 50 MB of input.
 BASE_TIMEOUT = 20.0
+#: Address space the helper may grow by for a request, beyond twice the bytes it reads.
+MEMORY_SLACK = 512 << 20
+#: Seconds the helper may take to start (Python, NumPy and h5py imports).
+START_TIMEOUT = 60.0
+
+_LOCK = threading.Lock()  # one request at a time; also guards _HELPER
+_HELPER: dict = {"proc": None}
 
 
 def enabled() -> bool:
-    return sys.platform.startswith("linux") and _config.io_sandbox()
+    return os.name == "posix" and _config.io_sandbox()
 
 
-def _encode(value) -> bytes:
-    arrays = []
-
-    def enc(v):
-        if isinstance(v, np.ndarray):
-            arrays.append(np.ascontiguousarray(v))
-            return {"__array__": len(arrays) - 1, "dtype": v.dtype.str, "shape": list(v.shape)}
-        if isinstance(v, dict):
-            return {"__dict__": [[k, enc(x)] for k, x in v.items()]}
-        if isinstance(v, (list, tuple)):
-            return [enc(x) for x in v]
-        return v
-
-    header = json.dumps(enc(value)).encode()
-    parts = [struct.pack("<Q", len(header)), header]
-    for a in arrays:
-        parts += [struct.pack("<Q", a.nbytes), a.tobytes()]
-    return b"".join(parts)
+# -- the wire format: a kind byte, a JSON header, then each array's raw bytes -------------
+def _plain(value, buffers):
+    if isinstance(value, np.ndarray):
+        buffers.append(np.ascontiguousarray(value))
+        return {"__array__": len(buffers) - 1}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        buffers.append(np.frombuffer(value, np.uint8))
+        return {"__bytes__": len(buffers) - 1}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _plain(x, buffers)] for k, x in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_plain(x, buffers) for x in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
-def _decode(data: bytes):
-    (n,) = struct.unpack_from("<Q", data, 0)
-    header = json.loads(data[8:8 + n])
-    offset, buffers = 8 + n, []
-    while offset < len(data):
-        (size,) = struct.unpack_from("<Q", data, offset)
-        buffers.append(data[offset + 8:offset + 8 + size])
-        offset += 8 + size
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def send(fd: int, kind: bytes, value) -> None:
+    """Write one message: arrays go out from their own memory, never joined into a copy."""
+    buffers: list = []
+    header = json.dumps({"value": _plain(value, buffers),
+                         "buffers": [[b.dtype.str, list(b.shape)] for b in buffers]}).encode()
+    _write_all(fd, kind + struct.pack("<Q", len(header)) + header)
+    for b in buffers:
+        if b.nbytes:
+            _write_all(fd, b.reshape(-1).view(np.uint8))
+
+
+class _Reader:
+    """Reads exactly n bytes from a pipe before a deadline (None: no deadline)."""
+
+    def __init__(self, fd: int, deadline: float | None = None):
+        self.fd, self.deadline = fd, deadline
+
+    def into(self, view: memoryview) -> None:
+        while view:
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                if not select.select([self.fd], [], [], min(left, 1.0))[0]:
+                    continue
+            n = os.readv(self.fd, [view])
+            if n == 0:
+                raise EOFError
+            view = view[n:]
+
+    def exactly(self, n: int) -> bytearray:
+        data = bytearray(n)
+        self.into(memoryview(data))
+        return data
+
+
+def receive(reader: _Reader, max_bytes: int | None = None):
+    """(kind, value) of one message; each array is read straight into its final memory."""
+    kind = bytes(reader.exactly(1))
+    (n,) = struct.unpack("<Q", reader.exactly(8))
+    if max_bytes is not None and n > max_bytes:
+        raise ValueError(f"a header of {n} bytes from the reader")
+    header = json.loads(reader.exactly(n))
+    buffers, total = [], 0
+    for dtype, shape in header["buffers"]:
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fiub" or dtype.hasobject or any(int(d) < 0 for d in shape):
+            raise ValueError(f"unexpected array {dtype} {shape} from the reader")
+        array = np.empty([int(d) for d in shape], dtype)  # (*shape,)
+        total += array.nbytes
+        if max_bytes is not None and total > max_bytes:
+            raise ValueError(f"the reader sent more than the {max_bytes} bytes expected")
+        if array.nbytes:
+            reader.into(memoryview(array.reshape(-1).view(np.uint8)))
+        buffers.append(array)
 
     def dec(v):
         if isinstance(v, dict) and "__array__" in v:
-            dtype = np.dtype(v["dtype"])
-            if dtype.kind not in "fiub":
-                raise ValueError(f"unexpected dtype {dtype} from the parser")
-            return np.frombuffer(buffers[v["__array__"]], dtype).reshape(v["shape"]).copy()
+            return buffers[v["__array__"]]
+        if isinstance(v, dict) and "__bytes__" in v:
+            return buffers[v["__bytes__"]].tobytes()
         if isinstance(v, dict) and "__dict__" in v:
             return {k: dec(x) for k, x in v["__dict__"]}
         if isinstance(v, list):
             return [dec(x) for x in v]
         return v
 
-    return dec(header)
+    return kind, dec(header["value"])
 
 
-def _child(fn, args, write_fd):
+# -- the helper process ----------------------------------------------------------------------
+def _function(name: str):
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _limit_memory(nbytes):
+    """Cap the helper's address space for one request (Linux); None lifts the cap."""
     try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = hard if nbytes is None else _address_space() + 2 * nbytes + MEMORY_SLACK
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+def serve() -> None:  # pragma: no cover - runs in the helper process
+    """The helper's loop: read a request, run it, send the result or the error."""
+    # The protocol gets its own descriptors; anything a library prints goes to stderr.
+    reader, out = _Reader(os.dup(0)), os.dup(1)
+    os.dup2(2, 1)
+    send(out, b"H", os.getpid())
+    while True:
         try:
-            payload = b"R" + _encode(fn(*args))
+            _, (name, args, memory) = receive(reader)
+        except EOFError:
+            return
+        _limit_memory(memory)
+        try:
+            kind, value = b"R", _function(name)(*args)
         except (ValueError, OSError) as err:
-            payload = b"E" + json.dumps([type(err).__name__, str(err)]).encode()
-        except BaseException as err:  # noqa: BLE001 - reported to the parent as a ValueError
-            payload = b"E" + json.dumps(["ValueError",
-                                         f"unreadable file ({type(err).__name__}: {err})"]).encode()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(write_fd, view):]
-    finally:
-        os._exit(0)
+            kind, value = b"E", [type(err).__name__, str(err)]
+        except MemoryError:
+            kind, value = b"E", ["ValueError", "reading it needs more memory than the limit "
+                                 f"of about {2 * (memory or 0) >> 20} MiB its size implies"]
+        except BaseException as err:  # noqa: BLE001 - reported to the caller as a ValueError
+            kind, value = b"E", ["ValueError", f"unreadable file ({type(err).__name__}: {err})"]
+        finally:
+            _limit_memory(None)
+        try:
+            send(out, kind, value)
+        except MemoryError:
+            send(out, b"E", ["ValueError", "the result does not fit the memory limit"])
+        del value
 
 
-def run_isolated(fn, *args, what: str = "file", size: int = 0):
-    """`fn(*args)` in a forked child (Linux), its result copied back; errors re-raised.
+def _start():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from lstmkit.saving._sandbox import serve; serve()")
+    # One BLAS thread: the helper only copies arrays, and each OpenBLAS thread reserves
+    # address space that RLIMIT_AS would count.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            close_fds=True)
+    if not _HELPER.get("atexit"):
+        atexit.register(_stop)
+        _HELPER["atexit"] = True
+    _HELPER["proc"] = proc
+    try:
+        kind, _ = receive(_Reader(proc.stdout.fileno(), time.monotonic() + START_TIMEOUT))
+    except (TimeoutError, EOFError, ValueError) as err:
+        _stop(kill=True)
+        raise OSError(f"the file-reading helper process did not start ({type(err).__name__})"
+                      "; set LSTMKIT_IO_SANDBOX=0 to read files in-process") from None
+    if kind != b"H":
+        _stop(kill=True)
+        raise OSError("the file-reading helper process did not start")
+    return proc
+
+
+def _stop(kill: bool = False) -> None:
+    proc, _HELPER["proc"] = _HELPER["proc"], None
+    if proc is None:
+        return
+    if kill:
+        proc.kill()
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=None if kill else 5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _name(fn) -> str:
+    return fn if isinstance(fn, str) else f"{fn.__module__}:{fn.__qualname__}"
+
+
+def run_isolated(fn, *args, what: str = "file", size: int = 0, memory: int | None = None):
+    """`fn(*args)` in the helper process, its result copied back; errors re-raised.
+
+    Args:
+        fn: a module-level function, or its name as "module:function"; args are plain
+            data (str, numbers, bytes, arrays, lists, dicts).
+        what: the file's name, for the messages.
+        size: bytes the request reads (sets the deadline: BASE_TIMEOUT + 1 s per 50 MB).
+        memory: bytes the request may need; the helper's address space is capped at its
+            current size plus twice this plus MEMORY_SLACK. None: no cap.
 
     Raises:
-        ValueError: the parser failed, overran its time, or crashed (a corrupt file).
+        ValueError: the parser failed, overran its time or memory, or crashed.
         OSError: the parser raised an OSError (e.g. the file cannot be read).
     """
     if not enabled():
-        return fn(*args)
+        return _function(_name(fn))(*args) if isinstance(fn, str) else fn(*args)
     timeout = BASE_TIMEOUT + size / 50e6
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.close(read_fd)
-        _child(fn, args, write_fd)
-    os.close(write_fd)
-    chunks, deadline = [], time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                raise ValueError(f"{what}: reading did not finish within {timeout:.0f} s; the "
-                                 "file is likely corrupt")
-            ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
-            if ready:
-                chunk = os.read(read_fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    data = b"".join(chunks)
-    if not data:
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        raise ValueError(f"{what}: the HDF5 reader crashed (signal {sig}); the file is corrupt")
-    if data[:1] == b"E":
-        kind, message = json.loads(data[1:])
-        raise (OSError if kind in ("OSError", "FileNotFoundError", "PermissionError")
-               else ValueError)(message)
-    return _decode(data[1:])
+    with _LOCK:
+        proc = _HELPER["proc"]
+        if proc is None or proc.poll() is not None:
+            _stop()
+            proc = _start()
+        deadline = time.monotonic() + timeout
+        try:
+            send(proc.stdin.fileno(), b"Q", [_name(fn), list(args), memory])
+            kind, value = receive(_Reader(proc.stdout.fileno(), deadline))
+        except TimeoutError:
+            _stop(kill=True)
+            raise ValueError(f"{what}: reading did not finish within {timeout:.0f} s; the "
+                             "file is likely corrupt") from None
+        except (EOFError, BrokenPipeError, ValueError, MemoryError) as err:
+            try:
+                code = proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = None
+            _stop(kill=True)
+            if isinstance(err, ValueError):
+                raise ValueError(f"{what}: the reader sent bad data ({err})") from None
+            if isinstance(err, MemoryError):
+                raise ValueError(f"{what}: the weights do not fit in memory") from None
+            signal = f"signal {-code}" if code is not None and code < 0 else "no result"
+            raise ValueError(f"{what}: the HDF5 reader crashed ({signal}); the file is "
+                             "corrupt") from None
+        except BaseException:  # e.g. KeyboardInterrupt: the helper's answer is now unread
+            _stop(kill=True)
+            raise
+    if kind == b"E":
+        error, message = value
+        raise (OSError if error in ("OSError", "FileNotFoundError", "PermissionError",
+                                    "IsADirectoryError") else ValueError)(message)
+    return value

@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from .. import _files
 from . import _archive, _budget, _compat, _legacy_h5, _weights
 
 #: The Keras format version lstmkit writes (config.json and weights as Keras 3.15 writes them).
@@ -35,6 +36,7 @@ def sniff(path) -> str:
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory; a .keras or .h5 file was expected "
                          "(unzipped Keras directories and SavedModels are not supported)")
+    _files.check_regular_file(path, "model file")  # a FIFO would block open() forever
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
@@ -79,8 +81,8 @@ def read_model_file(filepath) -> LoadedFile:
         version = archive.metadata.get("keras_version")
         config = archive.config
         compile_config = config.get("compile_config")
-        store = (_weights.H5Store(archive.weights, path) if archive.weights_format == "h5"
-                 else _weights.NpzStore(archive.weights, path))
+        store = (_weights.H5Store({"path": path, "member": _archive.WEIGHTS_H5}, path)
+                 if archive.weights_format == "h5" else _weights.NpzStore(archive.weights, path))
         backend = None
     else:
         store = _legacy_h5.LegacyH5(path)
@@ -140,7 +142,8 @@ def _fill_adapted_normalization(config, store, kind):
         arrays = found.get(id(entry))
         if not arrays or len(arrays) < 2:
             continue  # build reports the missing statistics by name
-        mean, variance = (np.asarray(a[1], np.float64) for a in arrays[:2])
+        mean, variance = (np.asarray(a, np.float64)
+                          for a in store.read_many([(a, a[0]) for a in arrays[:2]]))
         entry["config"]["mean"] = mean.tolist()
         entry["config"]["variance"] = variance.tolist()
         consumed.add(entry["config"].get("name"))
@@ -275,10 +278,8 @@ def _check_savable(model):
 
 
 def _write(path, data: bytes, overwrite: bool):
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} exists and overwrite=False")
-    with open(path, "wb") as f:
-        f.write(data)
+    # Atomic: a save that fails part-way (disk full, a kill) leaves the old file as it was.
+    _files.atomic_write(path, data, overwrite=overwrite)
 
 
 def model_entry(model) -> dict:
@@ -353,8 +354,8 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     kind = sniff(path)
     if kind == "keras":
         archive = _archive.read_archive(path)
-        store = (_weights.H5Store(archive.weights, path) if archive.weights_format == "h5"
-                 else _weights.NpzStore(archive.weights, path))
+        store = (_weights.H5Store({"path": path, "member": _archive.WEIGHTS_H5}, path)
+                 if archive.weights_format == "h5" else _weights.NpzStore(archive.weights, path))
         try:
             _weights.load_groups(store, _weights.model_var_groups(model), path)
         finally:

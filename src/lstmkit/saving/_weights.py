@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from ..layers._snapshot import publish
 from ..layers.base import to_snake_case
 from . import _h5
 from ._archive import check_member
@@ -66,47 +67,74 @@ def model_var_groups(model, layers=None) -> list:
 
 # -- stores ----------------------------------------------------------------------------------
 class H5Store:
-    """Keras 3's `model.weights.h5` / `.weights.h5`, read whole through `_h5`'s checks.
+    """Keras 3's `model.weights.h5` / `.weights.h5`, read through `_h5`'s checks.
 
-    The HDF5 parsing runs in `_sandbox.run_isolated`, so a corrupt file that makes the
-    HDF5 library loop or crash gives a ValueError instead.
+    Reading takes two steps, both in `_sandbox.run_isolated` (a corrupt file that makes
+    the HDF5 library loop, crash or balloon gives a ValueError): an index of every
+    weight's shape and dtype, then only the datasets the model's variables need, with
+    their shapes checked before any data is read.
+
+    Args:
+        source: a path, the file's bytes, or {"path": archive, "member": name} for the
+            weights member of a `.keras` zip (read in place).
+        path: the name used in messages.
     """
 
     def __init__(self, source, path: str | None = None):
-        from . import _archive, _sandbox
+        from . import _sandbox
 
-        self.path = path or os.fspath(source)
-        size = len(source) if isinstance(source, (bytes, bytearray)) else _file_size(source)
-        self.vars = _sandbox.run_isolated(_h5.extract_vars, source, self.path,
-                                          _archive.MAX_MEMBER_BYTES, what=self.path, size=size)
+        if isinstance(source, os.PathLike):
+            source = os.fspath(source)
+        self.source = source
+        self.path = path or (source["path"] if isinstance(source, dict) else source)
+        self.size = _source_size(source)
+        self.index = _sandbox.run_isolated(_h5.index_vars, source, self.path, what=self.path,
+                                           memory=self.size)
 
     def close(self):
-        self.vars = {}
+        self.index = {}
 
     def get(self, inner: str):
-        """[(shape, array)] of `<inner>/vars`, in order "0", "1", ...; None if absent."""
-        arrays = self.vars.get(inner)
-        if arrays is None and inner.startswith("layers"):
-            arrays = self.vars.get("_layer_checkpoint_dependencies" + inner[len("layers"):])
-        if arrays is None:
+        """[(shape, key)] of `<inner>/vars`, in order "0", "1", ...; None if absent."""
+        key = inner
+        if key not in self.index and inner.startswith("layers"):
+            key = "_layer_checkpoint_dependencies" + inner[len("layers"):]
+        if key not in self.index:
             return None
-        return [(tuple(a.shape), a) for a in arrays]
+        return [(tuple(shape), (key, i, dtype))
+                for i, (shape, dtype) in enumerate(self.index[key])]
+
+    def dtype(self, entry) -> np.dtype:
+        return np.dtype(entry[1][2])
 
     def total_elements(self) -> int:
         """How many numbers the file's weight groups hold."""
-        return sum(int(a.size) for arrays in self.vars.values() for a in arrays)
+        return sum(int(np.prod(shape, dtype=np.float64)) for entries in self.index.values()
+                   for shape, _ in entries)
+
+    def read_many(self, items) -> list:
+        """Arrays for [(entry, expected shape)], in one sandboxed read; nothing else is read."""
+        from . import _sandbox
+
+        wanted = [[key, i, list(shape)] for (shape, (key, i, _)), shape in items]
+        nbytes = sum(int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+                     for (shape, (_, _, dtype)), _ in items)
+        return _sandbox.run_isolated(_h5.read_vars, self.source, self.path, wanted,
+                                     what=self.path, size=nbytes, memory=self.size + nbytes)
 
     def read(self, entry, expected_shape, what):
-        shape, array = entry
-        if expected_shape is not None and shape != tuple(expected_shape):
-            raise ValueError(f"{self.path}: {what} has shape {shape}, the layer expects "
+        if expected_shape is not None and entry[0] != tuple(expected_shape):
+            raise ValueError(f"{self.path}: {what} has shape {entry[0]}, the layer expects "
                              f"{tuple(expected_shape)}")
-        return array
+        return self.read_many([(entry, entry[0])])[0]
 
 
-def _file_size(source) -> int:
+def _source_size(source) -> int:
+    """Bytes of a store's source: the file, or the bytes given."""
+    if isinstance(source, (bytes, bytearray)):
+        return len(source)
     try:
-        return os.path.getsize(source)
+        return os.path.getsize(source["path"] if isinstance(source, dict) else source)
     except (OSError, TypeError):
         return 0
 
@@ -161,6 +189,12 @@ class NpzStore:
     def close(self):
         self.zip.close()
 
+    def dtype(self, entry) -> np.dtype:
+        return self.headers[entry[1]][1][1]
+
+    def read_many(self, items) -> list:
+        return [self.read(entry, shape, "weight") for entry, shape in items]
+
     def get(self, inner: str):
         out = []
         while f"{inner}/vars/{len(out)}" in self.headers:
@@ -187,8 +221,9 @@ class NpzStore:
 
 # -- loading and writing ---------------------------------------------------------------------
 def load_groups(store, groups, path: str) -> None:
-    """Set every variable of `groups` from `store`; all are checked before any is set."""
-    updates = []
+    """Set every variable of `groups` from `store`: all shapes and dtypes are checked from
+    the file's index first, then only these weights are read, then all are set at once."""
+    checked = []
     for inner, variables in groups:
         entries = store.get(inner)
         found = 0 if entries is None else len(entries)
@@ -204,12 +239,12 @@ def load_groups(store, groups, path: str) -> None:
             if entry[0] != tuple(var.shape):
                 raise ValueError(f"{path}: {what} has shape {entry[0]} in the file, the layer "
                                  f"expects {tuple(var.shape)}")
-            value = store.read(entry, var.shape, what)
-            if value.dtype.kind != "f":
-                raise ValueError(f"{path}: {what} has dtype {value.dtype}; a float was expected")
-            updates.append((var, value))
-    for var, value in updates:
-        var.assign(value)
+            if store.dtype(entry).kind != "f":
+                raise ValueError(f"{path}: {what} has dtype {store.dtype(entry)}; a float was "
+                                 "expected")
+            checked.append((var, entry))
+    values = store.read_many([(entry, tuple(var.shape)) for var, entry in checked])
+    publish([var for var, _ in checked], values, copy=False)  # fresh arrays: no copy
 
 
 def write_groups(h5file, groups, names=None, root_name=None) -> None:
@@ -263,6 +298,9 @@ def restore_optimizer(model, store, path: str) -> bool:
     entries = store.get("optimizer") if isinstance(store, H5Store) else None
     if optimizer is None or not entries or len(entries) <= 2:
         return False
+    if int(np.prod(entries[0][0])) != 1 or store.dtype(entries[0]).kind not in "fiu":
+        raise ValueError(f"{path}: optimizer iterations must be one number, got shape "
+                         f"{entries[0][0]} of {store.dtype(entries[0])}")
     try:
         names = list(optimizer._active_slots())
     except AttributeError:
@@ -272,11 +310,17 @@ def restore_optimizer(model, store, path: str) -> bool:
         return False
     optimizer.build(weights)
     order = list(optimizer.variables)[2:]
-    for slot, (shape, value) in zip(order, entries[2:]):
-        if tuple(shape) != tuple(slot.value.shape) or value.dtype.kind != "f":
-            raise ValueError(f"{path}: optimizer variable {slot.name!r} has shape {shape} in "
-                             f"the file, the model expects {tuple(slot.value.shape)}")
-    for slot, (_, value) in zip(order, entries[2:]):
+    for slot, entry in zip(order, entries[2:]):
+        if entry[0] != tuple(slot.value.shape) or store.dtype(entry).kind != "f":
+            raise ValueError(f"{path}: optimizer variable {slot.name!r} has shape {entry[0]} "
+                             f"({store.dtype(entry)}) in the file, the model expects "
+                             f"{tuple(slot.value.shape)} (float)")
+    values = store.read_many([(entry, entry[0]) for entry in entries[:1] + entries[2:]])
+    iterations = np.asarray(values[0], np.float64).reshape(())
+    if not np.isfinite(iterations) or iterations < 0 or iterations > 2 ** 53:
+        raise ValueError(f"{path}: the optimizer's iterations is {iterations}; a count "
+                         "from 0 to 2**53 was expected")
+    for slot, value in zip(order, values[1:]):
         slot.value = np.asarray(value, slot.value.dtype).copy()
-    optimizer.iterations = int(np.asarray(entries[0][1]).reshape(()))
+    optimizer.iterations = int(iterations)
     return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers import _snapshot
 from . import schedules as _schedules
 
 _F = np.float32
@@ -169,18 +170,23 @@ class Optimizer:
             grads = [g / _F(self.loss_scale_factor) for g in grads]
         grads = self._clip(grads)
         lr = _F(self.learning_rate)
+        values = [v.value for v in variables]
         if self.weight_decay is not None:
             wd = _F(self.weight_decay)
-            for v in variables:
-                v.value = v.value - v.value * wd * lr
-        for g, v in zip(grads, variables):
+            values = [w - w * wd * lr for w in values]
+        for i, (g, v) in enumerate(zip(grads, variables)):
             slots = self._slots.get(id(v))
             if slots is None:
                 raise KeyError(f"Unknown variable {v.path!r}: this optimizer was built for "
                                f"other variables")
-            v.value = self.update_step(g, v.value, lr, slots).astype(v.value.dtype, copy=False)
+            dtype = v.value.dtype
+            w = self.update_step(g, values[i], lr, slots).astype(dtype, copy=False)
             if getattr(v, "constraint", None) is not None:
-                v.value = np.asarray(v.constraint(v.value), v.value.dtype)
+                w = np.asarray(v.constraint(w), dtype)
+            values[i] = w
+        with _snapshot.publishing():  # a concurrent predict sees the step wholly or not at all
+            for v, w in zip(variables, values):
+                v.value = w
         self.iterations += 1
 
     def _clip(self, grads):

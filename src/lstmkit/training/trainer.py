@@ -8,10 +8,13 @@ running mean weighted by batch size; metrics are running means.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import numpy as np
 
+from ..layers import _snapshot
 from . import _progbar
 
 
@@ -63,6 +66,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     """Outputs for `x` in batches of `batch_size` (default 32), concatenated.
 
     `steps` limits the number of batches; `callbacks` get Keras's `on_predict_*` calls.
+    Safe from many threads at once: all batches use one snapshot of the weights, so a
+    `set_weights` in another thread is seen wholly or not at all (layers/_snapshot.py).
     """
     if x is None:
         raise ValueError("predict needs input data x")
@@ -82,11 +87,13 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     cb = _callback_list(model, callbacks, steps=len(batches), verbose=verbose)
     cb.on_predict_begin()
     chunks = []
-    for step, batch in enumerate(batches):
-        cb.on_predict_batch_begin(step)
-        out, _ = model.forward(batch, training=False, keep_cache=False)
-        chunks.append(out if isinstance(out, list) else [out])
-        cb.on_predict_batch_end(step, {"outputs": out})
+    # Every batch sees one set of weights, whatever other threads publish.
+    with _snapshot.reading(lambda: _snapshot.model_variables(model)):
+        for step, batch in enumerate(batches):
+            cb.on_predict_batch_begin(step)
+            out, _ = model.forward(batch, training=False, keep_cache=False)
+            chunks.append(out if isinstance(out, list) else [out])
+            cb.on_predict_batch_end(step, {"outputs": out})
     cb.on_predict_end()
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if verbose in (1, 2):
@@ -249,16 +256,46 @@ def _source(model, x, y, sample_weight, batch_size, what="x"):
     return _data.ArraySource(*_inputs_targets(model, x, y, sample_weight), batch_size)
 
 
-def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-        validation_batch_size=None, validation_freq=1):
+_TRAINING_LOCK = threading.Lock()
+_TRAINING: dict = {}  # id(model) -> the thread training it
+
+
+@contextlib.contextmanager
+def _one_trainer(model, what):
+    """Refuse to train one model from two threads at once (the optimizer's slots, the
+    metrics and the callbacks are per model); the same thread may nest (callbacks)."""
+    me = threading.get_ident()
+    with _TRAINING_LOCK:
+        owner = _TRAINING.get(id(model))
+        if owner is not None and owner != me:
+            raise RuntimeError(
+                f"{what} was called on model {getattr(model, 'name', '?')!r} while another "
+                "thread is training it; one model trains in one thread at a time (calls such "
+                "as predict are safe from any thread)")
+        _TRAINING[id(model)] = me
+    try:
+        yield
+    finally:
+        if owner is None:
+            with _TRAINING_LOCK:
+                _TRAINING.pop(id(model), None)
+
+
+def fit(model, x=None, y=None, **kwargs):
     """Train for `epochs` epochs; returns a `History` with Keras's keys.
 
     `x` is arrays (with `y`), or a Keras `PyDataset`-like sequence of `(x, y)` batches such
     as `lk.data.ArraySequence` (then `y` is None). `validation_steps` limits the batches
-    of each validation.
+    of each validation. One thread at a time per model (RuntimeError otherwise).
     """
+    with _one_trainer(model, "fit"):
+        return _fit(model, x, y, **kwargs)
+
+
+def _fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+         validation_batch_size=None, validation_freq=1):
     from ..utils import make_rng
     from . import _adapters as _data
     from . import callbacks as _callbacks
@@ -380,12 +417,13 @@ def _format(state, logs, return_dict):
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
     """One optimizer step on one batch; logs are this batch's (metrics reset, as Keras 3)."""
     from . import _adapters as _data
-    state = _state(model, x)
-    xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
-    if class_weight is not None:
-        sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
-    state.reset()
-    return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
+    with _one_trainer(model, "train_on_batch"):
+        state = _state(model, x)
+        xs, ys, sw = _inputs_targets(model, x, y, sample_weight)
+        if class_weight is not None:
+            sw = _data.class_weight_to_sample_weights(ys[0], class_weight)
+        state.reset()
+        return _format(state, _train_step(model, state, xs, ys, sw), return_dict)
 
 
 def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
