@@ -30,7 +30,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import astuple, dataclass
 
 from llvmlite import ir
 from numba import types
@@ -42,8 +42,13 @@ from ._isa import Isa
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
 
 
-class Block(NamedTuple):
-    """A register block: `mr` rows x `nv` vectors of `lanes32` float32 (half as many float64)."""
+@dataclass(frozen=True)
+class Block:
+    """A register block: `mr` rows x `nv` vectors of `lanes32` float32 (half as many float64).
+
+    Not a tuple: numba's dispatcher would take its type from the ints alone and reuse one
+    block's compiled code for another.
+    """
 
     lanes32: int
     mr: int
@@ -62,12 +67,16 @@ class BlockType(types.Dummy):
     """The numba type of a `Block`: the shape is in the type, the value is empty."""
 
     def __init__(self, block: Block):
-        self.block = Block(*block)
-        super().__init__(name="GemmBlock({}, {}, {})".format(*self.block))
+        self.shape = astuple(block)  # ints only: what the numba cache pickles
+        super().__init__(name="GemmBlock({}, {}, {})".format(*self.shape))
+
+    @property
+    def block(self) -> Block:
+        return Block(*self.shape)
 
     @property
     def key(self):
-        return self.block
+        return self.shape
 
 
 register_model(BlockType)(models.OpaqueModel)
