@@ -27,6 +27,7 @@ from lstmkit.kernels import _gemm
 from lstmkit.kernels._microkernel import Block
 
 SHAPES = [(128, 512, 2048), (64, 256, 1024), (32, 64, 256)]  # (M, K, N)
+MARGIN = 1.05  # a ratio to BLAS above this counts as a loss (this machine's noise)
 
 
 @njit(cache=True)
@@ -49,8 +50,9 @@ def _one_off_loop(blk, a, w, packed, c, n):
         _gemm.matmul_with(blk, a, packed, c, False)
 
 
-def _medians(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
-    """Median seconds per call of each contender (a callable taking n), interleaved."""
+def _timings(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
+    """Seconds per call of each contender (a callable taking n) in each round; the
+    contenders take turns within a round, in an order that rotates."""
     calls = {}
     for name, run in contenders.items():  # compile, then size n for ~budget s a round
         run(1)
@@ -64,7 +66,26 @@ def _medians(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
             t = time.perf_counter()
             contenders[name](calls[name])
             times[name].append((time.perf_counter() - t) / calls[name])
-    return {name: float(np.median(v)) for name, v in times.items()}
+    return {name: np.array(v) for name, v in times.items()}
+
+
+def _medians(contenders: dict, rounds: int) -> dict:
+    """Median seconds per call of each contender, interleaved (see `_timings`)."""
+    return {name: float(np.median(v)) for name, v in _timings(contenders, rounds).items()}
+
+
+def _ratios(contenders: dict, rounds: int, to: str) -> tuple[dict, float]:
+    """Median over rounds of each contender's time / `to`'s time in the same round (a
+    ratio within a round is less disturbed by other load than a ratio of medians),
+    and `to`'s median seconds. A contender slower than `to` by more than MARGIN is
+    measured again and the median taken over both runs: a loss must show twice."""
+    times = _timings(contenders, rounds)
+    ratios = {name: v / times[to] for name, v in times.items()}
+    if any(np.median(r) > MARGIN for r in ratios.values()):
+        again = _timings(contenders, rounds)
+        ratios = {name: np.concatenate([r, again[name] / again[to]]) for name, r in ratios.items()}
+        times = {name: np.concatenate([v, again[name]]) for name, v in times.items()}
+    return {name: float(np.median(r)) for name, r in ratios.items()}, float(np.median(times[to]))
 
 
 def _operands(M, K, N, dtype=np.float32):
@@ -97,22 +118,56 @@ def shapes(blocks: list[Block], rounds: int) -> None:
               + " | ".join(f"{med[k] / med['blas']:.2f}" for k in keys) + " |")
 
 
+def _least_winning(ratios: dict) -> int:
+    """The least power of two of multiply-adds from which no shape loses to BLAS."""
+    losing = [macs for macs, ratio in ratios.items() if ratio > MARGIN]
+    if not losing:
+        return 1 << int(np.log2(min(ratios)))
+    top = max(losing)
+    return _gemm._NEVER if top == max(ratios) else 1 << int(np.ceil(np.log2(top + 1)))
+
+
+def _steps(paybacks: list) -> int:
+    """A power of two at least twice the largest number of steps to pay a pack back."""
+    worst = max(paybacks, default=np.inf)
+    return _gemm._NEVER if not np.isfinite(worst) else 1 << int(np.ceil(np.log2(max(2 * worst, 1))))
+
+
 def crossover(rounds: int) -> None:
     """Step products h (M, H) @ R (H, 4H) around the thresholds: pre-packed (the step
-    loop), pack + product (a one-off `product`), and BLAS."""
+    loop), pack + product (a one-off `product`), and BLAS; then the `_gemm.Thresholds`
+    they give: packed_macs from the one-off products, step_macs from the pre-packed ones
+    (M > 1), the steps after which the pack has paid for itself (M > 1, from step_macs
+    up; and one-row products), each with a margin (see `_least_winning`, `_steps`)."""
     blk = _gemm.BLOCK
     print("| M, K, N | MACs | packed / BLAS | pack + packed / BLAS | BLAS us |")
     print("| --- | --- | --- | --- | --- |")
+    one_off, stepped, results = {}, {}, []
     for H in (32, 64, 128, 256):
         for M in (1, 4, 8, 16, 32, 64):
             K, N = H, 4 * H
             a, w, c = _operands(M, K, N)
             p = _packed(blk, w)
-            med = _medians({"packed": partial(_packed_loop, blk, a, p, c),
-                            "one_off": partial(_one_off_loop, blk, a, w, p, c),
-                            "blas": partial(_blas_loop, a, w, c)}, rounds)
-            print(f"| {M}, {K}, {N} | {M * K * N} | {med['packed'] / med['blas']:.2f} | "
-                  f"{med['one_off'] / med['blas']:.2f} | {med['blas'] * 1e6:.2f} |")
+            ratio, blas = _ratios({"packed": partial(_packed_loop, blk, a, p, c),
+                                   "one_off": partial(_one_off_loop, blk, a, w, p, c),
+                                   "blas": partial(_blas_loop, a, w, c)}, rounds, "blas")
+            macs = M * K * N
+            one_off[macs] = max(one_off.get(macs, 0), ratio["one_off"])
+            if M > 1:
+                stepped[macs] = max(stepped.get(macs, 0), ratio["packed"])
+            # steps to pay the pack back, where a pre-packed product clearly saves time
+            saves = ratio["packed"] * MARGIN <= 1
+            payback = (ratio["one_off"] - ratio["packed"]) / (1 - ratio["packed"]) if saves \
+                else np.inf
+            results.append((M, macs, payback))
+            print(f"| {M}, {K}, {N} | {macs} | {ratio['packed']:.2f} | {ratio['one_off']:.2f} | "
+                  f"{blas * 1e6:.2f} |")
+    step_macs = _least_winning(stepped)
+    steps = _steps([pb for M, macs, pb in results
+                    if M > 1 and macs >= step_macs and np.isfinite(pb)])
+    one_row = [pb for M, _, pb in results if M == 1]
+    found = _gemm.Thresholds(_least_winning(one_off), step_macs, steps, _steps(one_row))
+    print(f"thresholds: {found}  (never = {_gemm._NEVER})")
 
 
 def main() -> None:

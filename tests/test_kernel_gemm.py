@@ -183,23 +183,29 @@ def test_public_api_reverse_panel_order_gives_the_same_bits(dtype, M):
 
 
 def test_public_api_dispatch_between_packed_and_blas():
-    """Products from PACKED_MACS multiply-adds up run packed, smaller ones and column counts
-    of no whole vectors by BLAS; one-row products repeated ONE_ROW_STEPS times run packed.
-    An ISA without measured thresholds runs BLAS only."""
-    name = _gemm.ISA.name
-    want = _gemm.THRESHOLDS.get(name, (_gemm._NEVER, _gemm._NEVER))
-    assert (_gemm.PACKED_MACS, _gemm.ONE_ROW_STEPS) == want
+    """The ISA's measured `Thresholds` (BLAS only for an ISA not measured), on both sides
+    of each: products of packed_macs multiply-adds, repeated products from step_macs,
+    one-row products repeated one_row_steps times; column counts of no whole vectors
+    always by BLAS."""
+    lim, never = _gemm.LIMITS, _gemm._NEVER
+    assert lim == _gemm.THRESHOLDS.get(_gemm.ISA.name, _gemm.Thresholds(never, never, never,
+                                                                        never))
     L = LANES[np.float32]
     cases = [(64, 256, 64 * L, 1), (1, 256, 64 * L, 1), (1, 64, 16 * L, 1), (1, 64, 16 * L, 10**6),
-             (2, 8, 3 * L, 1000), (64, 512, 64 * L - 2, 1)]
-    if name in _gemm.THRESHOLDS:  # both sides of each threshold
-        cases += [(1, _gemm.PACKED_MACS // (8 * L), 8 * L, 1),
-                  (1, _gemm.PACKED_MACS // (8 * L) - 1, 8 * L, 1),
-                  (1, 64, 4 * L, _gemm.ONE_ROW_STEPS), (1, 64, 4 * L, _gemm.ONE_ROW_STEPS - 1)]
+             (2, 8, 3 * L, 1000), (64, 512, 64 * L - 2, 10**6)]
+    for macs in {lim.packed_macs, lim.step_macs} - {never}:
+        cases += [(2, macs // (16 * L), 8 * L, 1), (2, macs // (16 * L) - 1, 8 * L, 1)]
+    if lim.steps != never:
+        cases += [(2, lim.step_macs // (16 * L), 8 * L, lim.steps),
+                  (2, lim.step_macs // (16 * L), 8 * L, lim.steps - 1)]
+    if lim.one_row_steps != never:
+        cases += [(1, 64, 4 * L, lim.one_row_steps), (1, 64, 4 * L, lim.one_row_steps - 1)]
     for M, K, N, steps in cases:
         w = np.ones((K, N), np.float32)
-        packs = N % L == 0 and (M * K * N >= _gemm.PACKED_MACS
-                                or (M == 1 and steps >= _gemm.ONE_ROW_STEPS))
+        macs = M * K * N
+        packs = N % L == 0 and (macs >= lim.packed_macs
+                                or (M > 1 and steps >= lim.steps and macs >= lim.step_macs)
+                                or (M == 1 and steps >= lim.one_row_steps))
         assert _gemm.packed_for(w, M, steps).size == (w.size if packs else 0), (M, K, N, steps)
     assert _gemm.supported(w, 3 * L) and (L == 1 or not _gemm.supported(w, 3 * L + 1))
     rng = np.random.default_rng(2)

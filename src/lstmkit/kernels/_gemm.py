@@ -21,7 +21,7 @@ to back:
 where F = N // W is the number of full panels. N must be a multiple of L (`supported`).
 
 Whether a product runs packed or by BLAS (`packed_for`) is decided per ISA by the
-thresholds in `THRESHOLDS`, measured with `benchmarks/bench_gemm.py` (numbers in
+`Thresholds` in `THRESHOLDS`, measured with `benchmarks/bench_gemm.py` (numbers in
 `benchmarks/README.md`); an ISA not measured uses BLAS only.
 
 Example:
@@ -36,6 +36,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -55,13 +57,35 @@ KC = 512
 #: Bytes of a cache line: the kernels' buffers start on one (see `aligned_empty`).
 LINE = 64
 
-#: Per ISA name: (PACKED_MACS, ONE_ROW_STEPS), measured (see `benchmarks/README.md`).
-#: Products of at least PACKED_MACS multiply-adds run packed, smaller ones by BLAS (whose
-#: small-matrix kernels are as fast, and packing costs a copy); one-row products repeated
-#: at least ONE_ROW_STEPS times run packed too (the pack is paid back over the steps).
-THRESHOLDS = {"avx512": (1 << 20, 32), "avx2": (1 << 20, 32)}
-_NEVER = 1 << 62  # an ISA not measured: BLAS only
-PACKED_MACS, ONE_ROW_STEPS = THRESHOLDS.get(ISA.name, (_NEVER, _NEVER))
+class Thresholds(NamedTuple):
+    """When a product runs packed rather than by BLAS (see `packed_for`).
+
+    packed_macs: a product of at least this many multiply-adds, even once (pack included).
+    step_macs, steps: a product of M > 1 rows repeated at least `steps` times (the pack
+        paid back over the steps) from this many multiply-adds.
+    one_row_steps: a one-row product repeated at least this many times (BLAS has a
+        matrix-vector product of its own for one row, so it is a case apart).
+    """
+
+    packed_macs: int
+    step_macs: int
+    steps: int
+    one_row_steps: int
+
+
+_NEVER = 1 << 62
+#: Per ISA name, measured with `benchmarks/bench_gemm.py --crossover` (which prints the
+#: values; numbers and machines in `benchmarks/README.md`). An ISA not measured here
+#: (NEON, SSE, generic) runs BLAS only: its packed GEMM is tested, not timed.
+THRESHOLDS = {
+    "avx512": Thresholds(1 << 20, 1 << 17, 32, 32),
+    "avx2": Thresholds(1 << 22, 1 << 14, 4, _NEVER),
+}
+LIMITS = THRESHOLDS.get(ISA.name, Thresholds(_NEVER, _NEVER, _NEVER, _NEVER))
+#: Products of at least PACKED_MACS multiply-adds run packed (also read by `_run`).
+PACKED_MACS = LIMITS.packed_macs
+#: One-row products repeated at least this many times run packed.
+ONE_ROW_STEPS = LIMITS.one_row_steps
 
 
 @njit(cache=True, nogil=True)
@@ -217,7 +241,10 @@ def packed_for(w, M, steps=1):
     K, N = w.shape
     if not supported(w, N):
         return np.empty(0, w.dtype)
-    if M * K * N < PACKED_MACS and not (M == 1 and steps >= ONE_ROW_STEPS):
+    macs = M * K * N
+    if not (macs >= LIMITS.packed_macs
+            or (M > 1 and steps >= LIMITS.steps and macs >= LIMITS.step_macs)
+            or (M == 1 and steps >= LIMITS.one_row_steps)):
         return np.empty(0, w.dtype)
     packed = aligned_empty(K * N, w)
     pack(w, packed)
