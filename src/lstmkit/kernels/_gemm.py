@@ -78,8 +78,8 @@ _NEVER = 1 << 62
 #: values; numbers and machines in `benchmarks/README.md`). An ISA not measured here
 #: (NEON, SSE, generic) runs BLAS only: its packed GEMM is tested, not timed.
 THRESHOLDS = {
-    "avx512": Thresholds(1 << 20, 1 << 17, 32, 32),
-    "avx2": Thresholds(1 << 22, 1 << 14, 4, _NEVER),
+    "avx512": Thresholds(1 << 20, 1 << 17, 16, 32),
+    "avx2": Thresholds(1 << 22, 1 << 14, 2, _NEVER),
 }
 LIMITS = THRESHOLDS.get(ISA.name, Thresholds(_NEVER, _NEVER, _NEVER, _NEVER))
 #: Products of at least PACKED_MACS multiply-adds run packed (also read by `_run`).
