@@ -11,7 +11,7 @@ import llvmlite.binding as llvm
 import pytest
 from numba.core import config
 
-from lstmkit.kernels._isa import Isa, isa
+from lstmkit.kernels._isa import Isa, _probe, isa
 
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 HOST_FEATURES = set(llvm.get_host_cpu_features().flatten().split(","))
@@ -94,3 +94,11 @@ def test_cpu_name_without_features_keeps_the_host_features():
     so on an AVX-512 host the code (and isa()) is still AVX-512."""
     found = _isa_in_subprocess(NUMBA_CPU_NAME="haswell")
     assert (found.name, found.cpu, found.vector_bits) == ("avx512", "haswell", 512)
+
+
+def test_aarch64_reads_as_neon():
+    """The probe's assembly for an aarch64 target (LLVM cross-compiles it here)."""
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    found = _probe("generic", "", "aarch64-unknown-linux-gnu")
+    assert found == Isa("neon", "generic", 128, 32, True, "")

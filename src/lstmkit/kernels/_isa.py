@@ -78,14 +78,15 @@ def isa(cpu: str | None = None, features: str | None = None) -> Isa:
         cpu = config.CPU_NAME or llvm.get_host_cpu_name()
     if features is None:
         features = config.CPU_FEATURES if config.CPU_FEATURES is not None else _host_features()
-    return _probe(cpu, features)
+    return _probe(cpu, features, llvm.get_process_triple())
 
 
 @functools.cache
-def _probe(cpu: str, features: str) -> Isa:
+def _probe(cpu: str, features: str, triple: str) -> Isa:
+    """The Isa LLVM targets for this triple, CPU and features (the triple's target must
+    be initialized: the native one is here)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    triple = llvm.get_process_triple()
     asm = _assembly(triple, cpu, features)
     arch = triple.split("-")[0]
     if arch in ("x86_64", "i386", "i686"):
