@@ -131,6 +131,13 @@ def pack_rows_with(blk, w, packed, K, row0):
                         base + k * tail + v * lanes)
 
 
+@njit(cache=True, nogil=True)
+def _any_block(blk, rows, vectors, a, a_at, lda, ksa, packed, po, c, c_at, ldc, kc, acc):
+    """`kernel` for shapes known at run time only: compiled once per block and dtype, not
+    into each caller (its switch holds mr * nv register blocks)."""
+    kernel(blk, rows, vectors, a, a_at, lda, ksa, packed, po, c, c_at, ldc, kc, acc)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _blocked(blk, a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max, reverse):
     """c[:M, :N] (+)= A @ w: A's element (r, k) at a[ao + r*lda + k*ksa] (flat), w (K, N)
@@ -164,8 +171,8 @@ def _blocked(blk, a, ao, lda, ksa, M, K, packed, c, ldc, N, accumulate, kc_max, 
                     if m == 1 and p < full:  # constant shape: the kernel's switch folds away
                         kernel(blk, 1, nv, a, a_at, lda, ksa, packed, po, c, c_at, ldc, kc, acc)
                     else:
-                        kernel(blk, mr, vectors, a, a_at, lda, ksa, packed, po, c, c_at, ldc, kc,
-                               acc)
+                        _any_block(blk, mr, vectors, a, a_at, lda, ksa, packed, po, c, c_at, ldc,
+                                   kc, acc)
                     i += mr
 
 
