@@ -24,6 +24,10 @@ Whether a product runs packed or by BLAS (`packed_for`) is decided per ISA by th
 `Thresholds` in `THRESHOLDS`, measured with `benchmarks/bench_gemm.py` (numbers in
 `benchmarks/README.md`); an ISA not measured uses BLAS only.
 
+Adding an ISA: `_isa._probe` names it and gives its register file, `block_for` derives
+its block from that; add the block to `BLOCKS` in `tests/test_kernel_gemm.py`, and its
+thresholds, from `bench_gemm.py --crossover` on that CPU, to `THRESHOLDS`.
+
 Example:
     >>> import numpy as np
     >>> w = np.arange(3 * 64, dtype=np.float32).reshape(3, 64)  # (K, N)
@@ -57,6 +61,7 @@ KC = 512
 #: Bytes of a cache line: the kernels' buffers start on one (see `aligned_empty`).
 LINE = 64
 
+
 class Thresholds(NamedTuple):
     """When a product runs packed rather than by BLAS (see `packed_for`).
 
@@ -78,7 +83,7 @@ _NEVER = 1 << 62
 #: values; numbers and machines in `benchmarks/README.md`). An ISA not measured here
 #: (NEON, SSE, generic) runs BLAS only: its packed GEMM is tested, not timed.
 THRESHOLDS = {
-    "avx512": Thresholds(1 << 20, 1 << 17, 16, 32),
+    "avx512": Thresholds(1 << 20, 1 << 17, 32, 32),
     "avx2": Thresholds(1 << 22, 1 << 14, 2, _NEVER),
 }
 LIMITS = THRESHOLDS.get(ISA.name, Thresholds(_NEVER, _NEVER, _NEVER, _NEVER))
