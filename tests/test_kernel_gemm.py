@@ -136,8 +136,8 @@ def test_every_block_packs_a_stack_in_parts(isa_name, dtype):
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 200), st.integers(1, 70),
        st.integers(1, 9), st.integers(0, 2**16))
 def test_public_api_matmul_matches_numpy(dtype, M, K, n_vectors, seed):
-    """Every row count (full 6-row blocks and each remainder), any depth, and column
-    counts made of full panels and one-vector tail panels."""
+    """Every row count (full blocks of the ISA's mr rows and each remainder), any depth,
+    and column counts made of full panels and a tail panel."""
     N = n_vectors * LANES[dtype]
     rng = np.random.default_rng(seed)
     a, w = rng.normal(size=(M, K)).astype(dtype), rng.normal(size=(K, N)).astype(dtype)
@@ -171,7 +171,7 @@ def test_public_api_empty_depth_gives_zeros():
 def test_public_api_reverse_panel_order_gives_the_same_bits(dtype, M):
     """matmul(..., reverse=True) sums every element in the same order: identical bits."""
     rng = np.random.default_rng(M)
-    N = 9 * LANES[dtype]  # two full panels and one one-vector panel
+    N = (2 * _gemm.BLOCK.nv + 1) * LANES[dtype]  # two full panels and a tail panel
     a, w = rng.normal(size=(M, 37)).astype(dtype), rng.normal(size=(37, N)).astype(dtype)
     packed = np.empty(w.size, dtype)
     _gemm.pack(w, packed)
@@ -263,7 +263,7 @@ def test_lstm_kernel_inference_on_the_packed_path(return_sequences):
 def test_public_api_pack_rows_packs_a_stack_in_parts(dtype):
     """[kernel; recurrent_kernel] packed part by part equals the stack packed whole."""
     rng = np.random.default_rng(3)
-    N = 6 * LANES[dtype]  # one full panel and two one-vector panels
+    N = (_gemm.BLOCK.nv + 2) * LANES[dtype]  # one full panel and a tail panel
     top, bottom = rng.normal(size=(5, N)).astype(dtype), rng.normal(size=(7, N)).astype(dtype)
     whole, parts = np.empty(12 * N, dtype), np.empty(12 * N, dtype)
     _gemm.pack(np.vstack([top, bottom]), whole)
