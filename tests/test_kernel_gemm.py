@@ -1,16 +1,35 @@
-"""The packed GEMM of the kernels (`lstmkit.kernels._gemm`) against NumPy in float64,
-and the LSTM kernels at sizes whose products take the packed path."""
+"""The packed GEMM of the kernels (`lstmkit.kernels._gemm`) against NumPy in float64: every
+ISA's register block compiled and run on this machine, the ISA's own block through the
+public functions (also in subprocesses compiling for AVX2 and for generic x86-64), and
+the LSTM kernels at sizes whose products take the packed path."""
+
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from lstmkit.kernels import _gemm
+from lstmkit.kernels._isa import Isa
+from lstmkit.kernels._microkernel import Block, block_for
 from test_kernels import _compare
 
-LANES = {np.float32: _gemm.LANES32, np.float64: _gemm.LANES32 // 2}
+LANES = {np.float32: _gemm.LANES32, np.float64: max(_gemm.LANES32 // 2, 1)}
 TOL = {np.float32: 2e-6, np.float64: 1e-14}
+
+#: The register block of every ISA: a block compiled for other lanes than this machine's
+#: is still correct code (LLVM splits or pads the vectors), so all run here.
+BLOCKS = {
+    "avx512": block_for(Isa("avx512", "skylake-avx512", 512, 32, True, "")),
+    "avx2": block_for(Isa("avx2", "haswell", 256, 16, True, "")),
+    "sse": block_for(Isa("sse", "generic", 128, 16, False, "")),
+    "neon": block_for(Isa("neon", "generic", 128, 32, True, "")),
+}
 
 
 def _packed_product(a, w):
@@ -21,18 +40,104 @@ def _packed_product(a, w):
     return c
 
 
-def _check(c, a, w):
-    want = a.astype(np.float64) @ w.astype(np.float64)
-    scale = np.abs(a).astype(np.float64) @ np.abs(w).astype(np.float64) + 1
+def _check(c, a, w, c0=0.0):
+    want = c0 + a.astype(np.float64) @ w.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(w).astype(np.float64) + 1 + np.abs(c0)
     assert np.all(np.abs(c - want) <= TOL[a.dtype.type] * scale)
 
 
+def test_blocks_fit_the_register_files():
+    """Accumulators + right-hand vectors + a broadcast (+ a product without FMA) fit."""
+    assert BLOCKS == {"avx512": Block(16, 5, 5), "avx2": Block(8, 4, 3),
+                      "sse": Block(4, 6, 2), "neon": Block(4, 5, 5)}
+    assert _gemm.BLOCK == block_for(_gemm.ISA)
+    for isa_name, regs, fma in [("avx512", 32, True), ("avx2", 16, True), ("sse", 16, False)]:
+        b = BLOCKS[isa_name]
+        assert b.mr * b.nv + b.nv + 1 + (0 if fma else 1) <= regs
+
+
+@njit
+def _accumulate(blk, a, packed, c):
+    """c += a @ w through the blocked loop's accumulate flag (a (M, K) row-major)."""
+    M, K = a.shape
+    _gemm._blocked(blk, a, 0, K, 1, M, K, packed, c, c.shape[1], c.shape[1], True, max(K, 1),
+                   False)
+
+
+def _pack_with(blk, w):
+    packed = np.full(w.size, np.nan, w.dtype)
+    _gemm.pack_rows_with(blk, w, packed, w.shape[0], 0)
+    assert not np.isnan(packed).any()  # every element placed
+    return packed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa_name", sorted(BLOCKS))
+def test_every_block_matches_numpy(isa_name, dtype):
+    """Each ISA's block: row counts around its mr and past a cache block (MC), odd depths,
+    full panels with and without a tail panel; overwrite, accumulate, reversed panels."""
+    blk = BLOCKS[isa_name]
+    lanes = blk.lanes32 if dtype == np.float32 else max(blk.lanes32 // 2, 1)
+    rng = np.random.default_rng(blk.mr * 7 + blk.nv)
+    for M in sorted({1, 2, blk.mr - 1, blk.mr, blk.mr + 1, 2 * blk.mr + 1, 13, _gemm.MC + 5}):
+        for K, vectors in [(1, 1), (7, blk.nv), (37, blk.nv + 1), (3, 2 * blk.nv + blk.nv - 1)]:
+            a = rng.normal(size=(M, K)).astype(dtype)  # (M, K)
+            w = rng.normal(size=(K, vectors * lanes)).astype(dtype)  # (K, N)
+            packed = _pack_with(blk, w)
+            c = np.full((M, w.shape[1]), np.nan, dtype)
+            _gemm.matmul_with(blk, a, packed, c)
+            _check(c, a, w)
+            c_rev = np.full_like(c, np.nan)
+            _gemm.matmul_with(blk, a, packed, c_rev, True)
+            assert np.array_equal(c, c_rev)  # the same sums in the same order
+            c0 = rng.normal(size=c.shape).astype(dtype)
+            c_acc = c0.copy()
+            _accumulate(blk, a, packed, c_acc)
+            _check(c_acc, a, w, c0)
+    assert _gemm.supported_with(blk, a, lanes) and not _gemm.supported_with(blk, a, lanes + 1) \
+        or lanes == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa_name", sorted(BLOCKS))
+def test_every_block_transposed_a(isa_name, dtype):
+    """a.T @ w with a (K, M) read in place, the depth in several KC passes (the later ones
+    accumulate)."""
+    blk = BLOCKS[isa_name]
+    lanes = blk.lanes32 if dtype == np.float32 else max(blk.lanes32 // 2, 1)
+    rng = np.random.default_rng(5)
+    for K, M, vectors in [(0, 3, 1), (5, 1, blk.nv), (2 * _gemm.KC + 3, blk.mr + 2, blk.nv + 1)]:
+        a = rng.normal(size=(K, M)).astype(dtype)  # (K, M)
+        w = rng.normal(size=(K, vectors * lanes)).astype(dtype)  # (K, N)
+        c = np.full((M, w.shape[1]), np.nan, dtype)
+        _gemm.matmul_tn_with(blk, a, _pack_with(blk, w) if K else np.empty(0, dtype), c)
+        _check(c, a.T, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa_name", sorted(BLOCKS))
+def test_every_block_packs_a_stack_in_parts(isa_name, dtype):
+    """[kernel; recurrent_kernel] packed part by part equals the stack packed whole."""
+    blk = BLOCKS[isa_name]
+    lanes = blk.lanes32 if dtype == np.float32 else max(blk.lanes32 // 2, 1)
+    rng = np.random.default_rng(3)
+    N = (blk.nv + 2) * lanes  # one full panel and a tail panel
+    top, bottom = rng.normal(size=(5, N)).astype(dtype), rng.normal(size=(7, N)).astype(dtype)
+    whole, parts = np.empty(12 * N, dtype), np.empty(12 * N, dtype)
+    _gemm.pack_rows_with(blk, np.vstack([top, bottom]), whole, 12, 0)
+    _gemm.pack_rows_with(blk, top, parts, 12, 0)
+    _gemm.pack_rows_with(blk, bottom, parts, 12, 5)
+    assert np.array_equal(whole, parts)
+
+
+# The public functions, with the block of the ISA numba compiles for. The subprocess test
+# below runs these ("public_api") compiled for AVX2 and for generic x86-64.
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 200), st.integers(1, 70),
        st.integers(1, 9), st.integers(0, 2**16))
-def test_matmul_matches_numpy(dtype, M, K, n_vectors, seed):
-    """Every row count (full 6-row blocks and each remainder), any depth, and column
-    counts made of full panels and one-vector tail panels."""
+def test_public_api_matmul_matches_numpy(dtype, M, K, n_vectors, seed):
+    """Every row count (full blocks of the ISA's mr rows and each remainder), any depth,
+    and column counts made of full panels and a tail panel."""
     N = n_vectors * LANES[dtype]
     rng = np.random.default_rng(seed)
     a, w = rng.normal(size=(M, K)).astype(dtype), rng.normal(size=(K, N)).astype(dtype)
@@ -40,7 +145,7 @@ def test_matmul_matches_numpy(dtype, M, K, n_vectors, seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_strided_rows_and_transposed_weights(dtype):
+def test_public_api_strided_rows_and_transposed_weights(dtype):
     """a and c may be row views of larger arrays; w may be a transposed view."""
     rng = np.random.default_rng(1)
     N = 5 * LANES[dtype]
@@ -55,7 +160,7 @@ def test_strided_rows_and_transposed_weights(dtype):
     assert np.all(big_c[:, :2] == 7) and np.all(big_c[:, N + 2:] == 7)  # nothing else written
 
 
-def test_empty_depth_gives_zeros():
+def test_public_api_empty_depth_gives_zeros():
     a = np.empty((3, 0), np.float32)
     c = _packed_product(a, np.empty((0, LANES[np.float32]), np.float32))
     assert np.array_equal(c, np.zeros_like(c))
@@ -63,10 +168,10 @@ def test_empty_depth_gives_zeros():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M", [1, 5, 13])
-def test_reverse_panel_order_gives_the_same_bits(dtype, M):
+def test_public_api_reverse_panel_order_gives_the_same_bits(dtype, M):
     """matmul(..., reverse=True) sums every element in the same order: identical bits."""
     rng = np.random.default_rng(M)
-    N = 9 * LANES[dtype]  # two full panels and one one-vector panel
+    N = (2 * _gemm.BLOCK.nv + 1) * LANES[dtype]  # two full panels and a tail panel
     a, w = rng.normal(size=(M, 37)).astype(dtype), rng.normal(size=(37, N)).astype(dtype)
     packed = np.empty(w.size, dtype)
     _gemm.pack(w, packed)
@@ -77,17 +182,32 @@ def test_reverse_panel_order_gives_the_same_bits(dtype, M):
     _check(forward, a, w)
 
 
-def test_dispatch_between_packed_and_blas():
-    """Small products and column counts the lanes don't divide stay with BLAS; one-row
-    products repeated at least ONE_ROW_STEPS times are packed."""
-    w = np.ones((256, 1024), np.float32)
-    assert _gemm.packed_for(w, 64).size == w.size
-    assert _gemm.packed_for(w, 1).size == 0  # 262144 multiply-adds: BLAS
-    assert _gemm.packed_for(w, 1, _gemm.ONE_ROW_STEPS).size == w.size
-    assert _gemm.packed_for(w, 1, _gemm.ONE_ROW_STEPS - 1).size == 0
-    assert _gemm.packed_for(w, 2, 1000).size == 0
-    assert _gemm.packed_for(np.ones((512, 1022), np.float32), 64).size == 0
-    assert _gemm.supported(w, 48) and not _gemm.supported(w, 20)
+def test_public_api_dispatch_between_packed_and_blas():
+    """The ISA's measured `Thresholds` (BLAS only for an ISA not measured), on both sides
+    of each: products of packed_macs multiply-adds, repeated products from step_macs,
+    one-row products repeated one_row_steps times; column counts of no whole vectors
+    always by BLAS."""
+    lim, never = _gemm.LIMITS, _gemm._NEVER
+    assert lim == _gemm.THRESHOLDS.get(_gemm.ISA.name, _gemm.Thresholds(never, never, never,
+                                                                        never))
+    L = LANES[np.float32]
+    cases = [(64, 256, 64 * L, 1), (1, 256, 64 * L, 1), (1, 64, 16 * L, 1), (1, 64, 16 * L, 10**6),
+             (2, 8, 3 * L, 1000), (64, 512, 64 * L - 2, 10**6)]
+    for macs in {lim.packed_macs, lim.step_macs} - {never}:
+        cases += [(2, macs // (16 * L), 8 * L, 1), (2, macs // (16 * L) - 1, 8 * L, 1)]
+    if lim.steps != never:
+        cases += [(2, lim.step_macs // (16 * L), 8 * L, lim.steps),
+                  (2, lim.step_macs // (16 * L), 8 * L, lim.steps - 1)]
+    if lim.one_row_steps != never:
+        cases += [(1, 64, 4 * L, lim.one_row_steps), (1, 64, 4 * L, lim.one_row_steps - 1)]
+    for M, K, N, steps in cases:
+        w = np.ones((K, N), np.float32)
+        macs = M * K * N
+        packs = N % L == 0 and (macs >= lim.packed_macs
+                                or (M > 1 and steps >= lim.steps and macs >= lim.step_macs)
+                                or (M == 1 and steps >= lim.one_row_steps))
+        assert _gemm.packed_for(w, M, steps).size == (w.size if packs else 0), (M, K, N, steps)
+    assert _gemm.supported(w, 3 * L) and (L == 1 or not _gemm.supported(w, 3 * L + 1))
     rng = np.random.default_rng(2)
     for M, K, N in [(64, 256, 1024), (2, 8, 48), (64, 256, 1022)]:
         a = rng.normal(size=(M, K)).astype(np.float32)
@@ -140,10 +260,10 @@ def test_lstm_kernel_inference_on_the_packed_path(return_sequences):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_pack_rows_packs_a_stack_in_parts(dtype):
+def test_public_api_pack_rows_packs_a_stack_in_parts(dtype):
     """[kernel; recurrent_kernel] packed part by part equals the stack packed whole."""
     rng = np.random.default_rng(3)
-    N = 6 * LANES[dtype]  # one full panel and two one-vector panels
+    N = (_gemm.BLOCK.nv + 2) * LANES[dtype]  # one full panel and a tail panel
     top, bottom = rng.normal(size=(5, N)).astype(dtype), rng.normal(size=(7, N)).astype(dtype)
     whole, parts = np.empty(12 * N, dtype), np.empty(12 * N, dtype)
     _gemm.pack(np.vstack([top, bottom]), whole)
@@ -155,7 +275,7 @@ def test_pack_rows_packs_a_stack_in_parts(dtype):
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 40), st.integers(0, 1300),
        st.integers(1, 6), st.integers(0, 2**16))
-def test_matmul_tn_matches_numpy(dtype, M, K, n_vectors, seed):
+def test_public_api_matmul_tn_matches_numpy(dtype, M, K, n_vectors, seed):
     """a.T @ w with a (K, M) read in place: depths across several KC chunks."""
     N = n_vectors * LANES[dtype]
     rng = np.random.default_rng(seed)
@@ -165,3 +285,25 @@ def test_matmul_tn_matches_numpy(dtype, M, K, n_vectors, seed):
     c = np.full((M, N), np.nan, dtype)
     _gemm.matmul_tn(a, packed, c)
     _check(c, a.T, w)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
+                    reason="NUMBA_CPU_NAME=haswell/generic are x86-64 CPUs")
+@pytest.mark.parametrize("cpu, features, isa_name", [("haswell", "", "avx2"),
+                                                     ("generic", "", "sse")])
+def test_public_api_compiled_for_other_isas(tmp_path, cpu, features, isa_name):
+    """This module's public-API tests in a process whose numba compiles for AVX2 (Haswell)
+    or generic x86-64 (SSE2), from an empty numba cache of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features,
+               NUMBA_CACHE_DIR=str(tmp_path / "numba"),
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    args = ["-p", "no:cacheprovider", "-rs", "-k", "public_api and not other_isas", __file__]
+    code = ("import sys, pytest; from lstmkit.kernels import _gemm; print('isa', _gemm.ISA.name);"
+            f"sys.exit(pytest.main({args!r}))")
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(__file__),
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.startswith(f"isa {isa_name}\n")
+    summary = run.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b\d+ passed\b", summary) and "skipped" not in summary, summary

@@ -1,0 +1,195 @@
+"""The packed GEMM (`lstmkit.kernels._gemm`) against OpenBLAS, on one thread.
+
+    python benchmarks/bench_gemm.py                    # the issue's three shapes
+    python benchmarks/bench_gemm.py --blocks 5x5,6x4   # other register blocks, same lanes
+    python benchmarks/bench_gemm.py --crossover        # packed vs BLAS near the thresholds
+
+Emulated AVX2 on an AVX-512 machine: NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES="" for
+lstmkit and OPENBLAS_CORETYPE=Haswell for OpenBLAS (NUMBA_CPU_NAME alone keeps the host's
+features, so AVX-512). Both sides run inside one compiled loop: `np.dot` there is SciPy's
+OpenBLAS, the BLAS the kernels fall back to. Timings are interleaved (the contenders take
+turns, order rotating) and the medians over rounds are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from functools import partial
+
+import numpy as np
+import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS, for threadpoolctl to limit)
+from numba import njit
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from lstmkit.kernels import _gemm
+from lstmkit.kernels._microkernel import Block
+
+SHAPES = [(128, 512, 2048), (64, 256, 1024), (32, 64, 256)]  # (M, K, N)
+MARGIN = 1.05  # a ratio to BLAS above this counts as a loss (this machine's noise)
+
+
+@njit(cache=True)
+def _packed_loop(blk, a, packed, c, n):
+    for i in range(n):
+        _gemm.matmul_with(blk, a, packed, c, i % 2 == 1)
+
+
+@njit(cache=True)
+def _blas_loop(a, w, c, n):
+    for _ in range(n):
+        np.dot(a, w, c)
+
+
+@njit(cache=True)
+def _one_off_loop(blk, a, w, packed, c, n):
+    """Pack, then one product: what `_gemm.product` pays."""
+    for _ in range(n):
+        _gemm.pack_rows_with(blk, w, packed, w.shape[0], 0)
+        _gemm.matmul_with(blk, a, packed, c, False)
+
+
+def _timings(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
+    """Seconds per call of each contender (a callable taking n) in each round; the
+    contenders take turns within a round, in an order that rotates."""
+    calls = {}
+    for name, run in contenders.items():  # compile, then size n for ~budget s a round
+        run(1)
+        t = time.perf_counter()
+        run(10)
+        calls[name] = max(1, int(budget / max((time.perf_counter() - t) / 10, 1e-9)))
+    times = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t = time.perf_counter()
+            contenders[name](calls[name])
+            times[name].append((time.perf_counter() - t) / calls[name])
+    return {name: np.array(v) for name, v in times.items()}
+
+
+def _medians(contenders: dict, rounds: int) -> dict:
+    """Median seconds per call of each contender, interleaved (see `_timings`)."""
+    return {name: float(np.median(v)) for name, v in _timings(contenders, rounds).items()}
+
+
+def _ratios(contenders: dict, rounds: int, to: str) -> tuple[dict, float]:
+    """Median over rounds of each contender's time / `to`'s time in the same round (a
+    ratio within a round is less disturbed by other load than a ratio of medians),
+    and `to`'s median seconds. A contender slower than `to` by more than MARGIN is
+    measured again and the median taken over both runs: a loss must show twice."""
+    times = _timings(contenders, rounds)
+    ratios = {name: v / times[to] for name, v in times.items()}
+    if any(np.median(r) > MARGIN for r in ratios.values()):
+        again = _timings(contenders, rounds)
+        ratios = {name: np.concatenate([r, again[name] / again[to]]) for name, r in ratios.items()}
+        times = {name: np.concatenate([v, again[name]]) for name, v in times.items()}
+    return {name: float(np.median(r)) for name, r in ratios.items()}, float(np.median(times[to]))
+
+
+def _operands(M, K, N, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(M, K)).astype(dtype)  # (M, K)
+    w = rng.normal(size=(K, N)).astype(dtype)  # (K, N)
+    return a, w, np.empty((M, N), dtype)
+
+
+def _packed(blk, w):
+    packed = _gemm.aligned_empty(w.size, w)
+    _gemm.pack_rows_with(blk, w, packed, w.shape[0], 0)
+    return packed
+
+
+def shapes(blocks: list[Block], rounds: int) -> None:
+    print("| M, K, N | " + " | ".join(f"{b.mr}x{b.nv} GFLOP/s" for b in blocks)
+          + " | OpenBLAS GFLOP/s | " + " | ".join(f"{b.mr}x{b.nv} / BLAS time" for b in blocks)
+          + " |")
+    print("| --- " * (2 * len(blocks) + 2) + "|")
+    for M, K, N in SHAPES:
+        a, w, c = _operands(M, K, N)
+        runs = {f"{b.mr}x{b.nv}": partial(_packed_loop, b, a, _packed(b, w), c) for b in blocks}
+        runs["blas"] = partial(_blas_loop, a, w, c)
+        med = _medians(runs, rounds)
+        rate = {k: 2 * M * K * N / v / 1e9 for k, v in med.items()}
+        keys = [f"{b.mr}x{b.nv}" for b in blocks]
+        print(f"| {M}, {K}, {N} | " + " | ".join(f"{rate[k]:.1f}" for k in keys)
+              + f" | {rate['blas']:.1f} | "
+              + " | ".join(f"{med[k] / med['blas']:.2f}" for k in keys) + " |")
+
+
+def _least_winning(ratios: dict) -> int:
+    """The least power of two of multiply-adds from which no shape loses to BLAS."""
+    losing = [macs for macs, ratio in ratios.items() if ratio > MARGIN]
+    if not losing:
+        return 1 << int(np.log2(min(ratios)))
+    top = max(losing)
+    return _gemm._NEVER if top == max(ratios) else 1 << int(np.ceil(np.log2(top + 1)))
+
+
+def _steps(paybacks: list) -> int:
+    """A power of two at least twice the largest number of steps to pay a pack back."""
+    worst = max(paybacks, default=np.inf)
+    return _gemm._NEVER if not np.isfinite(worst) else 1 << int(np.ceil(np.log2(max(2 * worst, 1))))
+
+
+def crossover(rounds: int) -> None:
+    """Step products h (M, H) @ R (H, 4H) around the thresholds: pre-packed (the step
+    loop), pack + product (a one-off `product`), and BLAS; then the `_gemm.Thresholds`
+    they give: packed_macs from the one-off products, step_macs from the pre-packed ones
+    (M > 1), the steps after which the pack has paid for itself (M > 1, from step_macs
+    up; and one-row products), each with a margin (see `_least_winning`, `_steps`)."""
+    blk = _gemm.BLOCK
+    print("| M, K, N | MACs | packed / BLAS | pack + packed / BLAS | BLAS us |")
+    print("| --- | --- | --- | --- | --- |")
+    one_off, stepped, results = {}, {}, []
+    for H in (32, 64, 128, 256):
+        for M in (1, 4, 8, 16, 32, 64):
+            K, N = H, 4 * H
+            a, w, c = _operands(M, K, N)
+            p = _packed(blk, w)
+            ratio, blas = _ratios({"packed": partial(_packed_loop, blk, a, p, c),
+                                   "one_off": partial(_one_off_loop, blk, a, w, p, c),
+                                   "blas": partial(_blas_loop, a, w, c)}, rounds, "blas")
+            macs = M * K * N
+            one_off[macs] = max(one_off.get(macs, 0), ratio["one_off"])
+            if M > 1:
+                stepped[macs] = max(stepped.get(macs, 0), ratio["packed"])
+            # steps to pay the pack back, where a pre-packed product clearly saves time
+            saves = ratio["packed"] * MARGIN <= 1
+            payback = (ratio["one_off"] - ratio["packed"]) / (1 - ratio["packed"]) if saves \
+                else np.inf
+            results.append((M, macs, payback))
+            print(f"| {M}, {K}, {N} | {macs} | {ratio['packed']:.2f} | {ratio['one_off']:.2f} | "
+                  f"{blas * 1e6:.2f} |")
+    step_macs = _least_winning(stepped)
+    steps = _steps([pb for M, macs, pb in results
+                    if M > 1 and macs >= step_macs and np.isfinite(pb)])
+    one_row = [pb for M, _, pb in results if M == 1]
+    found = _gemm.Thresholds(_least_winning(one_off), step_macs, steps, _steps(one_row))
+    print(f"thresholds: {found}  (never = {_gemm._NEVER})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", default="", help="register blocks MRxNV to compare, "
+                        "e.g. 5x5,6x4 (default: the ISA's own)")
+    parser.add_argument("--crossover", action="store_true")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    blas = [(i["internal_api"], i.get("architecture"), i["version"]) for i in threadpool_info()]
+    print(f"isa: {_gemm.ISA.name} ({_gemm.ISA.cpu}), block {_gemm.BLOCK}; BLAS: {blas}; "
+          f"load: {os.getloadavg()[0]:.1f}")
+    blocks = [_gemm.BLOCK]
+    if args.blocks:
+        blocks = [Block(_gemm.LANES32, *map(int, s.split("x"))) for s in args.blocks.split(",")]
+    with threadpool_limits(1):
+        if args.crossover:
+            crossover(args.rounds)
+        else:
+            shapes(blocks, args.rounds)
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
