@@ -63,3 +63,57 @@ def standardize_dtype(dtype) -> str:
     if name not in ("float32", "float64"):
         raise TypeError(f"lstmkit layers compute in float32 or float64, got dtype {dtype!r}")
     return name
+
+
+# -- The kernels' settings (lstmkit.kernels), read at call time ----------------------------------
+# LSTMKIT_NUM_THREADS       cores a large batch is split over (default: the cores this
+#                           process may run on).
+# LSTMKIT_SHARD_MACS        per-step multiply-adds (B * H * 4H) from which a batch is split
+#                           over the cores (default 2**19).
+# LSTMKIT_PARALLEL          "0": batch shards never use numba's OpenMP layer (a thread pool
+#                           serves).
+# LSTMKIT_PARALLEL_MACS     BLAS products from this many multiply-adds may use BLAS's threads;
+#                           smaller ones run under a scoped one-thread limit (default 2**24).
+# LSTMKIT_BACKGROUND_COMPILE "0": with an empty numba cache, the first kernel call compiles
+#                           in-process (~30-60 s) instead of answering with the NumPy reference
+#                           while a child process compiles (see `lstmkit.kernels._warm`).
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def kernel_threads() -> int | None:
+    """`LSTMKIT_NUM_THREADS`: the cores the kernels split a batch over, or None (all)."""
+    raw = os.environ.get("LSTMKIT_NUM_THREADS", "").strip()
+    return _env_int("LSTMKIT_NUM_THREADS", 0, 1) if raw else None
+
+
+def kernel_shard_macs() -> int:
+    """`LSTMKIT_SHARD_MACS`: per-step multiply-adds from which a batch is split."""
+    return _env_int("LSTMKIT_SHARD_MACS", 1 << 19)
+
+
+def kernel_parallel() -> bool:
+    """`LSTMKIT_PARALLEL`: whether batch shards may launch on numba's OpenMP layer."""
+    return os.environ.get("LSTMKIT_PARALLEL", "1").strip() != "0"
+
+
+def kernel_parallel_macs() -> int:
+    """`LSTMKIT_PARALLEL_MACS`: BLAS products from this size may use BLAS's threads."""
+    return _env_int("LSTMKIT_PARALLEL_MACS", 1 << 24)
+
+
+def kernel_background_compile() -> bool:
+    """`LSTMKIT_BACKGROUND_COMPILE`: whether a cold numba cache is filled by a child process
+    while the NumPy reference answers (default), rather than by the calling process."""
+    return os.environ.get("LSTMKIT_BACKGROUND_COMPILE", "1").strip() != "0"

@@ -12,11 +12,9 @@ aborts the process if two threads launch parallel code at once) the pool serves.
 GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a fork
 therefore falls back to the pool (`os.register_at_fork`).
 
-GNU OpenMP's idle threads spin before they sleep, 300,000 rounds by default (~ms),
-competing with any other thread pool that runs next; woken from sleep instead, a
-thread of this VM takes up to ~0.5 ms. Unless the process sets it, `GOMP_SPINCOUNT`
-is set to 10,000 before OpenMP starts: back-to-back calls find the thread still
-spinning (32,50,32,64 on 2 threads: 0.52 ms a forward; 0.55-1.1 ms with 1,000).
+GNU OpenMP's idle threads spin before they sleep (`GOMP_SPINCOUNT`, 300,000 rounds by
+default), competing with any other thread pool that runs next. lstmkit leaves that
+setting to the application: it is read once when OpenMP loads, for the whole process.
 
 Example:
     >>> from lstmkit.kernels import _parallel
@@ -30,6 +28,7 @@ import os
 
 from numba import njit, prange
 
+from .. import _config
 from ._forward import forward_call
 
 _STATE = {"available": None}
@@ -52,29 +51,29 @@ def _probe(n):
 
 
 def available() -> bool:
-    """Whether shards can be launched with `forward_shards` (a thread-safe layer)."""
+    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` is not "0"
+    and numba's threading layer is a thread-safe one (probed once)."""
+    if not _config.kernel_parallel():
+        return False
     if _STATE["available"] is None:
-        if os.environ.get("LSTMKIT_PARALLEL", "1") == "0":
-            _STATE["available"] = False
-        else:
-            import numba
+        import numba
 
-            os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # read when OpenMP loads
-            try:
-                _probe(2)
-                _STATE["available"] = numba.threading_layer() in ("omp", "tbb")
-            except Exception:  # no layer could start: the pool serves
-                _STATE["available"] = False
+        try:
+            _probe(2)
+            _STATE["available"] = numba.threading_layer() in ("omp", "tbb")
+        except Exception:  # no layer could start: the pool serves
+            _STATE["available"] = False
     return _STATE["available"]
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                   return_sequences, train, joint, Wp, X, Z, S, C, out, last, h, c, mask_tm):
+                   return_sequences, train, joint, Wp, X, Z, S, C, mask_tm, out, last, h, c):
     """`forward_call` for n equal shards of rows at once (one per OpenMP thread).
 
-    The inputs and outputs are whole (B rows); the time-major buffers have a leading
-    shard axis: Wp (n, size), X (n, T, B/n, D), Z, S, C, mask_tm likewise.
+    Parameters as `forward_call`'s (`_run.Inputs`, `_run.Buffers`, `_run.Outputs`). The
+    inputs and outputs are whole (B rows); the buffers have a leading shard axis:
+    Wp (n, size), X (n, T, B/n, D), Z, S, C, mask_tm likewise.
     """
     n = X.shape[0]
     rows = X.shape[2]
@@ -84,5 +83,5 @@ def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_
                      c0[b0:b1] if c0.size > 0 else c0, mask[b0:b1] if mask.size > 0 else mask,
                      dm[:, b0:b1] if dm.size > 0 else dm[:, :], rm[:, b0:b1] if rm.size > 0
                      else rm[:, :], go_backwards, zero_output, return_sequences, train, joint,
-                     Wp[s], X[s], Z[s], S[s], C[s], out[b0:b1] if out.size > 0 else out,
-                     last[b0:b1], h[b0:b1], c[b0:b1], mask_tm[s])
+                     Wp[s], X[s], Z[s], S[s], C[s], mask_tm[s],
+                     out[b0:b1] if out.size > 0 else out, last[b0:b1], h[b0:b1], c[b0:b1])
