@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import hashlib
@@ -176,6 +177,8 @@ def background() -> str | None:
     proc = _CHILD.get("proc")
     if proc is not None and proc.poll() is not None:  # ours ended without the stamp
         if "failed" not in _CHILD:
+            with contextlib.suppress(OSError):  # the child was killed before removing it
+                os.remove(_lock_path())
             _CHILD["log"].seek(0)
             lines = _CHILD["log"].read().decode(errors="replace").strip().splitlines()
             _CHILD["failed"] = lines[-1] if lines else f"exit status {proc.returncode}"
@@ -183,16 +186,22 @@ def background() -> str | None:
                 "run `lstmkit warmup` to see why")
     if proc is None and _take_lock():
         _CHILD["log"] = tempfile.TemporaryFile()
-        root = os.path.dirname(os.path.dirname(_HERE))  # the folder holding `lstmkit`
-        code = (f"import sys; sys.path.insert(0, {root!r}); "
-                "from lstmkit.kernels import _warm; sys.exit(_warm.main())")
+        # A new session: Ctrl-C in this terminal does not stop the compile half-way.
         _CHILD["proc"] = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            _child_command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=_CHILD["log"], start_new_session=True)
     return ("the kernels are compiling in a background process (first use after an install "
             "or upgrade; about a minute); the NumPy reference answers until they are ready. "
             "`lstmkit warmup` compiles them ahead; LSTMKIT_BACKGROUND_COMPILE=0 makes the "
             "first call wait for them")
+
+
+def _child_command() -> list:
+    """The background child: this Python running `main()` from this copy of lstmkit."""
+    root = os.path.dirname(os.path.dirname(_HERE))  # the folder holding `lstmkit`
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from lstmkit.kernels import _warm; sys.exit(_warm.main())")
+    return [sys.executable, "-c", code]
 
 
 def child_pid() -> int | None:
@@ -207,7 +216,5 @@ def main() -> int:
         warmup()
         return 0
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(_lock_path())
-        except OSError:
-            pass
