@@ -36,7 +36,8 @@ def state():
 
 # multiprocessing.synchronize: numba imports it when its threading layer starts, and
 # multiprocessing registers an exit handler of its own on import.
-DEPENDENCIES = "import numpy, scipy.linalg, numba, h5py, threadpoolctl, multiprocessing.synchronize\n"
+DEPENDENCIES = ("import numpy, scipy.linalg, numba, h5py, threadpoolctl, "
+                "multiprocessing.synchronize\n")
 
 WORK = """
 import os, tempfile
