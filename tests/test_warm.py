@@ -22,23 +22,25 @@ from lstmkit.kernels import _warm  # noqa: E402
 @pytest.fixture
 def cold(monkeypatch, tmp_path):
     """A process whose kernels are not loaded and whose stamp is in tmp_path (absent)."""
-    stamp = tmp_path / "lstmkit-kernels-test.warm"
+    stamp = tmp_path / "lstmkit-kernels-test-float32.warm"
     monkeypatch.setenv("LSTMKIT_BACKGROUND_COMPILE", "1")
     monkeypatch.setattr(kernels, "_RUN", None)
+    monkeypatch.setattr(kernels, "_READY", set())
     child = {}
     monkeypatch.setattr(_warm, "_CHILD", child)
-    monkeypatch.setattr(_warm, "stamp_path", lambda: str(stamp))
+    monkeypatch.setattr(_warm, "stamp_path", lambda dtype="float32": str(tmp_path / (
+        f"lstmkit-kernels-test-{dtype}.warm")))
     yield stamp
     if "proc" in child:
         child["proc"].wait(timeout=60)
         child["log"].close()
 
 
-def _call(backend=None):
+def _call(backend=None, dtype="float32"):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 4, 2)).astype("float32")
-    K = rng.normal(size=(2, 20)).astype("float32")
-    R = rng.normal(size=(5, 20)).astype("float32")
+    x = rng.normal(size=(3, 4, 2)).astype(dtype)
+    K = rng.normal(size=(2, 20)).astype(dtype)
+    R = rng.normal(size=(5, 20)).astype(dtype)
     return kernels.lstm_forward(x, K, R, None, None, None, backend=backend)
 
 
@@ -57,6 +59,8 @@ def test_reference_answers_until_the_background_compile_is_done(cold, monkeypatc
     _wait_for_child()
     assert _call().backend == "kernel"
     np.testing.assert_allclose(_call().outputs, first.outputs, rtol=2e-5, atol=2e-6)
+    assert not _warm.is_warm()  # float64 not yet: its calls still get the reference
+    assert "background" in _call(dtype="float64").reason
 
 
 def test_a_failed_background_compile_says_why_and_the_reference_keeps_answering(
@@ -73,7 +77,7 @@ def test_a_failed_background_compile_says_why_and_the_reference_keeps_answering(
 def test_forced_kernel_and_opt_out_compile_in_process(cold, monkeypatch):
     monkeypatch.setattr(_warm, "_child_command", lambda: pytest.fail("no child expected"))
     assert _call(backend="kernel").backend == "kernel"
-    monkeypatch.setattr(kernels, "_RUN", None)
+    monkeypatch.setattr(kernels, "_READY", set())
     monkeypatch.setenv("LSTMKIT_BACKGROUND_COMPILE", "0")
     assert _call().backend == "kernel"
     assert _warm.child_pid() is None

@@ -93,19 +93,23 @@ def resolve_backend(backend: str | None) -> str:
 
 
 _RUN = None  # the loaded kernels (`_shard`), once numba has them
+_READY: set = set()  # dtype names whose kernels run from now on (compiled, or compiling here)
 
 
-def _kernels(wait: bool):
+def _kernels(wait: bool, dtype: str):
     """(the kernel module, None), or (None, why not yet) while a background process compiles
-    them (`_warm.background`). `wait`: load them now, compiling in-process if needed."""
+    the kernels of `dtype` (`_warm.background`). `wait`: use them now, compiling in-process
+    if needed."""
     global _RUN
-    if _RUN is None:
+    if dtype not in _READY:
         if not wait and _config.kernel_background_compile():
             from . import _warm
 
-            reason = _warm.background()
+            reason = _warm.background(dtype)
             if reason is not None:
                 return None, reason
+        _READY.add(dtype)
+    if _RUN is None:
         from . import _shard
 
         _RUN = _shard
@@ -133,9 +137,9 @@ def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
         if a is not None and getattr(a, "dtype", None) != dtype:
             return (f"the fused kernel needs every array in the inputs' dtype {dtype}, "
                     f"got {name} of dtype {getattr(a, 'dtype', type(a).__name__)}")
-    if _RUN is None:
+    if _RUN is None or dtype.name not in _READY:
         try:
-            return _kernels(wait=wait)[1]
+            return _kernels(wait, dtype.name)[1]
         except ImportError as err:  # numba missing or broken
             return f"the fused kernel could not be loaded ({err})"
     return None
@@ -200,7 +204,7 @@ def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None, *,
         raise ValueError("lstm_backward needs a forward run with keep_cache=True")
     if isinstance(result.cache, _ref.Sequence):
         return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
-    return _kernels(wait=True)[0].backward(result.cache, d_outputs, d_h, d_c, input_grad)
+    return _RUN.backward(result.cache, d_outputs, d_h, d_c, input_grad)
 
 
 def gates_from_cache(result: ForwardResult) -> dict:

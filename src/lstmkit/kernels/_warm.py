@@ -5,10 +5,12 @@ numba compiles the kernels on their first call and keeps the machine code in its
 about a minute on two cores. That first use should not look like a hang. So:
 
 - `warmup()` (`lstmkit warmup`, run by `lstmkit demo` when needed) compiles every
-  specialization the kernels use, with a progress message, then writes a stamp file.
+  specialization the kernels use, with a progress message, and writes a stamp file per
+  dtype (float32 first, so float32 calls switch to the kernels before float64 compiles).
 - Without the stamp, the first kernel call under `backend="auto"` starts ONE child
   process that runs `warmup()` (`background()`) and returns at once; the NumPy reference
-  (`lstmkit.reference`) answers every call until the stamp appears, then the kernels do.
+  (`lstmkit.reference`) answers every call until the stamp of its dtype appears, then
+  the kernels do.
   The child is started with `subprocess` (fork and exec, safe from a threaded process),
   keeps running if this process ends (so the next process finds the cache full), and
   writes only numba's cache and the stamp. `LSTMKIT_BACKGROUND_COMPILE=0` turns it off:
@@ -23,7 +25,7 @@ in-process on their first call: slow once, still correct.
 
 Example:
     >>> from lstmkit.kernels import _warm
-    >>> _warm.stamp_path().endswith(".warm")
+    >>> _warm.stamp_path("float32").endswith("-float32.warm")
     True
 """
 
@@ -61,10 +63,14 @@ def _cache_dir() -> str:
     return os.path.join(base, "lstmkit")
 
 
+DTYPES = ("float32", "float64")
+
+
 @functools.cache
-def stamp_path() -> str:
-    """The stamp file that says numba's cache holds every kernel for this configuration."""
-    return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}.warm")
+def stamp_path(dtype: str = "float32") -> str:
+    """The stamp file that says numba's cache holds every kernel of `dtype` for this
+    configuration (one per dtype: float32 calls need not wait for float64's compile)."""
+    return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-{dtype}.warm")
 
 
 def _key() -> str:
@@ -81,15 +87,15 @@ def _key() -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def is_warm() -> bool:
-    """Whether `warmup()` completed for this configuration (the stamp exists)."""
-    return os.path.exists(stamp_path())
+def is_warm(dtype: str | None = None) -> bool:
+    """Whether `warmup()` compiled the kernels of `dtype` (None: of every dtype)."""
+    return all(os.path.exists(stamp_path(d)) for d in ([dtype] if dtype else DTYPES))
 
 
-def _write_stamp() -> None:
+def _write_stamp(dtype: str) -> None:
     try:
-        os.makedirs(os.path.dirname(stamp_path()), exist_ok=True)
-        with open(stamp_path(), "w") as f:
+        os.makedirs(os.path.dirname(stamp_path(dtype)), exist_ok=True)
+        with open(stamp_path(dtype), "w") as f:
             f.write(f"lstmkit kernels compiled {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     except OSError:  # a read-only cache: numba could not keep the kernels either
         pass
@@ -125,10 +131,9 @@ def warmup(progress=None) -> float:
 
     say = progress or (lambda _line: None)
     started = time.perf_counter()
-    steps = [(dtype, case) for dtype in (np.float32, np.float64) for case in _cases()]
+    steps = [(dtype, case) for dtype in DTYPES for case in _cases()]
     for n, (dtype, (label, (B, T, D, H), train, shards)) in enumerate(steps, 1):
-        say(f"[{n}/{len(steps)}] {np.dtype(dtype).name} {label} "
-            f"({time.perf_counter() - started:.0f} s)")
+        say(f"[{n}/{len(steps)}] {dtype} {label} ({time.perf_counter() - started:.0f} s)")
         rng = np.random.default_rng(n)
         call = KernelCall.of(
             rng.normal(size=(B, T, D)).astype(dtype), rng.normal(size=(D, 4 * H)).astype(dtype),
@@ -141,7 +146,8 @@ def warmup(progress=None) -> float:
             no_dropout = call._replace(dropout_mask=None, recurrent_dropout_mask=None)
             _shard.backward(_shard.forward(no_dropout, shards=shards)[4],
                             np.ones((B, T, H), dtype))
-    _write_stamp()
+        if n == len(steps) or steps[n][0] != dtype:  # the last step of this dtype
+            _write_stamp(dtype)
     seconds = time.perf_counter() - started
     say(f"lstmkit kernels ready ({seconds:.0f} s)")
     return seconds
@@ -150,7 +156,7 @@ def warmup(progress=None) -> float:
 # -- compiling in the background ------------------------------------------------------------------
 
 def _lock_path() -> str:
-    return stamp_path()[:-len(".warm")] + ".compiling"
+    return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}.compiling")
 
 
 def _take_lock() -> bool:
@@ -166,13 +172,13 @@ def _take_lock() -> bool:
         return False
 
 
-def background() -> str | None:
+def background(dtype: str) -> str | None:
     """While the cache is cold: make sure a child process is compiling the kernels.
 
-    Returns None when the kernels are ready (the stamp exists), else why the reference
-    answers this call (compiling, or the child failed: then its last error line).
+    Returns None when the kernels of `dtype` are ready (their stamp exists), else why the
+    reference answers this call (compiling, or the child failed: then its last error line).
     """
-    if is_warm() or importlib.util.find_spec("numba") is None:  # ready, or cannot be
+    if is_warm(dtype) or importlib.util.find_spec("numba") is None:  # ready, or cannot be
         return None
     proc = _CHILD.get("proc")
     if proc is not None and proc.poll() is not None:  # ours ended without the stamp
