@@ -377,7 +377,7 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
 
 def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
     """GNU OpenMP must not run in a forked child: the child falls back to the pool."""
-    from lstmkit.kernels import _parallel, _shard
+    from lstmkit.kernels import _parallel
 
     monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")
     args, kw, _ = _problem(np.float32, 6, 4, 3, 4)

@@ -2,10 +2,10 @@
 
 `_shard` splits a large batch into n shards of rows and runs each shard's whole
 sequence on its own core. Handing shards to a Python thread pool costs two or three
-thread wake-ups and GIL hand-offs per call: measured on this 2-core VM, 50-100 us per
-call and a long tail (the wake-ups are inter-processor interrupts of the VM). An
-OpenMP `prange` over the shards starts them in ~2 us (its threads spin a while between
-launches) with no GIL involved. So when numba runs its parallel code on OpenMP (or
+thread wake-ups and GIL hand-offs per call, with a long tail where waking a thread is
+slow (virtual machines). An OpenMP `prange` over the shards starts them without the GIL,
+and its threads spin a while between launches, so back-to-back calls find them awake
+(numbers in benchmarks/README.md). So when numba runs its parallel code on OpenMP (or
 TBB), equal shards take this path; otherwise (numba's own "workqueue" layer, which
 aborts the process if two threads launch parallel code at once) the pool serves.
 

@@ -93,7 +93,11 @@ def is_warm(dtype: str | None = None) -> bool:
 
 
 def _write_stamp(dtype: str) -> None:
+    """Write the stamp of `dtype`, and remove stamps of earlier sources (an upgrade)."""
     try:
+        for old in glob.glob(os.path.join(_cache_dir(), f"lstmkit-kernels-*-{dtype}.warm")):
+            if not old.startswith(os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-")):
+                os.remove(old)
         os.makedirs(os.path.dirname(stamp_path(dtype)), exist_ok=True)
         with open(stamp_path(dtype), "w") as f:
             f.write(f"lstmkit kernels compiled {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
