@@ -30,7 +30,7 @@ def add_parser(sub):
 
 def describe_system() -> str:
     """The text `lstmkit info --system` prints (what `lstmkit bench` records)."""
-    from ..bench import machine
+    from .._bench_extras import machine
 
     info = machine()
     isa = info["isa"]
