@@ -394,9 +394,17 @@ def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
     assert os.WEXITSTATUS(status) == 0
 
 
-def test_cache_is_warm_tells_a_first_run(tmp_path):
-    """The demo warms up when `warmup()` has not run for this numba cache."""
-    assert kernels.cache_is_warm()  # conftest warmed the kernels up
+def test_cache_is_warm_tells_a_first_run(tmp_path, monkeypatch):
+    """The demo warms up when `warmup()` has not run for this numba cache (its stamps)."""
+    from lstmkit.kernels import _warm
+
+    monkeypatch.setattr(_warm, "_cache_dir", lambda: str(tmp_path / "cache"))
+    monkeypatch.setattr(_warm, "stamp_path", _warm.stamp_path.__wrapped__)  # uncached
+    assert not kernels.cache_is_warm()
+    _warm._write_stamp("float32")
+    assert _warm.is_warm("float32") and not kernels.cache_is_warm()
+    _warm._write_stamp("float64")
+    assert kernels.cache_is_warm()
     code = "from lstmkit import kernels; print(kernels.cache_is_warm())"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,

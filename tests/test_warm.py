@@ -115,3 +115,15 @@ print(json.dumps({"backend": lstm.backend_, "pid": _warm.child_pid(),
     # ~0.5 s on a quiet 2-core machine; the bound leaves room for a busy one, and is far
     # below the in-process compile it replaces.
     assert seconds < 10, seconds
+
+
+def test_lstmkit_warmup_compiles_every_kernel_and_says_so(capsys, monkeypatch, tmp_path):
+    from lstmkit.cli import main
+
+    monkeypatch.setattr(_warm, "_cache_dir", lambda: str(tmp_path))  # the stamps only
+    monkeypatch.setattr(_warm, "stamp_path", _warm.stamp_path.__wrapped__)
+    assert main(["warmup"]) == 0
+    out = capsys.readouterr().out
+    assert f"lstmkit kernels for {kernels.isa().name}" in out
+    assert "[10/10] float64 sharded training" in out and "ready" in out
+    assert kernels.cache_is_warm()

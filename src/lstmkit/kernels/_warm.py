@@ -48,7 +48,7 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: A lock file older than this is from a child that died: another child may start.
 STALE_LOCK_SECONDS = 20 * 60
-_CHILD: dict = {}  # this process's background child: "proc", "log", "lock"
+_CHILD: dict = {}  # this process's background child: "proc", "log", "failed"
 
 
 def _cache_dir() -> str:
