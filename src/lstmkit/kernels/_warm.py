@@ -182,7 +182,7 @@ def background(dtype: str) -> str | None:
     Returns None when the kernels of `dtype` are ready (their stamp exists), else why the
     reference answers this call (compiling, or the child failed: then its last error line).
     """
-    if is_warm(dtype) or importlib.util.find_spec("numba") is None:  # ready, or cannot be
+    if is_warm(dtype) or not _numba_installed():  # ready, or never (then the import fails)
         return None
     proc = _CHILD.get("proc")
     if proc is not None and proc.poll() is not None:  # ours ended without the stamp
@@ -204,6 +204,11 @@ def background(dtype: str) -> str | None:
             "or upgrade; about a minute); the NumPy reference answers until they are ready. "
             "`lstmkit warmup` compiles them ahead; LSTMKIT_BACKGROUND_COMPILE=0 makes the "
             "first call wait for them")
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
 
 
 def _child_command() -> list:
