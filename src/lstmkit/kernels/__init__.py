@@ -93,22 +93,24 @@ def resolve_backend(backend: str | None) -> str:
 
 
 _RUN = None  # the loaded kernels (`_shard`), once numba has them
-_READY: set = set()  # dtype names whose kernels run from now on (compiled, or compiling here)
+#: The scalar types (np.float32, np.float64) whose kernels run from now on (compiled, or
+#: compiling in this process). Types, not names: `dtype.name` costs microseconds a call.
+_READY: set = set()
 
 
-def _kernels(wait: bool, dtype: str):
+def _kernels(wait: bool, dtype: np.dtype):
     """(the kernel module, None), or (None, why not yet) while a background process compiles
     the kernels of `dtype` (`_warm.background`). `wait`: use them now, compiling in-process
     if needed."""
     global _RUN
-    if dtype not in _READY:
+    if dtype.type not in _READY:
         if not wait and _config.kernel_background_compile():
             from . import _warm
 
-            reason = _warm.background(dtype)
+            reason = _warm.background(dtype.name)
             if reason is not None:
                 return None, reason
-        _READY.add(dtype)
+        _READY.add(dtype.type)
     if _RUN is None:
         from . import _shard
 
@@ -137,9 +139,9 @@ def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
         if a is not None and getattr(a, "dtype", None) != dtype:
             return (f"the fused kernel needs every array in the inputs' dtype {dtype}, "
                     f"got {name} of dtype {getattr(a, 'dtype', type(a).__name__)}")
-    if _RUN is None or dtype.name not in _READY:
+    if _RUN is None or dtype.type not in _READY:
         try:
-            return _kernels(wait, dtype.name)[1]
+            return _kernels(wait, dtype)[1]
         except ImportError as err:  # numba missing or broken
             return f"the fused kernel could not be loaded ({err})"
     return None
