@@ -404,6 +404,8 @@ def test_cache_is_warm_tells_a_first_run(tmp_path, monkeypatch):
     _warm._write_stamp("float32")
     assert _warm.is_warm("float32") and not kernels.cache_is_warm()
     _warm._write_stamp("float64")
+    assert not kernels.cache_is_warm()  # the OpenMP launch of inference shards: last
+    _warm._write_stamp("openmp")
     assert kernels.cache_is_warm()
     code = "from lstmkit import kernels; print(kernels.cache_is_warm())"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))

@@ -125,5 +125,18 @@ def test_lstmkit_warmup_compiles_every_kernel_and_says_so(capsys, monkeypatch, t
     assert main(["warmup"]) == 0
     out = capsys.readouterr().out
     assert f"lstmkit kernels for {kernels.isa().name}" in out
-    assert "[10/10] float64 sharded training" in out and "ready" in out
+    assert "[10/10] float64 sharded inference" in out and "ready" in out
     assert kernels.cache_is_warm()
+
+
+def test_inference_shards_use_the_pool_until_the_openmp_code_is_compiled(cold, monkeypatch):
+    """The OpenMP launch compiles last in the background: until its stamp exists, a cold
+    process neither compiles it nor probes the threading layer, and the pool serves."""
+    from lstmkit.kernels import _parallel
+
+    monkeypatch.setitem(_parallel._STATE, "compiled", False)
+    monkeypatch.setattr(_parallel, "_probe", lambda n: pytest.fail("probed while cold"))
+    assert _parallel.available() is False
+    open(_warm.stamp_path("openmp"), "w").close()
+    monkeypatch.setitem(_parallel._STATE, "available", True)  # a thread-safe layer, probed
+    assert _parallel.available() is True

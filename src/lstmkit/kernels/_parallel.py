@@ -29,9 +29,10 @@ import os
 from numba import njit, prange
 
 from .. import _config
+from . import _warm
 from ._forward import forward_call
 
-_STATE = {"available": None}
+_STATE = {"available": None, "compiled": False}
 
 
 def _disable_in_child():
@@ -50,11 +51,18 @@ def _probe(n):
     return total
 
 
-def available() -> bool:
-    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` is not "0"
-    and numba's threading layer is a thread-safe one (probed once)."""
+def available(compiling: bool = False) -> bool:
+    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` is not "0",
+    numba's threading layer is a thread-safe one (probed once), and the OpenMP code is
+    compiled. While a background process compiles the kernels (`_warm`), the OpenMP code
+    comes last: until then shards run on the pool rather than compile here (`compiling`:
+    the warmup, which compiles it)."""
     if not _config.kernel_parallel():
         return False
+    if not (_STATE["compiled"] or compiling):
+        if _config.kernel_background_compile() and not _warm.is_warm("openmp"):
+            return False
+        _STATE["compiled"] = True
     if _STATE["available"] is None:
         import numba
 

@@ -133,9 +133,10 @@ def _run_shards(fn, arg_lists):
         restore_threads(changed)
 
 
-def forward(call: _run.KernelCall, shards: int | None = None) -> tuple:
+def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = False) -> tuple:
     """`_run.forward`, split over shards of batch rows when that pays (`n_shards`), or
-    over `shards` shards when given (`_warm.warmup` compiles every path that way)."""
+    over `shards` shards when given; `compiling`: use the OpenMP launch even before it is
+    compiled (`_warm.warmup` compiles every path that way)."""
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
     n = n_shards(B, H) if shards is None else shards
@@ -147,7 +148,7 @@ def forward(call: _run.KernelCall, shards: int | None = None) -> tuple:
     # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
     # rows are one contiguous block); each shard's time-major buffers are its own.
     outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
-    if B % n == 0 and not call.train and _parallel.available():  # one OpenMP launch
+    if B % n == 0 and not call.train and _parallel.available(compiling):  # one OpenMP launch
         inputs = _run.convert(call, B // n)
         buffers = _inference_scratch(n, T, B // n, D, H, False, inputs.joint,
                                      call.mask is not None, call.x.dtype)

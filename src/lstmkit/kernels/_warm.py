@@ -6,7 +6,8 @@ about a minute on two cores. That first use should not look like a hang. So:
 
 - `warmup()` (`lstmkit warmup`, run by `lstmkit demo` when needed) compiles every
   specialization the kernels use, with a progress message, and writes a stamp file per
-  dtype (float32 first, so float32 calls switch to the kernels before float64 compiles).
+  dtype (float32 first, so float32 calls switch to the kernels before float64 compiles),
+  then one for the OpenMP launch of inference shards (until then, the thread pool).
 - Without the stamp, the first kernel call under `backend="auto"` starts ONE child
   process that runs `warmup()` (`background()`) and returns at once; the NumPy reference
   (`lstmkit.reference`) answers every call until the stamp of its dtype appears, then
@@ -64,13 +65,16 @@ def _cache_dir() -> str:
 
 
 DTYPES = ("float32", "float64")
+#: One stamp per dtype, then one for the OpenMP launch of inference shards (`_parallel`),
+#: compiled last: the slowest to compile, and the thread pool serves meanwhile.
+STAMPS = DTYPES + ("openmp",)
 
 
 @functools.cache
-def stamp_path(dtype: str = "float32") -> str:
-    """The stamp file that says numba's cache holds every kernel of `dtype` for this
+def stamp_path(stamp: str = "float32") -> str:
+    """The file that says numba's cache holds the kernels of `stamp` (`STAMPS`) for this
     configuration (one per dtype: float32 calls need not wait for float64's compile)."""
-    return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-{dtype}.warm")
+    return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-{stamp}.warm")
 
 
 def _key() -> str:
@@ -87,19 +91,20 @@ def _key() -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def is_warm(dtype: str | None = None) -> bool:
-    """Whether `warmup()` compiled the kernels of `dtype` (None: of every dtype)."""
-    return all(os.path.exists(stamp_path(d)) for d in ([dtype] if dtype else DTYPES))
+def is_warm(stamp: str | None = None) -> bool:
+    """Whether `warmup()` compiled the kernels of `stamp` (a dtype name or "openmp"; None:
+    all of them)."""
+    return all(os.path.exists(stamp_path(s)) for s in ([stamp] if stamp else STAMPS))
 
 
-def _write_stamp(dtype: str) -> None:
-    """Write the stamp of `dtype`, and remove stamps of earlier sources (an upgrade)."""
+def _write_stamp(stamp: str) -> None:
+    """Write `stamp`, and remove the same stamp of earlier sources (an upgrade)."""
     try:
-        for old in glob.glob(os.path.join(_cache_dir(), f"lstmkit-kernels-*-{dtype}.warm")):
+        for old in glob.glob(os.path.join(_cache_dir(), f"lstmkit-kernels-*-{stamp}.warm")):
             if not old.startswith(os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-")):
                 os.remove(old)
-        os.makedirs(os.path.dirname(stamp_path(dtype)), exist_ok=True)
-        with open(stamp_path(dtype), "w") as f:
+        os.makedirs(os.path.dirname(stamp_path(stamp)), exist_ok=True)
+        with open(stamp_path(stamp), "w") as f:
             f.write(f"lstmkit kernels compiled {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     except OSError:  # a read-only cache: numba could not keep the kernels either
         pass
@@ -107,18 +112,21 @@ def _write_stamp(dtype: str) -> None:
 
 # -- compiling ahead -------------------------------------------------------------------------------
 
-def _cases():
-    """(label, sizes B, T, D, H, training, shards) whose calls reach every compiled function.
+def _steps():
+    """(stamp, label, sizes B, T, D, H, training, shards) whose calls reach every compiled
+    function, in the order they are compiled; a stamp is written after its last step.
 
     numba compiles per argument types, not values, so one call per signature suffices:
     a small call compiles the forward and backward loops with all their branches; a larger
     one the packed weight-gradient products (`_run._packed_pays`); forced shards the
-    sharded inference (`_parallel`, OpenMP) and the thread pool (training)."""
-    return [("small inference", (2, 3, 4, 5), False, 1),
-            ("small training", (2, 3, 4, 5), True, 1),
-            ("packed gradients", (16, 16, 64, 64), True, 1),
-            ("sharded inference", (4, 3, 4, 8), False, 2),
-            ("sharded training", (4, 3, 4, 8), True, 2)]
+    thread pool (training) and the OpenMP launch (inference, `_parallel`)."""
+    cases = [("small inference", (2, 3, 4, 5), False, 1),
+             ("small training", (2, 3, 4, 5), True, 1),
+             ("packed gradients", (16, 16, 64, 64), True, 1),
+             ("sharded training", (4, 3, 4, 8), True, 2)]
+    return ([(dtype, dtype, *case) for dtype in DTYPES for case in cases]
+            + [("openmp", dtype, "sharded inference", (4, 3, 4, 8), False, 2)
+               for dtype in DTYPES])
 
 
 def warmup(progress=None) -> float:
@@ -135,8 +143,8 @@ def warmup(progress=None) -> float:
 
     say = progress or (lambda _line: None)
     started = time.perf_counter()
-    steps = [(dtype, case) for dtype in DTYPES for case in _cases()]
-    for n, (dtype, (label, (B, T, D, H), train, shards)) in enumerate(steps, 1):
+    steps = _steps()
+    for n, (stamp, dtype, label, (B, T, D, H), train, shards) in enumerate(steps, 1):
         say(f"[{n}/{len(steps)}] {dtype} {label} ({time.perf_counter() - started:.0f} s)")
         rng = np.random.default_rng(n)
         call = KernelCall.of(
@@ -144,14 +152,14 @@ def warmup(progress=None) -> float:
             rng.normal(size=(H, 4 * H)).astype(dtype), np.zeros(4 * H, dtype),
             mask=rng.random((B, T)) < 0.8, dropout_mask=np.ones((B, D), dtype),
             recurrent_dropout_mask=np.ones((B, H), dtype), return_sequences=True, train=train)
-        result = _shard.forward(call, shards=shards)
+        result = _shard.forward(call, shards=shards, compiling=True)
         if train:
             _shard.backward(result[4], np.ones((B, T, H), dtype))
             no_dropout = call._replace(dropout_mask=None, recurrent_dropout_mask=None)
             _shard.backward(_shard.forward(no_dropout, shards=shards)[4],
                             np.ones((B, T, H), dtype))
-        if n == len(steps) or steps[n][0] != dtype:  # the last step of this dtype
-            _write_stamp(dtype)
+        if n == len(steps) or steps[n][0] != stamp:  # the last step of this stamp
+            _write_stamp(stamp)
     seconds = time.perf_counter() - started
     say(f"lstmkit kernels ready ({seconds:.0f} s)")
     return seconds
