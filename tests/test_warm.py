@@ -112,6 +112,8 @@ print(json.dumps({"backend": lstm.backend_, "pid": _warm.child_pid(),
             pass
     assert out == {"backend": "reference", "pid": out["pid"], "same": True}
     assert out["pid"] is not None
+    locks = list(tmp_path.glob("lstmkit-kernels-*.compiling"))  # names who compiles
+    assert [lock.read_text() for lock in locks] == [str(out["pid"])]
     # ~0.5 s on a quiet 2-core machine; the bound leaves room for a busy one, and is far
     # below the in-process compile it replaces.
     assert seconds < 10, seconds

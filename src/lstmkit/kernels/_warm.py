@@ -208,6 +208,8 @@ def background(dtype: str) -> str | None:
         _CHILD["proc"] = subprocess.Popen(
             _child_command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=_CHILD["log"], start_new_session=True)
+        with contextlib.suppress(OSError), open(_lock_path(), "w") as f:
+            f.write(str(_CHILD["proc"].pid))  # who holds the lock (`lstmkit bench` stops it)
     return ("the kernels are compiling in a background process (first use after an install "
             "or upgrade; about a minute); the NumPy reference answers until they are ready. "
             "`lstmkit warmup` compiles them ahead; LSTMKIT_BACKGROUND_COMPILE=0 makes the "
