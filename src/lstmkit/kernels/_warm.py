@@ -77,8 +77,10 @@ def stamp_path(stamp: str = "float32") -> str:
     return os.path.join(_cache_dir(), f"lstmkit-kernels-{_key()}-{stamp}.warm")
 
 
+@functools.cache
 def _key() -> str:
-    """A hash of what numba's cache of the kernels depends on."""
+    """A hash of what numba's cache of the kernels depends on (once per process: a child
+    compiling while the sources change writes the stamps its parent looks for)."""
     parts = [sys.version.split()[0], platform.machine(), os.environ.get("NUMBA_CPU_NAME", ""),
              os.environ.get("NUMBA_CPU_FEATURES", "")]
     numba_spec = importlib.util.find_spec("numba")  # finds it, imports nothing
