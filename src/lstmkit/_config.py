@@ -7,6 +7,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -96,6 +97,21 @@ def kernel_threads() -> int | None:
     """`LSTMKIT_NUM_THREADS`: the cores the kernels split a batch over, or None (all)."""
     raw = os.environ.get("LSTMKIT_NUM_THREADS", "").strip()
     return _env_int("LSTMKIT_NUM_THREADS", 0, 1) if raw else None
+
+
+@contextlib.contextmanager
+def kernel_threads_set(n: int):
+    """`LSTMKIT_NUM_THREADS=n` for a block, restored after: `lstmkit bench` runs lstmkit's
+    batch shards on its --threads that way (an application's choice, not the library's)."""
+    saved = os.environ.get("LSTMKIT_NUM_THREADS")
+    os.environ["LSTMKIT_NUM_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("LSTMKIT_NUM_THREADS", None)
+        else:
+            os.environ["LSTMKIT_NUM_THREADS"] = saved
 
 
 def kernel_shard_macs() -> int:

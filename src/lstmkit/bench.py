@@ -271,18 +271,15 @@ def _threads(n):
     import threadpoolctl
     import torch
 
-    saved_torch, saved_env = torch.get_num_threads(), os.environ.get("LSTMKIT_NUM_THREADS")
-    with threadpoolctl.threadpool_limits(n):
+    from . import _config
+
+    saved_torch = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(n), _config.kernel_threads_set(n):
         torch.set_num_threads(n)
-        os.environ["LSTMKIT_NUM_THREADS"] = str(n)
         try:
             yield
         finally:
             torch.set_num_threads(saved_torch)
-            if saved_env is None:
-                del os.environ["LSTMKIT_NUM_THREADS"]
-            else:
-                os.environ["LSTMKIT_NUM_THREADS"] = saved_env
 
 
 def run(args):
