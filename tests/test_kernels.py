@@ -359,6 +359,7 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
     else on the thread pool (training always on the pool); all match the reference."""
     from lstmkit.kernels import _parallel, _shard
 
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "1" if launcher == "openmp" else "0")
     if launcher == "openmp" and not _parallel.available():
         pytest.skip("numba has no thread-safe threading layer (OpenMP/TBB) here")
     monkeypatch.setitem(_parallel._STATE, "available", launcher == "openmp")
@@ -380,6 +381,7 @@ def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
     from lstmkit.kernels import _parallel
 
     monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "1")
     args, kw, _ = _problem(np.float32, 6, 4, 3, 4)
     want = kernels.lstm_forward(*args, **kw, backend="kernel").outputs  # OpenMP in the parent
     pid = os.fork()

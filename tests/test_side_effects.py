@@ -69,10 +69,11 @@ def _run(code: str, **env) -> dict:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def test_import_call_fit_save_load_leave_the_process_as_it_was():
+@pytest.mark.parametrize("parallel", ["auto", "1"])  # batch shards on the pool, on OpenMP
+def test_import_call_fit_save_load_leave_the_process_as_it_was(parallel):
     out = _run(STATE + DEPENDENCIES + "before = state()\n" + WORK
                + "out = {'before': before, 'after': state(), 'backends': backends}",
-               LSTMKIT_NUM_THREADS="2")
+               LSTMKIT_NUM_THREADS="2", LSTMKIT_PARALLEL=parallel)
     assert out["backends"] == ["kernel", "kernel"]
     before, after = out["before"], out["after"]
     assert after.keys() == before.keys()

@@ -136,9 +136,23 @@ def test_inference_shards_use_the_pool_until_the_openmp_code_is_compiled(cold, m
     process neither compiles it nor probes the threading layer, and the pool serves."""
     from lstmkit.kernels import _parallel
 
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "1")
     monkeypatch.setitem(_parallel._STATE, "compiled", False)
     monkeypatch.setattr(_parallel, "_probe", lambda n: pytest.fail("probed while cold"))
     assert _parallel.available() is False
     open(_warm.stamp_path("openmp"), "w").close()
     monkeypatch.setitem(_parallel._STATE, "available", True)  # a thread-safe layer, probed
     assert _parallel.available() is True
+
+
+@pytest.mark.parametrize(("env", "openmp"), [
+    ({}, False), ({"GOMP_SPINCOUNT": "10000"}, True), ({"OMP_WAIT_POLICY": "passive"}, True),
+    ({"LSTMKIT_PARALLEL": "1"}, True), ({"LSTMKIT_PARALLEL": "0", "GOMP_SPINCOUNT": "1"}, False)])
+def test_openmp_shards_only_when_asked_or_openmp_is_tuned(monkeypatch, env, openmp):
+    from lstmkit import _config
+
+    for key in ("LSTMKIT_PARALLEL", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert _config.kernel_parallel() is openmp

@@ -118,7 +118,8 @@ def machine(threads=None) -> dict:
             "environment": {k: os.environ.get(k) for k in (
                 "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
                 "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "LSTMKIT_NUM_THREADS",
-                "OMP_NUM_THREADS") if k in os.environ}}
+                "LSTMKIT_PARALLEL", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+                if k in os.environ}}
     import numba
 
     try:

@@ -71,8 +71,10 @@ def standardize_dtype(dtype) -> str:
 #                           process may run on).
 # LSTMKIT_SHARD_MACS        per-step multiply-adds (B * H * 4H) from which a batch is split
 #                           over the cores (default 2**19).
-# LSTMKIT_PARALLEL          "0": batch shards never use numba's OpenMP layer (a thread pool
-#                           serves).
+# LSTMKIT_PARALLEL          "1": equal inference shards start on numba's OpenMP layer; "0": on
+#                           the thread pool; "auto" (default): OpenMP when the application has
+#                           set how idle OpenMP threads wait (GOMP_SPINCOUNT, OMP_WAIT_POLICY),
+#                           else the pool.
 # LSTMKIT_PARALLEL_MACS     BLAS products from this many multiply-adds may use BLAS's threads;
 #                           smaller ones run under a scoped one-thread limit (default 2**24).
 # LSTMKIT_BACKGROUND_COMPILE "0": with an empty numba cache, the first kernel call compiles
@@ -120,8 +122,19 @@ def kernel_shard_macs() -> int:
 
 
 def kernel_parallel() -> bool:
-    """`LSTMKIT_PARALLEL`: whether batch shards may launch on numba's OpenMP layer."""
-    return os.environ.get("LSTMKIT_PARALLEL", "1").strip() != "0"
+    """`LSTMKIT_PARALLEL`: whether inference shards may launch on numba's OpenMP layer.
+
+    "auto" (the default) says yes only when the application has set how idle OpenMP
+    threads wait: with GNU OpenMP's default (spin 300,000 rounds) the launch measured 17 ms
+    against the thread pool's 3 ms for a 3 ms forward on a busy 2-core machine, and
+    lstmkit does not set OpenMP's variables for the application (benchmarks/README.md).
+    """
+    value = os.environ.get("LSTMKIT_PARALLEL", "auto").strip().lower() or "auto"
+    if value not in ("auto", "0", "1"):
+        raise ValueError(f"LSTMKIT_PARALLEL must be 'auto', '0' or '1', got {value!r}")
+    if value == "auto":
+        return "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
+    return value == "1"
 
 
 def kernel_parallel_macs() -> int:

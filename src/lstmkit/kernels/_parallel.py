@@ -13,8 +13,10 @@ GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a f
 therefore falls back to the pool (`os.register_at_fork`).
 
 GNU OpenMP's idle threads spin before they sleep (`GOMP_SPINCOUNT`, 300,000 rounds by
-default), competing with any other thread pool that runs next. lstmkit leaves that
-setting to the application: it is read once when OpenMP loads, for the whole process.
+default), competing with any other thread pool that runs next, and on a busy machine the
+launch then waits for descheduled threads. That setting belongs to the application (it is
+read once when OpenMP loads, for the whole process), so by default (`LSTMKIT_PARALLEL`
+"auto") this path is taken only when the application has set it (`_config.kernel_parallel`).
 
 Example:
     >>> from lstmkit.kernels import _parallel
@@ -52,12 +54,13 @@ def _probe(n):
 
 
 def available(compiling: bool = False) -> bool:
-    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` is not "0",
+    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` allows it,
     numba's threading layer is a thread-safe one (probed once), and the OpenMP code is
     compiled. While a background process compiles the kernels (`_warm`), the OpenMP code
-    comes last: until then shards run on the pool rather than compile here (`compiling`:
-    the warmup, which compiles it)."""
-    if not _config.kernel_parallel():
+    comes last: until then shards run on the pool rather than compile here. `compiling`:
+    yes whenever the layer allows (the warmup, which compiles this path whatever the
+    settings)."""
+    if not (compiling or _config.kernel_parallel()):
         return False
     if not (_STATE["compiled"] or compiling):
         if _config.kernel_background_compile() and not _warm.is_warm("openmp"):
