@@ -185,11 +185,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
         )
         return ForwardResult(seq.outputs, seq.outputs[:, -1], seq.h, seq.c,
                              seq if keep_cache else None, "reference", reason)
-    from ._run import KernelCall
-
-    call = KernelCall(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                      zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
-                      return_sequences or keep_cache, keep_cache)
+    call = _RUN.KernelCall(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                           zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+                           return_sequences or keep_cache, keep_cache)
     outputs, last, h, c, cache = _RUN.forward(call)
     return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 

@@ -32,6 +32,7 @@ from .. import reference as _ref
 from . import _parallel, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
+from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
 
 _POOL: ThreadPoolExecutor | None = None
 
