@@ -6,11 +6,16 @@ extra at import, or whose examples use one, is skipped with the extra to install
 """
 
 import importlib
+import os
 import pathlib
 import re
 import warnings
 
 import pytest
+
+# As in tests/conftest.py: the examples' first kernel calls compile in-process rather than
+# answer with the reference while a background child compiles (lstmkit.kernels._warm).
+os.environ.setdefault("LSTMKIT_BACKGROUND_COMPILE", "0")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"

@@ -98,24 +98,61 @@ def test_no_command_prints_help_and_fails(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
-def test_bench_runs_the_smallest_size_and_refuses_bad_sizes(tmp_path, capsys, monkeypatch):
+def test_bench_runs_the_smallest_size_and_refuses_bad_sizes(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     torch = pytest.importorskip("torch")
     threadpoolctl = pytest.importorskip("threadpoolctl")
     out = tmp_path / "bench.json"
-    # the benchmark sets thread counts process-wide: restore them for the other tests
-    monkeypatch.setenv("LSTMKIT_NUM_THREADS", os.environ.get("LSTMKIT_NUM_THREADS", "2"))
-    torch_threads = torch.get_num_threads()
-    with threadpoolctl.threadpool_limits(limits=None):
-        code = main(["bench", "--sizes", "0", "--rounds", "1", "--min-time", "0.001",
-                     "--no-extras", "--threads", "1", "--out", str(out)])
-    torch.set_num_threads(torch_threads)
+    torch_threads, blas = torch.get_num_threads(), threadpoolctl.threadpool_info()
+    threads_env = os.environ.get("LSTMKIT_NUM_THREADS")
+    code = main(["bench", "--sizes", "0", "--rounds", "1", "--min-time", "0.001",
+                 "--no-extras", "--cases", "none", "--threads", "1", "--out", str(out)])
     assert code == 0
+    # the run's thread settings are undone
+    assert torch.get_num_threads() == torch_threads
+    assert os.environ.get("LSTMKIT_NUM_THREADS") == threads_env
+    assert [d["num_threads"] for d in threadpoolctl.threadpool_info()
+            if d["filepath"] in {b["filepath"] for b in blas}] == [b["num_threads"] for b in blas]
     import json
 
-    row = json.loads(out.read_text())["grid"][0]
+    result = json.loads(out.read_text())
+    row = result["grid"][0]
     assert row["size"] == [32, 10, 8, 4]
+    for key in ("forward_ms", "seed_forward_ms", "train_ms"):
+        assert set(row[key]) >= {"lstmkit", "torch"}, key
     assert set(row["forward_ms"]) >= {"lstmkit", "onnxruntime", "torch"}
+    assert row["seed_ratio_vs_fastest"] > 0 and row["train_ratio_vs_torch"] > 0
+    m = result["machine"]
+    assert m["isa"]["name"] in ("avx512", "avx2", "sse", "neon", "generic")
+    assert m["cpu"] and m["threads"] == 1 and m["versions"]["numpy"] == np.__version__
+    assert any(lib["user_api"] == "blas" and lib["num_threads"] == 1 for lib in m["blas"])
     assert "| 32, 10, 8, 4 |" in capsys.readouterr().out
     assert main(["bench", "--sizes", "7"]) == 2
     assert "indices 0 to 4" in capsys.readouterr().err
+    assert main(["bench", "--cases", "nope"]) == 2
+    assert "bidirectional" in capsys.readouterr().err
+
+
+def test_bench_cases_time_every_contender():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from lstmkit import bench
+
+    args = SimpleNamespace(threads=1, rounds=1, rounds_large=1, min_time=0.0)
+    stream = bench.stream_case(args, steps=3)
+    assert set(stream["us_per_call"]) == {"lstmkit", "onnxruntime", "torch"}
+    bidir = bench.bidirectional_case(args, B=4, T=6, D=3, H=8)
+    assert set(bidir["forward_ms"]) == {"lstmkit", "onnxruntime", "torch"}
+    assert set(bidir["train_ms"]) == {"lstmkit", "torch"}
+
+
+def test_info_system_names_the_kernels_isa(capsys):
+    pytest.importorskip("threadpoolctl")
+    from lstmkit import kernels
+
+    assert main(["info", "--system"]) == 0
+    out = capsys.readouterr().out
+    assert f"kernels:  {kernels.isa().name}" in out and "numpy" in out
+    assert main(["info"]) == 2

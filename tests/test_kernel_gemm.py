@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+from lstmkit import _config
 from lstmkit.kernels import _gemm
 from lstmkit.kernels._isa import Isa
 from lstmkit.kernels._microkernel import Block, block_for
@@ -223,7 +224,7 @@ def test_gradient_products_take_the_packed_gemm_where_it_pays():
     free (outside batch shards)."""
     from lstmkit.kernels import _blas, _run
 
-    f32, big = np.float32, _blas.PARALLEL_MACS
+    f32, big = np.float32, _config.kernel_parallel_macs()
     assert _run._packed_pays(_gemm.PACKED_MACS, 64, f32)
     assert not _run._packed_pays(_gemm.PACKED_MACS - 1, 64, f32)
     assert not _run._packed_pays(_gemm.PACKED_MACS, 20, f32)

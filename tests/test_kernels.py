@@ -336,7 +336,7 @@ def test_second_process_compiles_nothing():
 def test_batch_shards_match_the_reference(monkeypatch, dropout, dtype):
     from lstmkit.kernels import _shard
 
-    monkeypatch.setattr(_shard, "SHARD_MACS", 0)  # split even this small batch over the cores
+    monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")  # split even this small batch over the cores
     monkeypatch.setattr(_shard, "_cores", lambda: 3)
     assert _shard.n_shards(5, 4) == 3
     _compare(dtype, 5, 6, 3, 4, mask="holes", state=True, dropout=dropout)
@@ -360,10 +360,11 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
     else on the thread pool (training always on the pool); all match the reference."""
     from lstmkit.kernels import _parallel, _shard
 
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "1" if launcher == "openmp" else "0")
     if launcher == "openmp" and not _parallel.available():
         pytest.skip("numba has no thread-safe threading layer (OpenMP/TBB) here")
     monkeypatch.setitem(_parallel._STATE, "available", launcher == "openmp")
-    monkeypatch.setattr(_shard, "SHARD_MACS", 0)
+    monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")
     monkeypatch.setattr(_shard, "_cores", lambda: 3)
     for dtype in (np.float32, np.float64):
         _compare(dtype, 6, 5, 3, 4, mask="holes", state=True, dropout=dropout)
@@ -378,9 +379,10 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
 
 def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
     """GNU OpenMP must not run in a forked child: the child falls back to the pool."""
-    from lstmkit.kernels import _parallel, _shard
+    from lstmkit.kernels import _parallel
 
-    monkeypatch.setattr(_shard, "SHARD_MACS", 0)
+    monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "1")
     args, kw, _ = _problem(np.float32, 6, 4, 3, 4)
     want = kernels.lstm_forward(*args, **kw, backend="kernel").outputs  # OpenMP in the parent
     pid = os.fork()
@@ -395,13 +397,49 @@ def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
     assert os.WEXITSTATUS(status) == 0
 
 
-def test_cache_is_warm_tells_a_first_run(tmp_path):
-    """The demo warns of the one-off compile when numba's cache has no forward yet."""
-    args, _kw, _ = _problem(np.float32, 2, 3, 2, 3)
-    kernels.lstm_forward(*args, backend="kernel")  # compiled or loaded, and cached
+def test_cache_is_warm_tells_a_first_run(tmp_path, monkeypatch):
+    """The demo warms up when `warmup()` has not run for this numba cache (its stamps)."""
+    from lstmkit.kernels import _warm
+
+    monkeypatch.setattr(_warm, "_cache_dir", lambda: str(tmp_path / "cache"))
+    monkeypatch.setattr(_warm, "stamp_path", _warm.stamp_path.__wrapped__)  # uncached
+    assert not kernels.cache_is_warm()
+    _warm._write_stamp("float32")
+    assert _warm.is_warm("float32") and not kernels.cache_is_warm()
+    _warm._write_stamp("float64")
+    assert not kernels.cache_is_warm()  # the OpenMP launch of inference shards: last
+    _warm._write_stamp("openmp")
     assert kernels.cache_is_warm()
     code = "from lstmkit import kernels; print(kernels.cache_is_warm())"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
                          text=True, env=env, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+def test_named_call_tuples_are_the_compiled_calls_parameters_in_order():
+    """`forward_call(*Inputs, *Buffers, *Outputs)` and `forward_shards(...)` likewise: the
+    fields must name the parameters they fill."""
+    import inspect
+
+    from lstmkit.kernels import _forward, _parallel, _run
+
+    fields = _run.Inputs._fields + _run.Buffers._fields + _run.Outputs._fields
+    for fn in (_forward.forward_call, _parallel.forward_shards):
+        assert tuple(inspect.signature(fn.py_func).parameters) == fields
+
+
+def test_kernel_call_rows_cut_every_per_row_array():
+    from lstmkit.kernels import _run
+
+    B, T, D, H = 5, 3, 2, 4
+    rng = np.random.default_rng(0)
+    call = _run.KernelCall.of(
+        rng.normal(size=(B, T, D)), rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)),
+        h0=rng.normal(size=(B, H)), mask=rng.random((B, T)) > 0.5,
+        dropout_mask=rng.random((4, B, D)), recurrent_dropout_mask=rng.random((B, H)))
+    part = call.rows(1, 3)
+    assert part.x.shape == (2, T, D) and part.h0.shape == (2, H) and part.c0 is None
+    assert part.mask.shape == (2, T) and part.dropout_mask.shape == (4, 2, D)
+    assert part.recurrent_dropout_mask.shape == (2, H) and part.kernel is call.kernel
+    np.testing.assert_array_equal(part.dropout_mask, call.dropout_mask[:, 1:3])

@@ -1,9 +1,9 @@
 """What a fresh process imports: `import lstmkit` and the README's seed example stay light.
 
 These are behavioural checks on `sys.modules` of new processes (no timings): the
-heavy imports that the seed example does not need stay out, and the shortcuts that
-keep them out (lazy layer classes, SciPy's `cython_blas` loaded without
-`scipy.linalg`) leave everything working for code that does need them.
+heavy imports that the seed example does not need stay out, and the shortcut that
+keeps them out (lazy layer classes) leaves everything working for code that does
+need them. What the process is left with is checked in tests/test_side_effects.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_import_lstmkit_loads_no_heavy_dependency():
         assert heavy not in modules, f"`import lstmkit` imported {heavy}"
 
 
-def test_seed_example_runs_the_cached_kernels_without_scipy_linalg():
+def test_seed_example_runs_the_cached_kernels():
     lk.layers.LSTM(4)(np.zeros((32, 10, 8), np.float32))  # fills the numba cache if needed
     lk.layers.LSTM(4, return_sequences=True, return_state=True)(np.zeros((32, 10, 8), np.float32))
     out = _run(SEED_EXAMPLE + """
@@ -61,39 +61,8 @@ out['modules'] = sorted(sys.modules)
     assert out["misses"] == 0 and out["hits"] >= 1  # loaded from the cache, nothing compiled
     modules = set(out["modules"])
     assert "scipy.linalg.cython_blas" in modules  # what numba's np.dot calls
-    for unneeded in ("scipy.linalg", "scipy.linalg._basic", "scipy.linalg.blas",
-                     "scipy._lib._array_api", "h5py", "torch", "lstmkit.layers.core",
-                     "lstmkit.models"):
+    for unneeded in ("h5py", "torch", "lstmkit.layers.core", "lstmkit.models"):
         assert unneeded not in modules, f"the seed example imported {unneeded}"
-
-
-def test_scipy_linalg_is_whole_after_the_kernels_loaded_cython_blas():
-    out = _run("""
-import numpy as np
-import lstmkit as lk
-lk.layers.LSTM(3)(np.ones((2, 4, 5), np.float32))
-blas_module = sys.modules['scipy.linalg.cython_blas']
-import scipy.linalg
-import scipy.linalg.cython_blas
-from scipy.linalg import cython_lapack, lu_factor
-from scipy import linalg
-from lstmkit.kernels import _blas
-out['same_blas'] = scipy.linalg.cython_blas is blas_module and linalg is scipy.linalg
-out['usual_loader'] = (type(scipy.linalg.__loader__).__name__ == 'SourceFileLoader'
-                       and scipy.linalg.__spec__.loader is scipy.linalg.__loader__
-                       and _blas._LinalgFinder not in sys.meta_path)
-out['solve'] = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0])).tolist()
-out['sgemm'] = 'sgemm' in scipy.linalg.cython_blas.__pyx_capi__
-out['lapack'] = 'dgetrf' in cython_lapack.__pyx_capi__
-out['blas_py'] = float(scipy.linalg.blas.ddot(np.ones(3), np.ones(3)))
-import numba
-@numba.njit
-def inv(a):
-    return np.linalg.inv(a)  # numba's LAPACK path imports scipy.linalg.cython_lapack
-out['inv'] = inv(np.array([[2.0, 0.0], [0.0, 4.0]])).tolist()
-""")
-    assert out == {"same_blas": True, "usual_loader": True, "solve": [0.5, 0.25],
-                   "sgemm": True, "lapack": True, "blas_py": 3.0, "inv": [[0.5, 0.0], [0.0, 0.25]]}
 
 
 def test_lazy_layer_classes_resolve_and_deserialize():
@@ -150,55 +119,3 @@ def test_bench_times_tf_keras_beside_lstmkit_with_the_same_example(tmp_path):
     assert len(calls) == 2 and all(call[2] == "-c" for call in calls)
     assert "tensorflow" in [call[0] for call in calls]  # Keras 3 on TensorFlow
     assert "1" in [call[1] for call in calls]  # tf.keras 2 (TF_USE_LEGACY_KERAS=1)
-
-
-@pytest.mark.parametrize("setup", ["", "gc.disable()", "gc.freeze()"])
-def test_first_kernel_call_leaves_the_garbage_collector_as_it_was(setup):
-    out = _run(f"""
-import gc
-{setup}
-frozen = gc.get_freeze_count()
-enabled = gc.isenabled()
-""" + SEED_EXAMPLE + """
-out['enabled_kept'] = gc.isenabled() == enabled
-after = gc.get_freeze_count()  # frozen objects may die, but none may join or thaw
-out['frozen_kept'] = after == 0 if frozen == 0 else 0 < after <= frozen
-out['backend'] = lstm.backend_
-class Cycle:
-    pass
-a = Cycle(); a.me = a; del a
-out['collects'] = gc.collect() > 0
-""")
-    assert out == {"enabled_kept": True, "frozen_kept": True, "backend": "kernel",
-                   "collects": True}
-
-
-class TestFastExit:
-    """`kernels._freeze_at_exit`: one collection at exit, then the survivors frozen."""
-
-    def test_garbage_cycles_are_still_finalized_at_exit(self, tmp_path):
-        flag = tmp_path / "finalized.txt"
-        _run(SEED_EXAMPLE + f"""
-class Cycle:
-    def __del__(self):
-        open({str(flag)!r}, "w").write("yes")
-a = Cycle(); a.me = a; del a  # garbage, collected only by the cyclic collector
-""")
-        assert flag.read_text() == "yes"
-
-    @pytest.mark.parametrize(("env", "setup", "frozen"), [
-        ({}, "", True),  # runs
-        ({"LSTMKIT_FAST_EXIT": "0"}, "", False),  # turned off
-        ({}, "gc.disable()", False),  # the application turned the collector off
-        ({}, "gc.freeze()", None),  # the application froze objects: left alone
-    ])
-    def test_runs_only_when_asked_and_harmless(self, monkeypatch, env, setup, frozen):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        out = _run(f"import gc\n{setup}\nbefore = gc.get_freeze_count()\n" + SEED_EXAMPLE + """
-import atexit
-atexit._run_exitfuncs()  # what the interpreter runs at exit
-after = gc.get_freeze_count()
-out['frozen'] = after > 0 if before == 0 else (None if after <= before else 'grew')
-""")
-        assert out["frozen"] is frozen

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -115,3 +116,85 @@ def standardize_dtype(dtype) -> str:
     if name not in ("float32", "float64"):
         raise TypeError(f"lstmkit layers compute in float32 or float64, got dtype {dtype!r}")
     return name
+
+
+# -- The kernels' settings (lstmkit.kernels), read at call time ----------------------------------
+# LSTMKIT_NUM_THREADS       cores a large batch is split over (default: the cores this
+#                           process may run on).
+# LSTMKIT_SHARD_MACS        per-step multiply-adds (B * H * 4H) from which a batch is split
+#                           over the cores (default 2**19).
+# LSTMKIT_PARALLEL          "1": equal inference shards start on numba's OpenMP layer; "0": on
+#                           the thread pool; "auto" (default): OpenMP when the application has
+#                           set how idle OpenMP threads wait (GOMP_SPINCOUNT, OMP_WAIT_POLICY),
+#                           else the pool.
+# LSTMKIT_PARALLEL_MACS     BLAS products from this many multiply-adds may use BLAS's threads;
+#                           smaller ones run under a scoped one-thread limit (default 2**24).
+# LSTMKIT_BACKGROUND_COMPILE "0": with an empty numba cache, the first kernel call compiles
+#                           in-process (~30-60 s) instead of answering with the NumPy reference
+#                           while a child process compiles (see `lstmkit.kernels._warm`).
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def kernel_threads() -> int | None:
+    """`LSTMKIT_NUM_THREADS`: the cores the kernels split a batch over, or None (all)."""
+    raw = os.environ.get("LSTMKIT_NUM_THREADS", "").strip()
+    return _env_int("LSTMKIT_NUM_THREADS", 0, 1) if raw else None
+
+
+@contextlib.contextmanager
+def kernel_threads_set(n: int):
+    """`LSTMKIT_NUM_THREADS=n` for a block, restored after: `lstmkit bench` runs lstmkit's
+    batch shards on its --threads that way (an application's choice, not the library's)."""
+    saved = os.environ.get("LSTMKIT_NUM_THREADS")
+    os.environ["LSTMKIT_NUM_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("LSTMKIT_NUM_THREADS", None)
+        else:
+            os.environ["LSTMKIT_NUM_THREADS"] = saved
+
+
+def kernel_shard_macs() -> int:
+    """`LSTMKIT_SHARD_MACS`: per-step multiply-adds from which a batch is split."""
+    return _env_int("LSTMKIT_SHARD_MACS", 1 << 19)
+
+
+def kernel_parallel() -> bool:
+    """`LSTMKIT_PARALLEL`: whether inference shards may launch on numba's OpenMP layer.
+
+    "auto" (the default) says yes only when the application has set how idle OpenMP
+    threads wait: with GNU OpenMP's default (spin 300,000 rounds) the launch measured 17 ms
+    against the thread pool's 3 ms for a 3 ms forward on a busy 2-core machine, and
+    lstmkit does not set OpenMP's variables for the application (benchmarks/README.md).
+    """
+    value = os.environ.get("LSTMKIT_PARALLEL", "auto").strip().lower() or "auto"
+    if value not in ("auto", "0", "1"):
+        raise ValueError(f"LSTMKIT_PARALLEL must be 'auto', '0' or '1', got {value!r}")
+    if value == "auto":
+        return "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
+    return value == "1"
+
+
+def kernel_parallel_macs() -> int:
+    """`LSTMKIT_PARALLEL_MACS`: BLAS products from this size may use BLAS's threads."""
+    return _env_int("LSTMKIT_PARALLEL_MACS", 1 << 24)
+
+
+def kernel_background_compile() -> bool:
+    """`LSTMKIT_BACKGROUND_COMPILE`: whether a cold numba cache is filled by a child process
+    while the NumPy reference answers (default), rather than by the calling process."""
+    return os.environ.get("LSTMKIT_BACKGROUND_COMPILE", "1").strip() != "0"

@@ -137,9 +137,10 @@ def run(out_dir="lstmkit-demo", epochs=150, quick=False, verbose="auto"):
     started = time.perf_counter()
     from . import kernels
 
-    if not kernels.cache_is_warm():
-        _say("(first run on this machine: numba compiles lstmkit's kernels once, which takes "
-             "about half a minute; later runs load them from its cache)")
+    if not kernels.cache_is_warm():  # what `lstmkit warmup` does
+        _say("first run on this machine: numba compiles lstmkit's kernels once (about a "
+             "minute); later runs load them from its cache")
+        kernels.warmup(lambda line: _say("  " + line))
     part_a_seed_example()
     model, data, history, errors, pred = part_b_train(
         epochs=3 if quick else epochs, units=8 if quick else 32, verbose=verbose)

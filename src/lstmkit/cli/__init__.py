@@ -14,7 +14,8 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("demo", "explain", "inspect", "info", "predict", "train", "bench", "convert")
+SUBCOMMANDS = ("demo", "explain", "inspect", "info", "predict", "train", "bench", "convert",
+               "warmup")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,12 @@
 Prints the file's format and the Keras version that wrote it, the model's inputs
 and outputs, and one line per layer (class, output shape, parameters).
 
+`lstmkit info --system` prints the machine instead: CPU, the instruction set lstmkit's
+kernels are compiled for, BLAS libraries and threads, library versions.
+
 Example:
     $ lstmkit info tests/data/keras_files/tfkeras2_classifier.h5
+    $ lstmkit info --system
 """
 
 from __future__ import annotations
@@ -18,8 +22,31 @@ def add_parser(sub):
         description="Read a Keras model file (Keras 3 or tf.keras 2; .keras or legacy .h5) "
                     "safely and print its layers, shapes, parameter counts and the Keras "
                     "version that wrote it.")
-    p.add_argument("model", help="path to a .keras or .h5 model file")
+    p.add_argument("model", nargs="?", help="path to a .keras or .h5 model file")
+    p.add_argument("--system", action="store_true",
+                   help="print the machine instead: CPU, kernel ISA, BLAS, threads, versions")
     return p
+
+
+def describe_system() -> str:
+    """The text `lstmkit info --system` prints (what `lstmkit bench` records)."""
+    from .._bench_extras import machine
+
+    info = machine()
+    isa = info["isa"]
+    lines = [f"cpu:      {info['cpu']} ({info['cores']} cores)",
+             f"kernels:  {isa['name']} (LLVM cpu {isa['cpu']}, {isa['vector_bits']}-bit vectors, "
+             f"{isa['vector_registers']} registers, fma {'yes' if isa['fma'] else 'no'})",
+             f"numba:    threading layer {info['numba_threading_layer']}",
+             f"python:   {info['python']} on {info['platform']}"]
+    for lib in info["blas"] if isinstance(info["blas"], list) else []:
+        lines.append(f"threads:  {lib['user_api']} {lib['internal_api']} {lib['version']} "
+                     f"({lib['architecture'] or '-'}): {lib['num_threads']} "
+                     f"[{os.path.basename(lib['filepath'])}]")
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
+    for key, value in info["environment"].items():
+        lines.append(f"env:      {key}={value}")
+    return "\n".join(lines)
 
 
 def _shape(shape) -> str:
@@ -78,5 +105,10 @@ def describe(path) -> str:
 
 
 def run(args) -> int:
+    if args.system:
+        print(describe_system())
+        return 0
+    if args.model is None:
+        raise ValueError("lstmkit info needs a model file (or --system)")
     print(describe(args.model))
     return 0

@@ -11,6 +11,10 @@ What the kernel supports: float32 or float64 arrays of one dtype, activation
 else `reference.lstm_sequence` takes (masks, go_backwards, initial states,
 zero_output_for_mask, dropout masks shared or per gate, return_sequences).
 
+Cold start: on the first use after an install, the kernels compile in a background
+process while the reference answers calls under "auto" (`_warm`; `warmup()` or
+`lstmkit warmup` compiles them ahead).
+
 Fallback policy: under "auto" an unsupported call runs the reference without a
 warning (tests run with warnings as errors, and falling back is correct, only
 slower); the reason is in `ForwardResult.reason` and logged once at INFO level
@@ -31,10 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import gc
-import os
 from typing import NamedTuple
 
 import numpy as np
@@ -58,16 +58,29 @@ class ForwardResult(NamedTuple):
 
 
 def cache_is_warm() -> bool:
-    """Whether numba's cache holds the compiled forward for this machine (False on the
-    first run after install, when the first kernel call compiles for ~20-30 s)."""
-    import os
+    """Whether the kernels are compiled for this machine and configuration (`warmup()` or a
+    background compile completed): False on the first run after an install or upgrade."""
+    from . import _warm
 
-    from ._forward import forward_call
+    return _warm.is_warm()
 
-    try:
-        return os.path.exists(forward_call._cache._cache_file._index_path)
-    except AttributeError:  # numba's cache internals changed: no claim either way
-        return True
+
+def warmup(progress=None) -> float:
+    """Compile every kernel ahead (or load them from numba's cache); returns the seconds.
+
+    `progress` is called with one line per step (e.g. `print`). `lstmkit warmup` runs this.
+    """
+    from . import _warm
+
+    return _warm.warmup(progress)
+
+
+def isa():
+    """The instruction set the kernels are compiled for (`_isa.Isa`: name, cpu,
+    vector_bits, vector_registers, fma, features): numba's target, not the host's."""
+    from ._isa import isa as _target
+
+    return _target()
 
 
 def resolve_backend(backend: str | None) -> str:
@@ -79,84 +92,41 @@ def resolve_backend(backend: str | None) -> str:
     return backend
 
 
-_RUN = None
-_WARM = False  # whether a kernel ran in this process
+_RUN = None  # the loaded kernels (`_shard`), once numba has them
+#: The scalar types (np.float32, np.float64) whose kernels run from now on (compiled, or
+#: compiling in this process). Types, not names: `dtype.name` costs microseconds a call.
+_READY: set = set()
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector for a block (unless it is off already).
-
-    The first kernel use in a process imports numba and builds its typing and
-    lowering tables: ~1e5 objects that live as long as the process. The collector
-    would scan them ~20 times meanwhile and, once resumed, all of them again as new
-    objects (measured: 50-100 ms of a ~0.5 s fresh-process seed example), freeing
-    almost nothing (<1000 objects). So after the block the objects it made join the
-    oldest generation unscanned (`gc.freeze()` + `gc.unfreeze()`, skipped if the
-    application froze objects itself); the next full collection still sees them.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()  # every tracked object to the permanent generation,
-                gc.unfreeze()  # and from there into the oldest one
-            gc.enable()
-
-
-def _freeze_at_exit():
-    """At interpreter exit: one full collection, then freeze the objects still alive.
-
-    With numba loaded, each of the interpreter's shutdown collections (three full ones
-    on Python 3.11: before and after module teardown) scans numba's ~1e5 objects,
-    ~45 ms each: a fresh-process seed example spent ~0.15 s exiting, ~0.05 s with this. This
-    runs the first of them as the interpreter would (garbage cycles are collected and
-    their finalizers run), then moves what is still alive into the permanent
-    generation, which the later collections skip. Module teardown still frees
-    everything that reference counting frees; only objects kept alive by reference
-    cycles until the end are left to the OS, objects that "still exist when the
-    interpreter exits", for which Python does not promise `__del__` (Python data
-    model, `object.__del__`). Skipped when the collector is off or the application
-    froze objects itself; `LSTMKIT_FAST_EXIT=0` turns it off.
-    """
-    if gc.isenabled() and gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
-
-
-def _load_run():
-    """The compiled path, imported on first use (numba loads its cache then)."""
+def _kernels(wait: bool, dtype: np.dtype):
+    """(the kernel module, None), or (None, why not yet) while a background process compiles
+    the kernels of `dtype` (`_warm.background`). `wait`: use them now, compiling in-process
+    if needed."""
     global _RUN
+    if dtype.type not in _READY:
+        if not wait and _config.kernel_background_compile():
+            from . import _warm
+
+            reason = _warm.background(dtype.name)
+            if reason is not None:
+                return None, reason
+        _READY.add(dtype.type)
     if _RUN is None:
-        with _gc_paused():
-            # _blas first: importing it loads SciPy's cython_blas without scipy.linalg
-            from . import _blas, _shard  # noqa: F401
+        from . import _shard
 
-        if os.environ.get("LSTMKIT_FAST_EXIT", "1") != "0":
-            atexit.register(_freeze_at_exit)
         _RUN = _shard
-    return _RUN
-
-
-def _call(name, *args):
-    """`_shard.<name>(*args)`; the process's first one with the collector paused."""
-    global _WARM
-    fn = getattr(_load_run(), name)
-    if _WARM:
-        return fn(*args)
-    with _gc_paused():  # numba's setup on its first call (see `_gc_paused`)
-        result = fn(*args)
-    _WARM = True
-    return result
+    return _RUN, None
 
 
 def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
                        activation=_ref.TANH, recurrent_activation=_ref.SIGMOID,
-                       dropout_mask=None, recurrent_dropout_mask=None) -> str | None:
-    """Why the fused kernel cannot run this call, or None when it can."""
+                       dropout_mask=None, recurrent_dropout_mask=None,
+                       wait=True) -> str | None:
+    """Why the fused kernel cannot run this call, or None when it can.
+
+    `wait=False` (backend "auto"): while the kernels compile in a background process, that
+    is the reason (see `_warm`); with `wait=True` a cold cache compiles in this process.
+    """
     if activation is not _ref.TANH or recurrent_activation is not _ref.SIGMOID:
         return (f"the fused kernel computes activation='tanh' with "
                 f"recurrent_activation='sigmoid', got {activation.name!r} and "
@@ -169,9 +139,9 @@ def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
         if a is not None and getattr(a, "dtype", None) != dtype:
             return (f"the fused kernel needs every array in the inputs' dtype {dtype}, "
                     f"got {name} of dtype {getattr(a, 'dtype', type(a).__name__)}")
-    if _RUN is None:
+    if _RUN is None or dtype.type not in _READY:
         try:
-            _load_run()
+            return _kernels(wait, dtype)[1]
         except ImportError as err:  # numba missing or broken
             return f"the fused kernel could not be loaded ({err})"
     return None
@@ -197,7 +167,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
         reason = unsupported_reason(
             x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
             recurrent_activation=recurrent_activation, dropout_mask=dropout_mask,
-            recurrent_dropout_mask=recurrent_dropout_mask)
+            recurrent_dropout_mask=recurrent_dropout_mask, wait=backend == "kernel")
         if reason is not None and backend == "kernel":
             raise ValueError(f"backend='kernel' cannot run this call: {reason}. "
                              f"Use backend='auto' or 'reference' (or LSTMKIT_BACKEND=auto).")
@@ -215,10 +185,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
         )
         return ForwardResult(seq.outputs, seq.outputs[:, -1], seq.h, seq.c,
                              seq if keep_cache else None, "reference", reason)
-    outputs, last, h, c, cache = _call(
-        "forward", x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-        zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
-        return_sequences or keep_cache, keep_cache)
+    call = _RUN.KernelCall(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
+                           zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
+                           return_sequences or keep_cache, keep_cache)
+    outputs, last, h, c, cache = _RUN.forward(call)
     return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 
 
@@ -234,7 +204,7 @@ def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None, *,
         raise ValueError("lstm_backward needs a forward run with keep_cache=True")
     if isinstance(result.cache, _ref.Sequence):
         return _ref.lstm_sequence_backward(result.cache, d_outputs, d_h, d_c)
-    return _call("backward", result.cache, d_outputs, d_h, d_c, input_grad)
+    return _RUN.backward(result.cache, d_outputs, d_h, d_c, input_grad)
 
 
 def gates_from_cache(result: ForwardResult) -> dict:
@@ -270,9 +240,12 @@ def gates_from_cache(result: ForwardResult) -> dict:
 
 __all__ = [
     "ForwardResult",
+    "cache_is_warm",
     "gates_from_cache",
+    "isa",
     "lstm_backward",
     "lstm_forward",
     "resolve_backend",
     "unsupported_reason",
+    "warmup",
 ]

@@ -1,140 +1,83 @@
-"""The BLAS the compiled loops call, and how many threads its per-step products use.
+"""The BLAS the compiled loops call, and a scoped one-thread limit for small products.
 
 numba's `np.dot` inside compiled code calls SciPy's BLAS (`scipy.linalg.cython_blas`).
-The whole-sequence GEMMs (before and after the loops) go through the same BLAS,
-via `gemm` below, so that one BLAS, one thread pool and one thread setting serve
-the whole kernel (NumPy bundles a second OpenBLAS with its own pool).
+The whole-sequence GEMMs (before and after the loops) go through the same BLAS, via
+`gemm` below, so that one BLAS and one thread setting serve the whole kernel (NumPy
+bundles a second OpenBLAS with its own thread pool).
 
-OpenBLAS splits products above ~0.26 M multiply-adds over its threads, and each
-split costs a thread handshake; on a busy machine a handshake waits for a
-descheduled thread (measured here under load: a 13 M multiply-add GEMM taking 20 ms
-instead of 0.5). So a call whose products are small (`PARALLEL_MACS`, 2**24, about
-0.3 ms of one core; `LSTMKIT_PARALLEL_MACS` overrides) runs SciPy's OpenBLAS
-single-threaded for its duration. OpenBLAS's thread count is process-wide, so
-other threads using SciPy's BLAS during such a call run single-threaded too; a
-counter under a lock restores the count when the last such call ends. Without
-SciPy's OpenBLAS (another BLAS), nothing is changed.
+Why a thread limit: OpenBLAS splits products above a few hundred thousand
+multiply-adds over its threads, and each split is a thread handshake. When the
+machine is busy, a handshake waits for a descheduled thread, so a small product can
+take many times its compute time. Calls whose products are all small
+(`_config.kernel_parallel_macs()`, `LSTMKIT_PARALLEL_MACS`) therefore run SciPy's
+OpenBLAS on one thread, through `threadpoolctl`, for the duration of the call.
 
-Startup: numba needs `scipy.linalg.cython_blas` (a 2 ms extension module), but
-importing it the ordinary way first runs `scipy/linalg/__init__.py`, ~85 ms of
-imports (all of SciPy's linear algebra and its array-API layer) that the kernels
-never use. `load_cython_blas` (run when this module is imported, which
-`lstmkit.kernels` does before the kernels) loads that one module on its own;
-`import scipy.linalg` later still runs as usual and gives the whole package.
+What this changes outside lstmkit: OpenBLAS's thread count is per library, not per
+thread, so while such a call runs, other threads of the application that use SciPy's
+BLAS run single-threaded too. The limit is scoped: a counter under a lock restores the
+count the library had when the last overlapping call ends. NumPy's own BLAS is never
+touched (unless it is the same library, as in conda), nor is anything changed when
+SciPy's BLAS is not an OpenBLAS that threadpoolctl can control.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import glob
-import importlib.machinery
-import importlib.util
 import os
-import sys
 import threading
 
 import numpy as np
 from numba import njit
 
-#: Products with at least this many multiply-adds (m * n * k) may use BLAS threads.
-PARALLEL_MACS = int(os.environ.get("LSTMKIT_PARALLEL_MACS", str(1 << 24)))
+from .. import _config
 
 
-def load_cython_blas() -> None:
-    """Put `scipy.linalg.cython_blas` into `sys.modules` without running `scipy.linalg`.
+class _ScipyBlasThreads:
+    """SciPy's OpenBLAS as threadpoolctl sees it: its thread count, read and set.
 
-    A later `import scipy.linalg` runs as usual; `_LinalgLoader` then only adds the
-    `cython_blas` attribute that importing the submodule the ordinary way would have
-    set. Does nothing when either module is imported already or SciPy is missing; an
-    unusual SciPy layout gets the ordinary import.
+    Found on first use (after numba has loaded `scipy.linalg.cython_blas`), because
+    threadpoolctl lists the libraries loaded at the time it looks.
     """
-    if "scipy.linalg.cython_blas" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    try:
-        import scipy  # noqa: F401  (numba has imported it already)
-    except ImportError:
-        return
-    try:
-        linalg_spec = importlib.util.find_spec("scipy.linalg")  # finds it, runs nothing
-        blas_spec = importlib.machinery.PathFinder.find_spec(
-            "scipy.linalg.cython_blas", linalg_spec.submodule_search_locations)
-        blas = importlib.util.module_from_spec(blas_spec)
-        blas_spec.loader.exec_module(blas)
-    except Exception:  # not SciPy's usual layout: the ordinary (slower) import
-        import scipy.linalg.cython_blas  # noqa: F401
 
-        return
-    sys.modules["scipy.linalg.cython_blas"] = blas
-    sys.meta_path.insert(0, _LinalgFinder)
+    def __init__(self):
+        self._lib = None
+        self._looked = False
 
-
-class _LinalgLoader:
-    """`scipy.linalg`'s own loader, which then also sets `scipy.linalg.cython_blas`."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(_LinalgFinder)  # one import of scipy.linalg needs it
-        module.__spec__.loader = module.__loader__ = self.loader
-        self.loader.exec_module(module)
-        if "scipy.linalg.cython_blas" in sys.modules:
-            module.cython_blas = sys.modules["scipy.linalg.cython_blas"]
+    def lib(self):
+        if not self._looked:
+            self._looked = True
+            try:
+                import threadpoolctl
+            except ImportError:  # threadpoolctl is a dependency; a broken install: no limit
+                return None
+            libs = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
+            # SciPy's wheels bundle their OpenBLAS in "scipy.libs" (NumPy's is in
+            # "numpy.libs"); with one OpenBLAS loaded (e.g. conda), SciPy uses that one.
+            ours = [c for c in libs.lib_controllers
+                    if "scipy" in os.path.basename(os.path.dirname(c.filepath))]
+            if not ours and len(libs.lib_controllers) == 1:
+                ours = libs.lib_controllers
+            self._lib = ours[0] if ours else None
+        return self._lib
 
 
-class _LinalgFinder:
-    """On `sys.meta_path` until `scipy.linalg` is imported: finds it the usual way
-    (`PathFinder`) and hands it to `_LinalgLoader`."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name != "scipy.linalg":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _LinalgLoader(spec.loader)
-        return spec
-
-
-def _find_openblas_threads():
-    """(get, set) of SciPy's bundled OpenBLAS thread count, or None."""
-    try:
-        import scipy
-    except ImportError:
-        return None
-    root = os.path.dirname(os.path.dirname(scipy.__file__))
-    for path in sorted(glob.glob(os.path.join(root, "scipy.libs", "libscipy_openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-            get, put = lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
-        except (OSError, AttributeError):
-            continue
-        get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
-        return get, put
-    return None
-
-
-load_cython_blas()  # at import, under the import lock: once, before numba's first call
-_THREADS = _find_openblas_threads()
+_BLAS = _ScipyBlasThreads()
 _LOCK = threading.Lock()
 _STATE = {"depth": 0, "saved": 0}
 
 
 def single_thread_if_small(macs: int) -> bool:
-    """Make SciPy's BLAS single-threaded when products of `macs` multiply-adds are small
-    (< PARALLEL_MACS). Returns whether it did; pass that to `restore_threads`."""
-    if _THREADS is None or macs >= PARALLEL_MACS:
+    """Limit SciPy's BLAS to one thread when products of `macs` multiply-adds are small
+    (< `LSTMKIT_PARALLEL_MACS`). Returns whether it did; pass that to `restore_threads`."""
+    if macs >= _config.kernel_parallel_macs():
+        return False
+    lib = _BLAS.lib()
+    if lib is None:
         return False
     with _LOCK:
         if _STATE["depth"] == 0:
-            _STATE["saved"] = _THREADS[0]()
+            _STATE["saved"] = lib.get_num_threads()
             if _STATE["saved"] > 1:
-                _THREADS[1](1)
+                lib.set_num_threads(1)
         _STATE["depth"] += 1
     return True
 
@@ -143,17 +86,20 @@ def single_threaded() -> bool:
     """Whether SciPy's OpenBLAS runs on one thread now: a `single_thread_if_small` is in
     force (e.g. inside batch shards), or its thread count is 1 (threadpoolctl, the
     environment, a 1-core machine). False when the BLAS is not SciPy's OpenBLAS."""
-    return _STATE["depth"] > 0 or (_THREADS is not None and _THREADS[0]() == 1)
+    if _STATE["depth"] > 0:
+        return True
+    lib = _BLAS.lib()
+    return lib is not None and lib.get_num_threads() == 1
 
 
 def restore_threads(changed: bool) -> None:
-    """Undo `single_thread_if_small`."""
+    """Undo `single_thread_if_small`: the last overlapping call restores the count."""
     if not changed:
         return
     with _LOCK:
         _STATE["depth"] -= 1
         if _STATE["depth"] == 0 and _STATE["saved"] > 1:
-            _THREADS[1](_STATE["saved"])
+            _BLAS.lib().set_num_threads(_STATE["saved"])
 
 
 @njit(cache=True, nogil=True)

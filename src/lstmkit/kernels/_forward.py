@@ -64,8 +64,7 @@ def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
 @njit(cache=True, error_model="numpy", nogil=True)
 def _infer_pass(Z, zr, bias, C, S, t, cur, nxt):
     """`_fused_pass` for inference, where the gates are not kept: i * g and o * tanh(c')
-    take one division each (`sigmoid_tanh`), 3 a unit instead of 5 (a step at batch 1,
-    H = 64: ~150 ns instead of ~200; ~5% at batch 16)."""
+    take one division each (`sigmoid_tanh`), 3 a unit instead of 5."""
     B, H = S.shape[1], S.shape[2]
     for b in range(B):
         for j in range(H):
@@ -230,23 +229,17 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
 
 @njit(cache=True, nogil=True)
 def forward_call(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                 return_sequences, train, joint, Wp, X, Z, S, C, out, last, h, c, mask_tm):
+                 return_sequences, train, joint, Wp, X, Z, S, C, mask_tm, out, last, h, c):
     """A whole forward call: the processing-order buffers, the input GEMM, the loop.
 
-    One compiled call, so that a small LSTM call pays no per-buffer Python overhead.
-    x (B, T, D), kernel (D, 4H), R (H, 4H) C-contiguous; bias (4H,) or size 0;
-    h0, c0 (B, H) or size 0; mask (B, T) uint8 or size 0; dm (1 | 4, B, D) and
-    rm (1 | 4, B, H) dropout masks (shared | per gate) or size 0; `joint` as in
-    `forward_loop`. The large buffers come allocated (by NumPy, which asks the OS for
-    huge pages: 4 KB page faults on ~50 MB of fresh buffers cost ~30 ms a call), or,
-    for a small inference call, all six come as size-0 stand-ins (S with no steps) and
-    the call allocates them itself (six NumPy allocations cost a small call more):
-    X (T, B, D); Z (T, B, 4H), or (1, B, 4H) for inference with `joint`; S, C
-    (T+1, B, H) for training, else (2, B, H); out (B, T, H) or size 0; Wp for `joint`
-    ((D + H) * 4H,) or size 0.
-    Fills last, h, c (B, H): the last output and the final states, and mask_tm (T, B)
-    (size 0 without a mask): the time-major mask backward needs. Returns nothing:
-    returning arrays costs a Python object each.
+    One compiled call, so that a small LSTM call pays the Python-to-numba crossing once.
+    Parameters, in order: `_run.Inputs` (x (B, T, D), kernel (D, 4H), R (H, 4H), ...),
+    `_run.Buffers` (Wp, X, Z, S, C, mask_tm) and `_run.Outputs` (out, last, h, c); their
+    docstrings give the shapes. The large buffers come from NumPy (huge pages); for a
+    small inference call all six buffers are size-0 stand-ins (S with no steps) and the
+    call allocates them itself, which costs less than six NumPy arrays and arguments.
+    Fills out, last, h, c and mask_tm (the time-major mask backward needs). Returns
+    nothing: returning arrays costs a Python object each.
     """
     B, T, D = x.shape
     H, G4 = R.shape

@@ -2,21 +2,21 @@
 
 `_shard` splits a large batch into n shards of rows and runs each shard's whole
 sequence on its own core. Handing shards to a Python thread pool costs two or three
-thread wake-ups and GIL hand-offs per call: measured on this 2-core VM, 50-100 us per
-call and a long tail (the wake-ups are inter-processor interrupts of the VM). An
-OpenMP `prange` over the shards starts them in ~2 us (its threads spin a while between
-launches) with no GIL involved. So when numba runs its parallel code on OpenMP (or
+thread wake-ups and GIL hand-offs per call, with a long tail where waking a thread is
+slow (virtual machines). An OpenMP `prange` over the shards starts them without the GIL,
+and its threads spin a while between launches, so back-to-back calls find them awake
+(numbers in benchmarks/README.md). So when numba runs its parallel code on OpenMP (or
 TBB), equal shards take this path; otherwise (numba's own "workqueue" layer, which
 aborts the process if two threads launch parallel code at once) the pool serves.
 
 GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a fork
 therefore falls back to the pool (`os.register_at_fork`).
 
-GNU OpenMP's idle threads spin before they sleep, 300,000 rounds by default (~ms),
-competing with any other thread pool that runs next; woken from sleep instead, a
-thread of this VM takes up to ~0.5 ms. Unless the process sets it, `GOMP_SPINCOUNT`
-is set to 10,000 before OpenMP starts: back-to-back calls find the thread still
-spinning (32,50,32,64 on 2 threads: 0.52 ms a forward; 0.55-1.1 ms with 1,000).
+GNU OpenMP's idle threads spin before they sleep (`GOMP_SPINCOUNT`, 300,000 rounds by
+default), competing with any other thread pool that runs next, and on a busy machine the
+launch then waits for descheduled threads. That setting belongs to the application (it is
+read once when OpenMP loads, for the whole process), so by default (`LSTMKIT_PARALLEL`
+"auto") this path is taken only when the application has set it (`_config.kernel_parallel`).
 
 Example:
     >>> from lstmkit.kernels import _parallel
@@ -30,9 +30,11 @@ import os
 
 from numba import njit, prange
 
+from .. import _config
+from . import _warm
 from ._forward import forward_call
 
-_STATE = {"available": None}
+_STATE = {"available": None, "compiled": False}
 
 
 def _disable_in_child():
@@ -51,30 +53,38 @@ def _probe(n):
     return total
 
 
-def available() -> bool:
-    """Whether shards can be launched with `forward_shards` (a thread-safe layer)."""
+def available(compiling: bool = False) -> bool:
+    """Whether shards can be launched with `forward_shards`: `LSTMKIT_PARALLEL` allows it,
+    numba's threading layer is a thread-safe one (probed once), and the OpenMP code is
+    compiled. While a background process compiles the kernels (`_warm`), the OpenMP code
+    comes last: until then shards run on the pool rather than compile here. `compiling`:
+    yes whenever the layer allows (the warmup, which compiles this path whatever the
+    settings)."""
+    if not (compiling or _config.kernel_parallel()):
+        return False
+    if not (_STATE["compiled"] or compiling):
+        if _config.kernel_background_compile() and not _warm.is_warm("openmp"):
+            return False
+        _STATE["compiled"] = True
     if _STATE["available"] is None:
-        if os.environ.get("LSTMKIT_PARALLEL", "1") == "0":
-            _STATE["available"] = False
-        else:
-            import numba
+        import numba
 
-            os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # read when OpenMP loads
-            try:
-                _probe(2)
-                _STATE["available"] = numba.threading_layer() in ("omp", "tbb")
-            except Exception:  # no layer could start: the pool serves
-                _STATE["available"] = False
+        try:
+            _probe(2)
+            _STATE["available"] = numba.threading_layer() in ("omp", "tbb")
+        except Exception:  # no layer could start: the pool serves
+            _STATE["available"] = False
     return _STATE["available"]
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_output,
-                   return_sequences, train, joint, Wp, X, Z, S, C, out, last, h, c, mask_tm):
+                   return_sequences, train, joint, Wp, X, Z, S, C, mask_tm, out, last, h, c):
     """`forward_call` for n equal shards of rows at once (one per OpenMP thread).
 
-    The inputs and outputs are whole (B rows); the time-major buffers have a leading
-    shard axis: Wp (n, size), X (n, T, B/n, D), Z, S, C, mask_tm likewise.
+    Parameters as `forward_call`'s (`_run.Inputs`, `_run.Buffers`, `_run.Outputs`). The
+    inputs and outputs are whole (B rows); the buffers have a leading shard axis:
+    Wp (n, size), X (n, T, B/n, D), Z, S, C, mask_tm likewise.
     """
     n = X.shape[0]
     rows = X.shape[2]
@@ -84,5 +94,5 @@ def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_
                      c0[b0:b1] if c0.size > 0 else c0, mask[b0:b1] if mask.size > 0 else mask,
                      dm[:, b0:b1] if dm.size > 0 else dm[:, :], rm[:, b0:b1] if rm.size > 0
                      else rm[:, :], go_backwards, zero_output, return_sequences, train, joint,
-                     Wp[s], X[s], Z[s], S[s], C[s], out[b0:b1] if out.size > 0 else out,
-                     last[b0:b1], h[b0:b1], c[b0:b1], mask_tm[s])
+                     Wp[s], X[s], Z[s], S[s], C[s], mask_tm[s],
+                     out[b0:b1] if out.size > 0 else out, last[b0:b1], h[b0:b1], c[b0:b1])

@@ -23,16 +23,111 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _config
 from .. import reference as _ref
 from . import _gemm
 from ._backward import backward_loop
-from ._blas import PARALLEL_MACS, gemm, restore_threads, single_thread_if_small, single_threaded
+from ._blas import gemm, restore_threads, single_thread_if_small, single_threaded
 from ._forward import forward_call
 
 #: An inference call whose scratch buffers are all below this size lets the compiled call
 #: allocate them: NumPy's own allocations pay only from 4 MiB, where NumPy asks for huge
 #: pages (an 8 MB buffer from numba page-faults 2048 times).
 OWN_SCRATCH_BYTES = 1 << 22
+
+
+class KernelCall(NamedTuple):
+    """One LSTM call as `kernels.lstm_forward` receives it (None where an array is absent).
+
+    x (B, T, D); kernel (D, 4H); recurrent_kernel (H, 4H); bias (4H,); h0, c0 (B, H);
+    mask (B, T) bool; dropout_mask (B, D) shared or (4, B, D) per gate;
+    recurrent_dropout_mask (B, H) or (4, B, H); `train` keeps what backward needs.
+    """
+
+    x: np.ndarray
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray | None = None
+    h0: np.ndarray | None = None
+    c0: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
+    dropout_mask: np.ndarray | None = None
+    recurrent_dropout_mask: np.ndarray | None = None
+    return_sequences: bool = True
+    train: bool = False
+
+    @classmethod
+    def of(cls, x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, **options):
+        """The call with keyword options (`mask=`, `train=`, ...)."""
+        return cls(x, kernel, recurrent_kernel, bias, h0, c0, **options)
+
+    def rows(self, b0: int, b1: int) -> KernelCall:
+        """The same call for batch rows [b0, b1) (a shard)."""
+        def cut(a, axis=0):
+            if a is None:
+                return None
+            return a[b0:b1] if axis == 0 or a.ndim == 2 else a[:, b0:b1]
+        return self._replace(x=self.x[b0:b1], h0=cut(self.h0), c0=cut(self.c0),
+                             mask=cut(self.mask), dropout_mask=cut(self.dropout_mask, 1),
+                             recurrent_dropout_mask=cut(self.recurrent_dropout_mask, 1))
+
+
+class Inputs(NamedTuple):
+    """A `KernelCall` converted for the compiled `_forward.forward_call`, whose first
+    parameters these fields are, in this order (`tests/test_kernels.py` checks it).
+
+    Arrays are C-contiguous in the inputs' dtype and size 0 where the call has none
+    (numba types each argument once; None would compile another specialization):
+    bias (4H,) or (0,); h0, c0 (B, H) or (0, 0); mask (B, T) uint8 or (0, 0);
+    dm (1 | 4, B, D) and rm (1 | 4, B, H) dropout masks, shared or per gate, or (0, 0, 0).
+    `joint`: each step computes [x_t | h] @ [kernel; recurrent_kernel] as one packed
+    product (large products; see `_gemm.joint_steps`).
+    """
+
+    x: np.ndarray
+    kernel: np.ndarray
+    R: np.ndarray
+    bias: np.ndarray
+    h0: np.ndarray
+    c0: np.ndarray
+    mask: np.ndarray
+    dm: np.ndarray
+    rm: np.ndarray
+    go_backwards: bool
+    zero_output: bool
+    return_sequences: bool
+    train: bool
+    joint: bool
+
+
+class Buffers(NamedTuple):
+    """The scratch `forward_call` fills, after its `Inputs` (time-major, processing order).
+
+    Wp ((D + H) * 4H,) packed joint weights, or size 0; X (T, B, D) inputs; Z (T, B, 4H)
+    pre-activations, then activations when training ((1, B, 4H) for joint inference);
+    S, C (T+1, B, H) states when training, else (2, B, H); mask_tm (T, B) uint8 or (0, B).
+    All size 0 for a small inference call: `forward_call` then allocates its own.
+    With a leading shard axis (n, ...) for `_parallel.forward_shards`.
+    """
+
+    Wp: np.ndarray
+    X: np.ndarray
+    Z: np.ndarray
+    S: np.ndarray
+    C: np.ndarray
+    mask_tm: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """What `forward_call` writes, its last parameters: out (B, T, H) (size 0 unless
+    `return_sequences`), last, h, c (B, H): the last output and the final states."""
+
+    out: np.ndarray
+    last: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
 
 
 class KernelCache(NamedTuple):
@@ -81,29 +176,28 @@ def _empties(dtype):
 _EMPTY: dict = {}
 
 
-def call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                zero_output_for_mask, dropout_mask, recurrent_dropout_mask, return_sequences,
-                train, rows):
-    """The first 14 arguments of `_forward.forward_call`, converted (contiguous, dtype,
-    size-0 stand-ins for None, masks as uint8 and gate-stacked), for batches of `rows` rows
-    (`joint` depends on the rows one call runs)."""
+def convert(call: KernelCall, rows: int) -> Inputs:
+    """The `Inputs` of `call`, for compiled calls of `rows` batch rows each (`joint`
+    depends on the rows one compiled call runs)."""
+    x = call.x
     dtype = x.dtype
-    D, H = x.shape[2], recurrent_kernel.shape[0]
-    dm, rm = dropout_mask, recurrent_dropout_mask
+    D, H = x.shape[2], call.recurrent_kernel.shape[0]
+    dm, rm = call.dropout_mask, call.recurrent_dropout_mask
     e1, e2, e3, e2u8 = _empties(dtype)
     per_gate = (dm is not None and dm.ndim == 3) or (rm is not None and rm.ndim == 3)
-    # Large products: one packed [x_t | h] @ [kernel; recurrent_kernel] per step
     joint = not per_gate and _gemm.joint_steps(rows, D, H, dtype)
+    mask = call.mask
     if mask is not None:
         mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
     # Contiguous weights: BLAS sums in an order that depends on the layout, so the same
     # weights must give the same bits whatever layout they arrive in.
-    return (_contiguous(x, dtype, e3), _contiguous(kernel, dtype, e2),
-            _contiguous(recurrent_kernel, dtype, e2), _contiguous(bias, dtype, e1),
-            _contiguous(h0, dtype, e2), _contiguous(c0, dtype, e2),
-            e2u8 if mask is None else mask, _gate_stacked(dm, dtype, e3),
-            _gate_stacked(rm, dtype, e3), bool(go_backwards), bool(zero_output_for_mask),
-            bool(return_sequences), bool(train), joint)
+    return Inputs(_contiguous(x, dtype, e3), _contiguous(call.kernel, dtype, e2),
+                  _contiguous(call.recurrent_kernel, dtype, e2),
+                  _contiguous(call.bias, dtype, e1), _contiguous(call.h0, dtype, e2),
+                  _contiguous(call.c0, dtype, e2), e2u8 if mask is None else mask,
+                  _gate_stacked(dm, dtype, e3), _gate_stacked(rm, dtype, e3),
+                  bool(call.go_backwards), bool(call.zero_output_for_mask),
+                  bool(call.return_sequences), bool(call.train), joint)
 
 
 def _contiguous(a, dtype, empty):
@@ -120,104 +214,92 @@ def _gate_stacked(m, dtype, empty):
     return empty if m is None else _contiguous(m if m.ndim == 3 else m[None], dtype, empty)
 
 
-def make_buffers(n, T, B, D, H, train, joint, has_mask, dtype):
-    """The buffers `forward_call` fills after its inputs, (Wp, X, Z, S, C, mask_tm), for
-    one call of B rows; each with a leading axis of n when n > 0 (n shards' own buffers
-    in one array). From NumPy: huge pages (see `forward_call`)."""
+def make_buffers(n, T, B, D, H, train, joint, has_mask, dtype) -> Buffers:
+    """The `Buffers` of one call of B rows; each with a leading axis of n when n > 0
+    (n shards' own buffers in one array). From NumPy, which maps large buffers on huge
+    pages: numba's allocator would page-fault on every 4 KB of them."""
     lead = (n,) if n else ()
     states = lead + (T + 1 if train else 2, B, H)
-    return (np.empty(lead + ((D + H) * 4 * H if joint else 0,), dtype),
-            np.empty(lead + (T, B, D), dtype),
-            np.empty(lead + (T if train or not joint else 1, B, 4 * H), dtype),
-            np.empty(states, dtype), np.empty(states, dtype),
-            np.empty(lead + (T if has_mask else 0, B), np.uint8))
+    return Buffers(np.empty(lead + ((D + H) * 4 * H if joint else 0,), dtype),
+                   np.empty(lead + (T, B, D), dtype),
+                   np.empty(lead + (T if train or not joint else 1, B, 4 * H), dtype),
+                   np.empty(states, dtype), np.empty(states, dtype),
+                   np.empty(lead + (T if has_mask else 0, B), np.uint8))
 
 
-def kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dm, rm) -> KernelCache:
-    """The KernelCache of a call with `call_inputs` `inputs` and these buffers."""
-    return KernelCache(X, Z, S, C, mask_tm, inputs[1], inputs[2], bias, dm, rm, inputs[9],
-                       inputs[10])
+def kernel_cache(call: KernelCall, inputs: Inputs, buffers: Buffers) -> KernelCache:
+    """The KernelCache of a training call once `forward_call` has filled `buffers`."""
+    return KernelCache(buffers.X, buffers.Z, buffers.S, buffers.C, buffers.mask_tm,
+                       inputs.kernel, inputs.R, call.bias, call.dropout_mask,
+                       call.recurrent_dropout_mask, inputs.go_backwards, inputs.zero_output)
 
 
-def forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                 zero_output_for_mask, dropout_mask, recurrent_dropout_mask, return_sequences,
-                 train, out, last, h, c):
-    """The arguments of `_forward.forward_call` for x (B, T, D), its buffers made, and
-    the KernelCache (None unless `train`) that the call will fill.
+def prepare(call: KernelCall, outputs: Outputs) -> tuple:
+    """(Inputs, Buffers, KernelCache or None) for one compiled call of `call`'s rows.
 
-    out (B, T, H) (or size 0), last, h, c (B, H) are the caller's: whole arrays, or one
-    shard's rows of them (see `_shard`).
+    outputs are the caller's: whole arrays, or one shard's rows of them (see `_shard`).
     """
-    B, T, D = x.shape
-    H = recurrent_kernel.shape[0]
-    inputs = call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                         zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
-                         return_sequences, train, B)
-    joint = inputs[13]
-    largest = max(T * B * max(D, 4 * H), (D + H) * 4 * H if joint else 0) * x.itemsize
-    if train or largest >= OWN_SCRATCH_BYTES:
-        Wp, X, Z, S, C, mask_tm = make_buffers(0, T, B, D, H, train, joint, mask is not None,
-                                               x.dtype)
+    B, T, D = call.x.shape
+    H = call.recurrent_kernel.shape[0]
+    inputs = convert(call, B)
+    largest = max(T * B * max(D, 4 * H), (D + H) * 4 * H if inputs.joint else 0)
+    if call.train or largest * call.x.itemsize >= OWN_SCRATCH_BYTES:
+        buffers = make_buffers(0, T, B, D, H, call.train, inputs.joint,
+                               call.mask is not None, call.x.dtype)
     else:  # the compiled call allocates its scratch itself
-        e1, e2, e3, e2u8 = _empties(x.dtype)
-        Wp, X, Z, S, C, mask_tm = e1, e3, e3, e3, e3, e2u8
-    cache = kernel_cache(inputs, X, Z, S, C, mask_tm, bias, dropout_mask,
-                         recurrent_dropout_mask) if train else None
-    return inputs + (Wp, X, Z, S, C, out, last, h, c, mask_tm), cache
+        e1, e2, e3, e2u8 = _empties(call.x.dtype)
+        buffers = Buffers(e1, e3, e3, e3, e3, e2u8)
+    cache = kernel_cache(call, inputs, buffers) if call.train else None
+    return inputs, buffers, cache
 
 
-def blas_may_thread(rows, inputs) -> bool:
-    """Whether a forward call of `rows` batch rows with `call_inputs` `inputs` may give
-    BLAS a product that OpenBLAS splits over its threads (measured: from 2**21
-    multiply-adds; below PACKED_MACS, one thread). Products of whole vectors from
-    PACKED_MACS up run packed (`_gemm`), so only per-gate dropout and column counts of no
-    whole vectors reach BLAS at any size; the caller then makes BLAS single-threaded for
-    the call (`single_thread_if_small`)."""
-    x, R, dm, rm = inputs[0], inputs[2], inputs[7], inputs[8]
-    T, D, H = x.shape[1], x.shape[2], R.shape[0]
-    per_gate = dm.shape[0] == 4 or rm.shape[0] == 4  # dropout masks (4, B, n)
-    if not per_gate and _gemm.whole_vectors(4 * H, x.dtype):
+def blas_may_thread(rows: int, inputs: Inputs) -> bool:
+    """Whether a forward call of `rows` batch rows may give BLAS a product that OpenBLAS
+    splits over its threads. Products of whole vectors from PACKED_MACS up run packed
+    (`_gemm`), so only per-gate dropout and column counts of no whole vectors reach BLAS
+    at any size; the caller then limits BLAS to one thread for the call
+    (`_blas.single_thread_if_small`)."""
+    T, D, H = inputs.x.shape[1], inputs.x.shape[2], inputs.R.shape[0]
+    per_gate = inputs.dm.shape[0] == 4 or inputs.rm.shape[0] == 4  # masks (4, B, n)
+    if not per_gate and _gemm.whole_vectors(4 * H, inputs.x.dtype):
         return False
     return max(rows * H, T * rows * D) * 4 * H >= _gemm.PACKED_MACS
 
 
-def outputs_for(B, T, H, dtype, return_sequences):
-    """The forward's outputs, to be filled: out (B, T, H) (size 0 unless
-    `return_sequences`), last, h, c (B, H)."""
+def outputs_for(B, T, H, dtype, return_sequences) -> Outputs:
+    """The forward's `Outputs`, to be filled."""
     out = np.empty((B, T, H), dtype) if return_sequences else _empties(dtype)[2]
-    return out, np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
+    return Outputs(out, np.empty((B, H), dtype), np.empty((B, H), dtype),
+                   np.empty((B, H), dtype))
 
 
-def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
-            dropout_mask, recurrent_dropout_mask, return_sequences, train):
+def forward(call: KernelCall) -> tuple:
     """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
-    B, T, _ = x.shape
-    H = recurrent_kernel.shape[0]
-    out, last, h, c = outputs_for(B, T, H, x.dtype, return_sequences)
-    args, cache = forward_args(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                               zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
-                               return_sequences, train, out, last, h, c)
-    if not blas_may_thread(B, args):
-        forward_call(*args)
+    B, T, _ = call.x.shape
+    H = call.recurrent_kernel.shape[0]
+    outputs = outputs_for(B, T, H, call.x.dtype, call.return_sequences)
+    inputs, buffers, cache = prepare(call, outputs)
+    if not blas_may_thread(B, inputs):
+        forward_call(*inputs, *buffers, *outputs)
     else:
         previous = single_thread_if_small(B * H * 4 * H)
         try:
-            forward_call(*args)
+            forward_call(*inputs, *buffers, *outputs)
         finally:
             restore_threads(previous)
-    return (out if return_sequences else None), last, h, c, cache
+    out, last, h, c = outputs
+    return (out if call.return_sequences else None), last, h, c, cache
 
 
 def _packed_pays(macs, columns, dtype) -> bool:
     """Whether a product after the loop (`macs` multiply-adds, `columns` result columns
-    on the packed side) runs on the packed GEMM: from PACKED_MACS up (one core,
-    (800, 64)^T @ (800, 256): 252 us against BLAS's 330 us; 124 against 198 with 32
-    columns), unless it is large enough for BLAS's threads (PARALLEL_MACS) and BLAS has
-    several (outside batch shards, `_shard`; on one thread (12800, 512)^T @ (12800, 2048)
-    takes 247 ms packed against BLAS's 278)."""
+    on the packed side) runs on the packed GEMM: from PACKED_MACS up, where packing the
+    weights once pays, unless the product is large enough for BLAS's threads
+    (`LSTMKIT_PARALLEL_MACS`) and BLAS has several (outside batch shards, `_shard`).
+    The measurements behind it are in benchmarks/README.md."""
     if macs < _gemm.PACKED_MACS or not _gemm.whole_vectors(columns, dtype):
         return False
-    return macs < PARALLEL_MACS or single_threaded()
+    return macs < _config.kernel_parallel_macs() or single_threaded()
 
 
 def _input_grad(dZ2, K):

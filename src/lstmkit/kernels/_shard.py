@@ -4,17 +4,15 @@ The recurrences of different batch rows never meet, so a batch of B rows is cut
 into n shards of about B/n rows, and each shard runs the compiled forward
 (`_forward.forward_call`) or `_run.backward` on its own thread with single-threaded
 BLAS; the threads meet once per call, not once per step. Equal inference shards
-start with one OpenMP launch (`_parallel`, ~6 us for two shards); training (forward
-and backward) uses a thread pool (~60-100 us a call on this VM, where waking a
-sleeping thread is slow): OpenMP threads that spin after a forward slow down the
-pool and BLAS threads of the backward that follows (measured 2.7 -> 4.1 ms a
-training step at 32,50,32,64). Splitting every step's GEMM over threads
-instead (what BLAS threading does) needs a handshake per step, and on a shared
-machine a handshake waits for a descheduled thread: measured here under load,
-a per-step-threaded forward took 5-10x longer than this split.
+start with one OpenMP launch (`_parallel`), which costs microseconds; training
+(forward and backward) uses a thread pool, slower to wake, because OpenMP threads
+that spin after a forward slow down the pool and BLAS threads of the backward that
+follows. Splitting every step's GEMM over threads instead (what BLAS threading does)
+needs a handshake per step, and on a busy machine a handshake waits for a
+descheduled thread. The measurements are in benchmarks/README.md.
 
 Only the weight gradients cross shards: each shard's dK, dR, d_bias are summed.
-Shards are used when the per-step product is large (`SHARD_MACS`); small calls run
+Shards are used when the per-step product is large (`_config.kernel_shard_macs`); small calls run
 as one shard on the calling thread.
 """
 
@@ -29,13 +27,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _config
 from .. import reference as _ref
 from . import _parallel, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
+from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
 
-#: Per-step multiply-adds (B * H * 4H) from which a batch is split over the cores.
-SHARD_MACS = int(os.environ.get("LSTMKIT_SHARD_MACS", str(1 << 19)))
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -58,9 +56,8 @@ class ShardedCache(NamedTuple):
 
 def _cores() -> int:
     """Cores to use: `LSTMKIT_NUM_THREADS`, else the cores this process may run on
-    (asked once: a system call per LSTM call costs ~1 us)."""
-    threads = os.environ.get("LSTMKIT_NUM_THREADS")
-    return max(1, int(threads)) if threads else _affinity()
+    (asked once: not a system call per LSTM call)."""
+    return _config.kernel_threads() or _affinity()
 
 
 @functools.cache
@@ -72,8 +69,9 @@ def _affinity() -> int:
 
 
 def n_shards(B: int, H: int) -> int:
-    """How many shards a batch of B rows with H units runs as."""
-    if B * H * 4 * H < SHARD_MACS:
+    """How many shards a batch of B rows with H units runs as (one below
+    `LSTMKIT_SHARD_MACS` multiply-adds per step)."""
+    if B * H * 4 * H < _config.kernel_shard_macs():
         return 1
     return max(1, min(_cores(), B, 8))
 
@@ -97,7 +95,7 @@ def _pool(n):
 
 
 def _bounds(B, n):
-    """n nearly equal blocks of rows [start, stop) (integer arithmetic: NumPy's took 6 us)."""
+    """n nearly equal blocks of rows [start, stop) (integer arithmetic, cheaper than NumPy's)."""
     edges = [(B * k + n // 2) // n for k in range(n + 1)]
     return list(itertools.pairwise(edges))
 
@@ -107,11 +105,11 @@ SCRATCH_CACHE_BYTES = 64 << 20
 _SCRATCH = threading.local()
 
 
-def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype):
+def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype) -> _run.Buffers:
     """`_run.make_buffers` for inference shards, reused from this thread's previous call
-    of the same sizes: inference returns none of them, and fresh buffers each call cost
-    ~15 us at 32,50,32,64 (new memory, cold in cache and TLB). One set per thread (a
-    thread runs one call at a time), at most SCRATCH_CACHE_BYTES."""
+    of the same sizes: inference returns none of them, and fresh buffers are cold in
+    cache and TLB on every call. One set per thread (a thread runs one call at a time),
+    at most SCRATCH_CACHE_BYTES."""
     key = (n, T, rows, D, H, joint, has_mask, np.dtype(dtype))
     if getattr(_SCRATCH, "key", None) != key:
         buffers = _run.make_buffers(n, T, rows, D, H, train, joint, has_mask, dtype)
@@ -121,10 +119,8 @@ def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype):
     return _SCRATCH.buffers
 
 
-def _rows(a, b0, b1, axis=0):
-    if a is None:
-        return None
-    return a[b0:b1] if axis == 0 else a[:, b0:b1]
+def _rows(a, b0, b1):
+    return None if a is None else a[b0:b1]
 
 
 def _run_shards(fn, arg_lists):
@@ -138,54 +134,41 @@ def _run_shards(fn, arg_lists):
         restore_threads(changed)
 
 
-def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask,
-            dropout_mask, recurrent_dropout_mask, return_sequences, train):
-    """`_run.forward`, split over shards of batch rows when that pays."""
-    B = x.shape[0]
-    n = n_shards(B, recurrent_kernel.shape[0])
+def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = False) -> tuple:
+    """`_run.forward`, split over shards of batch rows when that pays (`n_shards`), or
+    over `shards` shards when given; `compiling`: use the OpenMP launch even before it is
+    compiled (`_warm.warmup` compiles every path that way)."""
+    B, T, D = call.x.shape
+    H = call.recurrent_kernel.shape[0]
+    n = n_shards(B, H) if shards is None else shards
     if n == 1:
-        return _run.forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                            zero_output_for_mask, dropout_mask, recurrent_dropout_mask,
-                            return_sequences, train)
-    kernel = np.ascontiguousarray(kernel)
-    recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
-    dm, rm = dropout_mask, recurrent_dropout_mask
+        return _run.forward(call)
+    call = call._replace(kernel=np.ascontiguousarray(call.kernel),
+                         recurrent_kernel=np.ascontiguousarray(call.recurrent_kernel))
     bounds = _bounds(B, n)
     # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
     # rows are one contiguous block); each shard's time-major buffers are its own.
-    out, last, h, c = _run.outputs_for(B, x.shape[1], recurrent_kernel.shape[0], x.dtype,
-                                       return_sequences)
-    if B % n == 0 and not train and _parallel.available():  # inference: one OpenMP launch
-        inputs = _run.call_inputs(x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards,
-                                  zero_output_for_mask, dm, rm, return_sequences, train, B // n)
-        make = _run.make_buffers if train else _inference_scratch
-        buffers = make(n, x.shape[1], B // n, x.shape[2], recurrent_kernel.shape[0], train,
-                       inputs[13], mask is not None, x.dtype)
+    outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
+    if B % n == 0 and not call.train and _parallel.available(compiling):  # one OpenMP launch
+        inputs = _run.convert(call, B // n)
+        buffers = _inference_scratch(n, T, B // n, D, H, False, inputs.joint,
+                                     call.mask is not None, call.x.dtype)
         # one BLAS thread per shard, when BLAS could use more
         changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
         try:
-            _parallel.forward_shards(*inputs, *buffers[:5], out, last, h, c, buffers[5])
+            _parallel.forward_shards(*inputs, *buffers, *outputs)
         finally:
             restore_threads(changed)
-        cache = None
-        if train:
-            Wp, X, Z, S, C, mask_tm = buffers
-            cache = ShardedCache(
-                [_run.kernel_cache(inputs, X[k], Z[k], S[k], C[k], mask_tm[k], bias,
-                                   _rows(dm, b0, b1, dm.ndim - 2) if dm is not None else None,
-                                   _rows(rm, b0, b1, rm.ndim - 2) if rm is not None else None)
-                 for k, (b0, b1) in enumerate(bounds)], bounds)
-        return (out if return_sequences else None), last, h, c, cache
-    jobs = [_run.forward_args(
-                x[b0:b1], kernel, recurrent_kernel, bias, _rows(h0, b0, b1), _rows(c0, b0, b1),
-                _rows(mask, b0, b1), go_backwards, zero_output_for_mask,
-                None if dm is None else _rows(dm, b0, b1, dm.ndim - 2),
-                None if rm is None else _rows(rm, b0, b1, rm.ndim - 2), return_sequences, train,
-                out[b0:b1] if return_sequences else out, last[b0:b1], h[b0:b1], c[b0:b1])
-            for b0, b1 in bounds]
+        return (outputs.out if call.return_sequences else None), *outputs[1:], None
+    jobs = []
+    for b0, b1 in bounds:
+        part = _run.Outputs(outputs.out[b0:b1] if call.return_sequences else outputs.out,
+                            *(a[b0:b1] for a in outputs[1:]))
+        inputs, buffers, cache = _run.prepare(call.rows(b0, b1), part)
+        jobs.append(((*inputs, *buffers, *part), cache))
     _run_shards(forward_call, [args for args, _ in jobs])
-    cache = ShardedCache([part for _, part in jobs], bounds) if train else None
-    return (out if return_sequences else None), last, h, c, cache
+    cache = ShardedCache([part for _, part in jobs], bounds) if call.train else None
+    return (outputs.out if call.return_sequences else None), *outputs[1:], cache
 
 
 def backward(cache, d_outputs=None, d_h=None, d_c=None, input_grad=True) -> _ref.Gradients:

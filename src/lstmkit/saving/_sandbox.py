@@ -4,7 +4,7 @@ cannot hang, crash or exhaust the caller.
 The HDF5 C library can loop or crash on some corrupted files (a fuzzed `.h5` made an
 attribute read spin forever), so HDF5 reading runs in a helper process that sends
 back plain data: JSON with NumPy arrays as raw bytes, never a pickle. The helper is
-started with `subprocess` (fork + exec: nothing of the caller runs in it), never with
+started with `os.posix_spawn` (nothing of the caller runs in it), never with
 a bare `fork()`: a forked child of a threaded process inherits locks that other
 threads held (OpenBLAS, OpenMP, malloc) and can deadlock on them. It starts on the
 first load and is reused (one request at a time); each request has a deadline, after
@@ -21,16 +21,17 @@ Example:
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import importlib
 import json
 import os
 import select
+import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -199,7 +200,35 @@ def serve() -> None:  # pragma: no cover - runs in the helper process
         del value
 
 
-def _start():
+class _Helper(NamedTuple):
+    """The helper process as plain numbers: its pid and our ends of its stdin and stdout.
+
+    Plain fds and a pid, not a `Popen`: nothing to close or wait for at interpreter exit
+    (no atexit hook, no ResourceWarning). When this process ends, the helper's stdin
+    closes and `serve` returns at the end of its input.
+    """
+
+    pid: int
+    stdin: int
+    stdout: int
+
+    def exit_code(self, timeout: float = 0.0) -> int | None:
+        """The helper's exit code (negative: killed by that signal), None if it still runs
+        after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # already reaped
+                return 0
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+
+def _start() -> _Helper:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = (f"import sys; sys.path.insert(0, {root!r}); "
             "from lstmkit.saving._sandbox import serve; serve()")
@@ -207,15 +236,21 @@ def _start():
     # address space that RLIMIT_AS would count.
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                            close_fds=True)
-    if not _HELPER.get("atexit"):
-        atexit.register(_stop)
-        _HELPER["atexit"] = True
-    _HELPER["proc"] = proc
+    child_in, to_child = os.pipe()
+    from_child, child_out = os.pipe()
+    # posix_spawn (fork + exec, or vfork): nothing of this process runs in the child, and
+    # only fds 0-2 are inherited (os.pipe's fds are non-inheritable).
+    actions = [(os.POSIX_SPAWN_DUP2, child_in, 0), (os.POSIX_SPAWN_DUP2, child_out, 1),
+               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
     try:
-        kind, _ = receive(_Reader(proc.stdout.fileno(), time.monotonic() + START_TIMEOUT))
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-c", code], env,
+                             file_actions=actions)
+    finally:
+        os.close(child_in)
+        os.close(child_out)
+    helper = _HELPER["proc"] = _Helper(pid, to_child, from_child)
+    try:
+        kind, _ = receive(_Reader(helper.stdout, time.monotonic() + START_TIMEOUT))
     except (TimeoutError, EOFError, ValueError) as err:
         _stop(kill=True)
         raise OSError(f"the file-reading helper process did not start ({type(err).__name__})"
@@ -223,25 +258,23 @@ def _start():
     if kind != b"H":
         _stop(kill=True)
         raise OSError("the file-reading helper process did not start")
-    return proc
+    return helper
 
 
 def _stop(kill: bool = False) -> None:
-    proc, _HELPER["proc"] = _HELPER["proc"], None
-    if proc is None:
+    helper, _HELPER["proc"] = _HELPER["proc"], None
+    if helper is None:
         return
     if kill:
-        proc.kill()
-    for stream in (proc.stdin, proc.stdout):
-        try:
-            stream.close()
-        except OSError:
-            pass
-    try:
-        proc.wait(timeout=None if kill else 5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper.pid, signal.SIGKILL)
+    for fd in (helper.stdin, helper.stdout):  # closing its stdin ends `serve`
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if helper.exit_code(timeout=0 if kill else 5) is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper.pid, signal.SIGKILL)
+        helper.exit_code(timeout=5)
 
 
 def _name(fn) -> str:
@@ -267,30 +300,27 @@ def run_isolated(fn, *args, what: str = "file", size: int = 0, memory: int | Non
         return _function(_name(fn))(*args) if isinstance(fn, str) else fn(*args)
     timeout = BASE_TIMEOUT + size / 50e6
     with _LOCK:
-        proc = _HELPER["proc"]
-        if proc is None or proc.poll() is not None:
+        helper = _HELPER["proc"]
+        if helper is None or helper.exit_code() is not None:
             _stop()
-            proc = _start()
+            helper = _start()
         deadline = time.monotonic() + timeout
         try:
-            send(proc.stdin.fileno(), b"Q", [_name(fn), list(args), memory])
-            kind, value = receive(_Reader(proc.stdout.fileno(), deadline))
+            send(helper.stdin, b"Q", [_name(fn), list(args), memory])
+            kind, value = receive(_Reader(helper.stdout, deadline))
         except TimeoutError:
             _stop(kill=True)
             raise ValueError(f"{what}: reading did not finish within {timeout:.0f} s; the "
                              "file is likely corrupt") from None
         except (EOFError, BrokenPipeError, ValueError, MemoryError) as err:
-            try:
-                code = proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                code = None
+            code = helper.exit_code(timeout=2)
             _stop(kill=True)
             if isinstance(err, ValueError):
                 raise ValueError(f"{what}: the reader sent bad data ({err})") from None
             if isinstance(err, MemoryError):
                 raise ValueError(f"{what}: the weights do not fit in memory") from None
-            signal = f"signal {-code}" if code is not None and code < 0 else "no result"
-            raise ValueError(f"{what}: the HDF5 reader crashed ({signal}); the file is "
+            died = f"signal {-code}" if code is not None and code < 0 else "no result"
+            raise ValueError(f"{what}: the HDF5 reader crashed ({died}); the file is "
                              "corrupt") from None
         except BaseException:  # e.g. KeyboardInterrupt: the helper's answer is now unread
             _stop(kill=True)
