@@ -50,7 +50,7 @@ def test_readme_shape_comments_match():
 
 def test_every_module_with_an_example_is_collected_by_doctest():
     # The examples are collected by pytest (--doctest-modules over src/lstmkit, set up by
-    # src/conftest.py), not from a list kept by hand: every module with one is collected.
+    # conftest.py), not from a list kept by hand: every module with one is collected.
     src = ROOT / "src"
     with_examples = {
         ".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__")

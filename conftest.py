@@ -1,4 +1,5 @@
-"""pytest's setup for the docstring examples (`--doctest-modules` over `src/lstmkit`).
+"""pytest's setup for the tests and the docstring examples (`--doctest-modules` over
+`src/lstmkit`); one file at the root, so both trees share it.
 
 Every module's examples are collected; none are listed by hand. They run from the repository
 root, where the examples' data paths (`tests/data/...`) are. A module that needs a missing
@@ -13,11 +14,13 @@ import warnings
 
 import pytest
 
-# As in tests/conftest.py: the examples' first kernel calls compile in-process rather than
-# answer with the reference while a background child compiles (lstmkit.kernels._warm).
+# Tests expect the fused kernels from the first call. With a cold numba cache, lstmkit would
+# answer first calls with the NumPy reference while a child process compiles (see
+# `lstmkit.kernels._warm`); in tests, examples and the subprocesses they start, the first
+# call compiles in-process instead. tests/test_warm.py tests the background compile.
 os.environ.setdefault("LSTMKIT_BACKGROUND_COMPILE", "0")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parent
 SRC = ROOT / "src"
 
 # Optional packages -> the extra that installs them.
