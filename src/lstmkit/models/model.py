@@ -132,8 +132,7 @@ class Model(ModelAPI, Layer):
                 arr = arr.astype(t.dtype)
             elif t.dtype.startswith("float"):
                 arr = arr.astype(t.dtype, copy=False)
-            if arr.ndim != len(t.shape) or any(
-                    s is not None and s != a for s, a in zip(t.shape[1:], arr.shape[1:])):
+            if self._shape_mismatch(t, arr):
                 raise ValueError(
                     f"Input {t._keras_history[0].name!r} of model {self.name!r} is "
                     f"incompatible: expected shape {t.shape}, got {arr.shape}"
@@ -143,6 +142,12 @@ class Model(ModelAPI, Layer):
         if len(sizes) > 1:
             raise ValueError(f"All inputs must have the same batch size, got sizes {sorted(sizes)}")
         return arrays
+
+    @staticmethod
+    def _shape_mismatch(tensor, arr) -> bool:
+        """Whether `arr` does not fit the input `tensor` (the batch axis is free)."""
+        return arr.ndim != len(tensor.shape) or any(
+            s is not None and s != a for s, a in zip(tensor.shape[1:], arr.shape[1:]))
 
     def _pack_outputs(self, flat):
         return list(flat) if isinstance(self._outputs_struct, list) else flat[0]

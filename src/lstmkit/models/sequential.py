@@ -37,6 +37,9 @@ class Sequential(Model):
         ModelAPI.__init__(self)
         self._stack: list = []
         self._input_layer = None
+        # Built from the first data it saw (no Input): Keras records that batch's shape but
+        # runs the layers on any batch size and sequence length afterwards.
+        self._built_from_data = False
         self.built = False
         for layer in layers or []:
             self.add(layer, rebuild=False)
@@ -105,6 +108,7 @@ class Sequential(Model):
         self._init_graph(self._input_layer.output, x)
 
     def _ensure_built(self, x=None):
+        """Build on first use; `x` is the first batch (its full shape is recorded, as Keras)."""
         if self.built:
             return
         if self._input_layer is None and x is not None:
@@ -112,8 +116,11 @@ class Sequential(Model):
             shape = first.shape if isinstance(first, KerasTensor) else np.shape(first)
             dtype = first.dtype if isinstance(first, KerasTensor) else None
             if dtype is not None and not str(dtype).startswith("float"):
-                self._input_layer = InputLayer(batch_shape=(None, *shape[1:]), dtype=dtype)
-            self.build((None, *shape[1:]))
+                self._input_layer = InputLayer(batch_shape=tuple(shape), dtype=dtype)
+            self._built_from_data = not isinstance(first, KerasTensor)
+            self._token_input = np.asarray(first).dtype.kind in "biu" if \
+                self._built_from_data else False
+            self.build(tuple(shape))
         elif self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
         else:
@@ -121,6 +128,15 @@ class Sequential(Model):
                 f"Sequential model {self.name!r} has not been built: give it an lk.Input, "
                 f"call build(input_shape), or call it on data first"
             )
+
+    def _shape_mismatch(self, tensor, arr) -> bool:
+        if not self._built_from_data:
+            return super()._shape_mismatch(tensor, arr)
+        # Keras's Sequential runs its layers directly: any batch size and length is fine,
+        # the feature axis must still fit the weights (token ids: any length).
+        if arr.ndim != len(tensor.shape):
+            return True
+        return not self._token_input and arr.ndim > 1 and tensor.shape[-1] != arr.shape[-1]
 
     @property
     def layers(self):

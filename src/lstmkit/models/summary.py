@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
+
 from ..layers.input_layer import InputLayer
 
 
@@ -60,13 +62,19 @@ def _human(nbytes):
 def summary_text(model, line_length=None) -> str:
     from .sequential import Sequential
     sequential = isinstance(model, Sequential)
-    if sequential:
+    # An unbuilt Sequential (no Input, not called yet): Keras prints "?" and "0 (unbuilt)".
+    unbuilt = sequential and not model.built and model._input_layer is None
+    if sequential and not unbuilt:
         model._ensure_built()
     rows = []
     layers = model.layers
     for layer in layers:
-        row = [f"{layer.name} ({type(layer).__name__})", _shape_text(layer, model),
-               f"{_params(layer):,}"]
+        if unbuilt:
+            shape = "?"
+            params = f"{_params(layer):,}" if layer.built else "0 (unbuilt)"
+        else:
+            shape, params = _shape_text(layer, model), f"{_params(layer):,}"
+        row = [f"{layer.name} ({type(layer).__name__})", shape, params]
         if not sequential:
             row.append(_connected(layer, model))
         rows.append(row)
@@ -102,13 +110,25 @@ def summary_text(model, line_length=None) -> str:
         out += line(row)
         out.append(border("├", "┼", "┤", "─") if i < len(rows) - 1 else
                    border("└", "┴", "┘", "─"))
-    total = sum(w.value.size for w in model.weights)
-    trainable = sum(w.value.size for w in model.trainable_weights)
-    tb = sum(w.value.nbytes for w in model.trainable_weights)
-    nb = sum(w.value.nbytes for w in model.weights) - tb
-    out.append(f" Total params: {total:,} ({_human(tb + nb)})")
+    if unbuilt:
+        weights = [w for layer in layers if layer.built for w in layer.weights]
+        trainable_weights = [w for w in weights if w.trainable]
+    else:
+        weights, trainable_weights = model.weights, model.trainable_weights
+    total = sum(w.value.size for w in weights)
+    trainable = sum(w.value.size for w in trainable_weights)
+    tb = sum(w.value.nbytes for w in trainable_weights)
+    nb = sum(w.value.nbytes for w in weights) - tb
+    # A compiled model whose optimizer has run adds its variables (keras summary_utils.py).
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    opt_vars = optimizer.variables if getattr(optimizer, "built", False) else []
+    n_opt = sum(np.size(v.value) for v in opt_vars)
+    b_opt = sum(np.asarray(v.value).nbytes for v in opt_vars)
+    out.append(f" Total params: {total + n_opt:,} ({_human(tb + nb + b_opt)})")
     out.append(f" Trainable params: {trainable:,} ({_human(tb)})")
     out.append(f" Non-trainable params: {total - trainable:,} ({_human(nb)})")
+    if opt_vars:
+        out.append(f" Optimizer params: {n_opt:,} ({_human(b_opt)})")
     backends = [(layer.name, getattr(layer, "backend_", None)) for layer in layers
                 if type(layer).__name__ in ("LSTM", "Bidirectional")]
     if backends:

@@ -43,6 +43,30 @@ def _per_output(spec, names, what):
     return [spec for _ in names]
 
 
+class CompileMetrics:
+    """The compiled metrics as one entry of `model.metrics`, named "compile_metrics" as in
+    keras/src/trainers/compile_utils.py: `result()` is a dict by metric name."""
+
+    name = "compile_metrics"
+
+    def __init__(self, state):
+        self._state = state
+
+    @property
+    def metrics(self) -> list:
+        return [m for _, m, _ in self._state.metrics or []]
+
+    def result(self) -> dict:
+        return {m.name: m.result() for m in self.metrics}
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def __repr__(self):
+        return f"<CompileMetrics name={self.name}>"
+
+
 class CompileState:
     def __init__(self, model, optimizer, loss, loss_weights, metrics, weighted_metrics):
         self.output_names = list(model.output_names)
@@ -70,6 +94,8 @@ class CompileState:
         self.loss_tracker = _metrics.Mean("loss")
         self.output_loss_trackers = [_metrics.Mean(f"{n}_loss") for n in self.output_names] \
             if self.multi else []
+        self.compile_metrics = CompileMetrics(self)
+        self._stepped = False  # Keras lists the per-output losses once a step has run
 
     def check_loss(self):
         if all(loss_fn is None for loss_fn in self.losses):
@@ -111,6 +137,7 @@ class CompileState:
             m.reset_state()
 
     def update_metrics(self, ys, preds, masks, sample_weight):
+        self._stepped = True
         self.build_metrics(ys, preds)
         for i, m, weighted in self.metrics:
             sw = sample_weight[i] if isinstance(sample_weight, list) else sample_weight
@@ -132,9 +159,19 @@ class CompileState:
             [t.name for t in self.output_loss_trackers]
         return [logs[k] for k in keys if k in logs]
 
+    def has_compile_metrics(self) -> bool:
+        return any(self._metric_specs) or any(self._weighted_specs)
+
+    def metric_objects(self) -> list:
+        """`model.metrics`: the loss Mean, "compile_metrics", then the per-output loss Means
+        (once a step has run), as Keras 3.15 lists them."""
+        out = [self.loss_tracker]
+        if self.has_compile_metrics():
+            out.append(self.compile_metrics)
+        return out + (self.output_loss_trackers if self._stepped else [])
+
     def metrics_names(self) -> list:
-        return ["loss"] + (["compile_metrics"] if self._metric_specs and any(
-            self._metric_specs) else []) + [t.name for t in self.output_loss_trackers]
+        return [m.name for m in self.metric_objects()]
 
     def metric_direction(self, name):
         """"up" / "down" for a logged metric name (for `mode="auto"` callbacks)."""

@@ -38,9 +38,11 @@ def _num_samples(x):
     return np.shape(x)[0]
 
 
-def _prepare(model, x):
-    if hasattr(model, "_ensure_built"):
-        model._ensure_built(x)
+def _prepare(model, x, batch_size=None):
+    """Build an unbuilt Sequential on the first batch of `x`, as Keras does."""
+    if hasattr(model, "_ensure_built") and not model.built:
+        first = x if batch_size is None or x is None else _slice(x, slice(0, batch_size))
+        model._ensure_built(first)
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -56,9 +58,9 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         outs = [o if isinstance(o, list) else [o] for o in outs]
         return model._pack_outputs([np.concatenate([o[i] for o in outs])
                                     for i in range(len(outs[0]))])
-    _prepare(model, x)
-    start = time.perf_counter()
     batch_size = _batch_size(batch_size)
+    _prepare(model, x, batch_size)
+    start = time.perf_counter()
     n = _num_samples(x)
     chunks = []
     for index in _batches(n, batch_size):
@@ -110,10 +112,10 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
     model.compiled = True
 
 
-def _state(model, x=None):
+def _state(model, x=None, batch_size=None):
     if not getattr(model, "compiled", False):
         raise RuntimeError("You must call `compile()` before using the model for training.")
-    _prepare(model, x)
+    _prepare(model, x, batch_size)
     if model._compile_state is None:
         from .compile_state import CompileState
         model._compile_state = CompileState(model, **model._compile_args)
@@ -233,9 +235,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     from ..utils import make_rng
     from . import callbacks as _callbacks
     from . import data as _data
-    first = x[0][0] if _data.is_batch_sequence(x) else x
-    state = _state(model, first)
     batch_size = _batch_size(batch_size)
+    first = x[0][0] if _data.is_batch_sequence(x) else x
+    state = _state(model, first, None if _data.is_batch_sequence(x) else batch_size)
     source = _source(model, x, y, sample_weight, batch_size)
     val = None
     if validation_data is not None:
@@ -309,7 +311,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
              callbacks=None, return_dict=False):
     """Loss and metrics on (x, y): a float, a list in Keras's order, or a dict."""
     from . import data as _data
-    state = _state(model, x[0][0] if _data.is_batch_sequence(x) else x)
+    seq = _data.is_batch_sequence(x)
+    state = _state(model, x[0][0] if seq else x, None if seq else _batch_size(batch_size))
     start = time.perf_counter()
     source = _source(model, x, y, sample_weight, _batch_size(batch_size))
     logs = _evaluate_source(model, state, source)
