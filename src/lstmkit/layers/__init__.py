@@ -26,6 +26,8 @@ _LAZY = {
     "Normalization": "preprocessing", "Dropout": "regularization", "Masking": "regularization",
     "Flatten": "reshaping", "Permute": "reshaping", "RepeatVector": "reshaping",
     "Reshape": "reshaping", "TimeDistributed": "wrappers",
+    "ELU": "activation_layers", "LeakyReLU": "activation_layers",
+    "PReLU": "activation_layers", "ReLU": "activation_layers", "Softmax": "activation_layers",
 }
 _SUBMODULES = frozenset(_LAZY.values()) | {"base", "lstm", "lstm_cell", "node"}
 
@@ -104,6 +106,11 @@ __all__ = [
     "Conv1D",
     "Dense",
     "Dropout",
+    "ELU",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
     "Embedding",
     "Flatten",
     "GlobalAveragePooling1D",
