@@ -155,6 +155,8 @@ class Conv1D(Layer):
 
 
 class _Pooling1D(Layer):
+
+    supports_masking = False  # as Keras 3 sets it
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
                  name=None, **kwargs):
         super().__init__(name=name, **kwargs)

@@ -83,6 +83,8 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 class GlobalMaxPooling1D(_GlobalPooling1D):
     """Max over time: (B, T, D) -> (B, D). Ties share the gradient equally (torch's amax)."""
 
+    supports_masking = False  # as Keras 3 sets it
+
     def forward(self, inputs, training=False, mask=None, **kwargs):
         self._check(inputs)
         out = np.max(inputs, axis=self._axis, keepdims=True)

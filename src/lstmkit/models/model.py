@@ -164,8 +164,10 @@ class Model(ModelAPI, Layer):
         self._last_output_masks = self.output_masks(run)
         return self._pack_outputs(flat), run
 
-    # A model inside a model passes its outputs' masks on (keras Functional.compute_mask).
-    supports_masking = True
+    # Keras 3 reports False for models, yet a model inside a model passes its outputs'
+    # masks on (they ride on Keras's output tensors; here Functional.compute_mask gives them).
+    supports_masking = False
+    _outputs_carry_masks = True
 
     def compute_mask(self, inputs, mask=None):
         masks = getattr(self, "_last_output_masks", None)
