@@ -71,8 +71,7 @@ class InputLayer(Layer):
         self.optional = bool(optional)
         self.built = True
         tensor = KerasTensor(batch_shape, in_dtype, name=self.name)
-        Node(self, (), {}, tensor)
-        self.output = tensor
+        Node(self, (), {}, tensor)  # `self.output` is this tensor (Layer.output)
 
     batch_shape = property(lambda self: self._batch_shape)
 

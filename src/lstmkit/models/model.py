@@ -79,6 +79,16 @@ class Model(ModelAPI, Layer):
         return list(self._all_layers)
 
     @property
+    def input(self):
+        """The model's input KerasTensor(s), as given to `Model(inputs, ...)`."""
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        """The model's output KerasTensor(s), as given to `Model(..., outputs)`."""
+        return self._outputs_struct
+
+    @property
     def input_names(self):
         return [t._keras_history[0].name for t in self.inputs]
 

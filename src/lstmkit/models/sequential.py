@@ -138,6 +138,11 @@ class Sequential(Model):
             return True
         return not self._token_input and arr.ndim > 1 and tensor.shape[-1] != arr.shape[-1]
 
+    # As in Keras, a Sequential's `input` / `output` are those of its own first call as a
+    # layer (use `inputs` / `outputs` for the graph's tensors).
+    input = Layer.input
+    output = Layer.output
+
     @property
     def layers(self):
         """The layers, without the InputLayer (as Keras lists them)."""

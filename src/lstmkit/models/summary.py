@@ -40,7 +40,7 @@ def _connected(layer, model):
         for t in node.input_tensors:
             src, ni, ti = t._keras_history
             parts.append(f"{src.name}[{ni}][{ti}]")
-    return ", ".join(parts) or "-"
+    return "\n".join(parts) or "-"
 
 
 def _params(layer):
@@ -87,7 +87,11 @@ def summary_text(model, line_length=None) -> str:
     right = {2}
 
     def line(cells):
-        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]
+        # "Connected to" holds one connection a line, cut with an ellipsis as Keras's rich
+        # table does; the other cells wrap.
+        wrapped = [[ln if len(ln) <= w else ln[:w - 1] + "…" for ln in c.split("\n")]
+                   if j == 3 else textwrap.wrap(c, w) or [""]
+                   for j, (c, w) in enumerate(zip(cells, widths))]
         height = max(len(w) for w in wrapped)
         out = []
         for i in range(height):
