@@ -225,3 +225,6 @@ class AveragePooling1D(_Pooling1D):
         valid, count, idx, left, padded, T = cache
         d_win = (d_outputs / count)[:, :, None, :] * valid[None, :, :, None]
         return self._scatter(d_win.astype(d_outputs.dtype), idx, left, padded, T), []
+
+# Keras's other names for the same classes.
+AvgPool1D, Convolution1D, MaxPool1D = AveragePooling1D, Conv1D, MaxPooling1D

@@ -95,3 +95,6 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     def backward(self, cache, d_outputs):
         d = d_outputs if self.keepdims else np.expand_dims(d_outputs, self._axis)
         return d * cache, []
+
+# Keras's other names for the same classes.
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
