@@ -59,6 +59,21 @@ def _human(nbytes):
         nbytes /= 1024
 
 
+def _sequential_like(model) -> bool:
+    """Keras prints a functional model that is one chain of single-input calls (no
+    branches, no shared layers) as it prints a Sequential: no "Connected to" column."""
+    if len(model.inputs) != 1:
+        return False
+    parent = model.inputs[0]._keras_history[0]._inbound_nodes[0]
+    seen = set()
+    for node in model._run_order:
+        if len(node.input_tensors) != 1 or node.parent_nodes != [parent] or node.layer in seen:
+            return False
+        seen.add(node.layer)
+        parent = node
+    return True
+
+
 def summary_text(model, line_length=None) -> str:
     from .sequential import Sequential
     sequential = isinstance(model, Sequential)
@@ -66,6 +81,7 @@ def summary_text(model, line_length=None) -> str:
     unbuilt = sequential and not model.built and model._input_layer is None
     if sequential and not unbuilt:
         model._ensure_built()
+    chain = sequential or _sequential_like(model)
     rows = []
     layers = model.layers
     for layer in layers:
@@ -75,14 +91,14 @@ def summary_text(model, line_length=None) -> str:
         else:
             shape, params = _shape_text(layer, model), f"{_params(layer):,}"
         row = [f"{layer.name} ({type(layer).__name__})", shape, params]
-        if not sequential:
+        if not chain:
             row.append(_connected(layer, model))
         rows.append(row)
-    widths = [31, 22, 13] if sequential else [19, 17, 10, 17]
+    widths = [31, 22, 13] if chain else [19, 17, 10, 17]
     if line_length:
         scale = line_length / (sum(widths) + 3 * len(widths) + 1)
         widths = [max(8, int(w * scale)) for w in widths]
-    headers = ["Layer (type)", "Output Shape", "Param #"] + ([] if sequential else
+    headers = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else
                                                              ["Connected to"])
     right = {2}
 

@@ -3,6 +3,7 @@
 
 from ._random import SeedGenerator, make_rng, set_random_seed
 from ._sequences import pad_sequences, to_categorical
+from ._session import clear_session
 
 
 def __getattr__(name):
@@ -15,8 +16,8 @@ def __getattr__(name):
         return timeseries_dataset_from_array
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["SeedGenerator", "get_file", "make_rng", "pad_sequences", "set_random_seed",
-           "timeseries_dataset_from_array", "to_categorical"]
+__all__ = ["SeedGenerator", "clear_session", "get_file", "make_rng", "pad_sequences",
+           "set_random_seed", "timeseries_dataset_from_array", "to_categorical"]
 
 
 def __dir__():
