@@ -93,6 +93,9 @@ class Sequential(Model):
             self._input_layer = InputLayer(batch_shape=tuple(input_shape))
         if not self._stack:
             raise ValueError(f"Sequential model {self.name!r} has no layers")
+        # Keras builds a Sequential by making a Functional, which takes the next automatic
+        # "functional" name: the models named after this one are numbered as in Keras.
+        unique_name("functional")
         x = self._input_layer.output
         for layer in self._stack:
             if not layer.built:
