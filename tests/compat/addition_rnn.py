@@ -11,7 +11,7 @@ import numpy as np
 import lstmkit as keras
 from lstmkit import layers
 
-TRAINING_SIZE = 400
+TRAINING_SIZE = 160
 DIGITS = 3
 REVERSE = True
 MAXLEN = DIGITS + 1 + DIGITS
@@ -81,7 +81,7 @@ model.summary()
 for epoch in range(1, 3):
     model.fit(x_train, y_train, batch_size=32, epochs=1, validation_data=(x_val, y_val),
               verbose=0)
-    for i in range(3):
+    for i in range(2):
         ind = int(rng.integers(0, len(x_val)))
         rowx, rowy = x_val[np.array([ind])], y_val[np.array([ind])]
         preds = np.argmax(model.predict(rowx, verbose=0), axis=-1)

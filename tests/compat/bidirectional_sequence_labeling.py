@@ -37,8 +37,8 @@ def get_bi_lstm_model(n_timesteps, mode):
 models = {}
 for mode in ["concat", "sum", "mul", "ave"]:
     model = get_bi_lstm_model(n_timesteps, mode)
-    for _ in range(3):
-        X, y = get_sequences(32, n_timesteps)
+    for _ in range(2):
+        X, y = get_sequences(16, n_timesteps)
         history = model.fit(X, y, epochs=1, batch_size=16, verbose=0)
     models[mode] = model
     print(mode, round(history.history["loss"][-1], 3))

@@ -19,7 +19,7 @@ num_features = 5
 MAX_EPOCHS = 2
 
 rng = np.random.default_rng(10)
-t = np.arange(600)
+t = np.arange(300)
 series = np.stack([np.sin(2 * np.pi * t / (24 + 3 * k)) for k in range(num_features)],
                   axis=1).astype("float32")
 series += 0.05 * rng.normal(size=series.shape).astype("float32")

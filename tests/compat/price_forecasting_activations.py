@@ -13,11 +13,11 @@ import lstmkit as keras
 from lstmkit import layers
 
 rng = np.random.default_rng(13)
-prices = 100 + np.cumsum(rng.normal(size=400)).astype("float32")
+prices = 100 + np.cumsum(rng.normal(size=160)).astype("float32")
 lo, hi = prices.min(), prices.max()
 scaled = (prices - lo) / (hi - lo)
-window = 30  # 60 in the tutorials
-x = np.lib.stride_tricks.sliding_window_view(scaled[:-1], window)[..., None]  # (n, 30, 1)
+window = 20  # 60 in the tutorials
+x = np.lib.stride_tricks.sliding_window_view(scaled[:-1], window)[..., None]  # (n, 20, 1)
 y = scaled[window:]
 split = int(0.8 * len(x))
 x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]

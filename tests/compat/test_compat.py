@@ -52,10 +52,16 @@ def _run(name, lib, tmp_path):
 
 
 def _summaries(text) -> list:
-    """The summary tables printed, without lstmkit's backend line."""
+    """The summary tables printed, without lstmkit's backend line.
+
+    The byte sizes on the "Total params" and "Optimizer params" lines of a trained model
+    are dropped: they count the optimizer's `iterations`, int32 on Keras's torch backend
+    and int64 (as lstmkit keeps it, for TensorFlow-made files) on TensorFlow.
+    """
     blocks = re.findall(r'Model: ".*?"\n.*?Non-trainable params:[^\n]*(?:\n Optimizer[^\n]*)?',
                         text, flags=re.S)
-    return blocks
+    return [re.sub(r"^( (?:Total|Optimizer) params: [\d,]+) \(.*\)$", r"\1", b, flags=re.M)
+            if "Optimizer params" in b else b for b in blocks]
 
 
 def _keras_dataset_adapter(keras):

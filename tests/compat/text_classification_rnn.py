@@ -14,11 +14,11 @@ import lstmkit as keras
 VOCAB_SIZE = 300
 rng = np.random.default_rng(11)
 train_x = keras.utils.pad_sequences(
-    [rng.integers(1, VOCAB_SIZE, size=rng.integers(4, 30)) for _ in range(96)], padding="post")
-train_y = rng.integers(0, 2, size=96)
+    [rng.integers(1, VOCAB_SIZE, size=rng.integers(4, 12)) for _ in range(48)], padding="post")
+train_y = rng.integers(0, 2, size=48)
 test_x = keras.utils.pad_sequences(
-    [rng.integers(1, VOCAB_SIZE, size=rng.integers(4, 30)) for _ in range(32)], padding="post")
-test_y = rng.integers(0, 2, size=32)
+    [rng.integers(1, VOCAB_SIZE, size=rng.integers(4, 12)) for _ in range(16)], padding="post")
+test_y = rng.integers(0, 2, size=16)
 
 model = keras.Sequential([
     keras.layers.Embedding(input_dim=VOCAB_SIZE, output_dim=16, mask_zero=True),
@@ -35,7 +35,7 @@ model.summary()
 
 sample = rng.integers(1, VOCAB_SIZE, size=(1, 11))
 predictions = model.predict(sample, verbose=0)
-padded = np.concatenate([sample, np.zeros((1, 40), "int64")], axis=1)
+padded = np.concatenate([sample, np.zeros((1, 9), "int64")], axis=1)
 predictions_padded = model.predict(padded, verbose=0)
 print("padding changes the prediction by", float(np.abs(predictions - predictions_padded)[0, 0]))
 

@@ -12,7 +12,7 @@ import numpy as np
 import lstmkit as keras
 from lstmkit.layers import LSTM, Dense, Dropout
 
-n_timesteps, n_features, n_outputs = 32, 9, 6  # 128 steps in the dataset
+n_timesteps, n_features, n_outputs = 24, 9, 6  # 128 steps in the dataset
 rng = np.random.default_rng(3)
 
 
@@ -25,8 +25,8 @@ def make_split(n):
         "float32"), labels
 
 
-trainX, trainy = make_split(120)
-testX, testy = make_split(40)
+trainX, trainy = make_split(64)
+testX, testy = make_split(24)
 trainy = keras.utils.to_categorical(trainy)
 testy = keras.utils.to_categorical(testy, num_classes=n_outputs)
 print(trainX.shape, trainy.shape, testX.shape, testy.shape)

@@ -51,10 +51,10 @@ batch_size = 32
 input_dim = 28
 units = 32
 output_size = 10
-x_train = rng.random((96, 28, 28)).astype("float32")
-y_train = rng.integers(0, 10, size=96)
-x_test = rng.random((32, 28, 28)).astype("float32")
-y_test = rng.integers(0, 10, size=32)
+x_train = rng.random((48, 28, 28)).astype("float32")
+y_train = rng.integers(0, 10, size=48)
+x_test = rng.random((16, 28, 28)).astype("float32")
+y_test = rng.integers(0, 10, size=16)
 
 
 def build_model():

@@ -40,7 +40,7 @@ def _connected(layer, model):
         for t in node.input_tensors:
             src, ni, ti = t._keras_history
             parts.append(f"{src.name}[{ni}][{ti}]")
-    return "\n".join(parts) or "-"
+    return ", ".join(parts) or "-"
 
 
 def _params(layer):
@@ -103,9 +103,10 @@ def summary_text(model, line_length=None) -> str:
     right = {2}
 
     def line(cells):
-        # "Connected to" holds one connection a line, cut with an ellipsis as Keras's rich
-        # table does; the other cells wrap.
-        wrapped = [[ln if len(ln) <= w else ln[:w - 1] + "…" for ln in c.split("\n")]
+        # "Connected to" wraps between connections and cuts a longer one with an ellipsis,
+        # as Keras's rich table does; the other cells wrap.
+        wrapped = [[ln if len(ln) <= w else ln[:w - 1] + "…"
+                    for ln in textwrap.wrap(c, w, break_long_words=False)]
                    if j == 3 else textwrap.wrap(c, w) or [""]
                    for j, (c, w) in enumerate(zip(cells, widths))]
         height = max(len(w) for w in wrapped)
