@@ -57,7 +57,8 @@ class CompileMetrics:
         return [m for _, m, _ in self._state.metrics or []]
 
     def result(self) -> dict:
-        return {m.name: m.result() for m in self.metrics}
+        """{log name: value}, e.g. {"a_mae": ...} for output "a" of a multi-output model."""
+        return {self._state.log_names[id(m)]: m.result() for m in self.metrics}
 
     def reset_state(self):
         for m in self.metrics:
@@ -91,6 +92,7 @@ class CompileState:
                 if isinstance(s, str) and s.lower() not in ("accuracy", "acc"):
                     _metrics.get(s)  # unknown names fail at compile time
         self.metrics = None  # built on the first batch: [(output index, metric, weighted)]
+        self.log_names: dict = {}  # id(metric) -> its key in the logs ("b_accuracy")
         self.loss_tracker = _metrics.Mean("loss")
         self.output_loss_trackers = [_metrics.Mean(f"{n}_loss") for n in self.output_names] \
             if self.multi else []
@@ -118,6 +120,7 @@ class CompileState:
                         m = type(spec)()  # a fresh instance per output
                         m.name = spec.name
                     base = spec if isinstance(spec, str) else m.name
+                    m.name = base  # the metric keeps Keras's name; the logs get `name`
                     name = prefix + base
                     if name in seen and weighted:
                         name = f"{prefix}weighted_{base}"
@@ -126,7 +129,7 @@ class CompileState:
                         name = f"{name}_{seen[name] - 1}"
                     else:
                         seen[name] = 1
-                    m.name = name
+                    self.log_names[id(m)] = name
                     self.metrics.append((i, m, weighted))
 
     def reset(self):
@@ -150,12 +153,12 @@ class CompileState:
         for t in self.output_loss_trackers:
             logs[t.name] = float(t.result())
         for _, m, _ in self.metrics or []:
-            logs[m.name] = float(m.result())
+            logs[self.log_names[id(m)]] = float(m.result())
         return dict(sorted(logs.items()))
 
     def ordered(self, logs) -> list:
         """Keras's `_flatten_metrics_in_order`: loss, compile metrics, per-output losses."""
-        keys = ["loss"] + [m.name for _, m, _ in self.metrics or []] + \
+        keys = ["loss"] + [self.log_names[id(m)] for _, m, _ in self.metrics or []] + \
             [t.name for t in self.output_loss_trackers]
         return [logs[k] for k in keys if k in logs]
 
