@@ -78,10 +78,10 @@ model.add(layers.Dense(len(chars), activation="softmax"))
 model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 model.summary()
 
-for epoch in range(1, 3):
+for _epoch in range(1, 3):
     model.fit(x_train, y_train, batch_size=32, epochs=1, validation_data=(x_val, y_val),
               verbose=0)
-    for i in range(2):
+    for _ in range(2):
         ind = int(rng.integers(0, len(x_val)))
         rowx, rowy = x_val[np.array([ind])], y_val[np.array([ind])]
         preds = np.argmax(model.predict(rowx, verbose=0), axis=-1)

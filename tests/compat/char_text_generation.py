@@ -54,13 +54,13 @@ def sample(preds, temperature=1.0):
     return int(np.argmax(probas))
 
 
-for epoch in range(1):
+for _epoch in range(1):
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
     start_index = random.Random(0).randint(0, len(text) - maxlen - 1)
     for diversity in [0.5]:
         generated = ""
         sentence = text[start_index: start_index + maxlen]
-        for i in range(8):
+        for _ in range(8):
             x_pred = np.zeros((1, maxlen, len(chars)))
             for t, char in enumerate(sentence):
                 x_pred[0, t, char_indices[char]] = 1.0

@@ -40,7 +40,7 @@ def build(stateful):
 stateless = build(stateful=False)
 stateless.compile(loss="mse", optimizer="adam")
 stateless.summary()
-for i in range(epochs):
+for _ in range(epochs):
     stateless.fit(x_train, y_train, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
 
 model = build(stateful=True)

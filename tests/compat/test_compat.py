@@ -117,7 +117,7 @@ def test_script_runs_and_matches_keras(name, tmp_path, monkeypatch):
         warnings.simplefilter("ignore")  # Keras's own deprecation and input_shape warnings
         theirs, theirs_out = _run(name, "keras", tmp_path / "keras")
         assert sorted(theirs["CHECKS"]) == sorted(ours["CHECKS"])
-        for key, (model, x) in ours["CHECKS"].items():
+        for key, (model, _) in ours["CHECKS"].items():
             k_model, k_x = theirs["CHECKS"][key]
             assert model.count_params() == k_model.count_params(), f"{name}: {key} params"
             k_model.set_weights(model.get_weights())

@@ -125,7 +125,10 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                                                                   ".keras")
     if md5_hash is not None and file_hash is None:
         file_hash, hash_algorithm = md5_hash, "md5"
-    datadir = os.path.join(os.path.expanduser(cache_dir), cache_subdir)
+    base = os.path.expanduser(cache_dir)
+    if os.path.isdir(base) and not os.access(base, os.W_OK):
+        base = os.path.join(tempfile.gettempdir(), ".keras")  # Keras's fallback
+    datadir = os.path.join(base, cache_subdir)
     os.makedirs(datadir, exist_ok=True)
     provided = fname
     fname = os.fspath(fname) if fname is not None else ""
