@@ -167,3 +167,32 @@ def test_activation_layers_train_in_a_model_like_keras():
     theirs.train_on_batch(torch.tensor(X), torch.tensor(y))
     for a, v in zip(ours.get_weights(), theirs.weights):
         np.testing.assert_allclose(a, v.value.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_keras_files_go_both_ways(tmp_path):
+    """A model with the five layers: lstmkit's .keras file loads in Keras and Keras's in
+    lstmkit, with the same predictions."""
+    keras = _keras()
+
+    def build(k):
+        L = k.layers
+        inp = k.Input((6, 5))
+        h = L.LSTM(4, return_sequences=True)(inp)
+        h = L.PReLU(alpha_initializer="glorot_uniform", shared_axes=[1])(L.ReLU(6.0)(h))
+        h = L.ELU(0.5)(L.LeakyReLU(negative_slope=0.2)(h))
+        return k.Model(inp, L.Softmax(axis=1)(h))
+
+    ours = build(lk)
+    ours.save(tmp_path / "ours.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = keras.models.load_model(tmp_path / "ours.keras")
+        np.testing.assert_allclose(loaded(_torch().tensor(X)).detach().numpy(), ours.predict(
+            X, verbose=0), rtol=1e-5, atol=1e-6)
+        theirs = build(keras)
+        theirs.save(tmp_path / "theirs.keras")
+        expected = theirs(_torch().tensor(X)).detach().numpy()
+    back = lk.models.load_model(tmp_path / "theirs.keras")
+    assert [type(layer).__name__ for layer in back.layers][2:] == \
+        ["ReLU", "PReLU", "LeakyReLU", "ELU", "Softmax"]
+    np.testing.assert_allclose(back.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
