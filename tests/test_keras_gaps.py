@@ -92,10 +92,25 @@ def test_sequential_built_by_predict_or_fit_records_the_first_batch_as_keras(how
                 model.compile("sgd", "mse")
                 model.fit(x, np.zeros((40, 1)), batch_size=16, verbose=0)
     assert ours.input_shape == tuple(theirs.input_shape) == (16, 5, 3)
-    # ... and then any length and batch size; the feature axis must still fit.
+    # ... and then any length and batch size; the LSTM still checks its features.
     assert ours.predict(RNG.normal(size=(3, 11, 3)), verbose=0).shape == (3, 1)
-    with pytest.raises(ValueError, match="incompatible"):
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
         ours.predict(RNG.normal(size=(3, 11, 4)), verbose=0)
+
+
+def test_saved_sequential_built_from_tokens_runs_other_lengths_after_loading(tmp_path):
+    keras = _keras()
+    ours, theirs = _pair(_text_model, keras)
+    ours(RNG.integers(1, 50, size=(2, 19)))
+    ours.save(tmp_path / "m.keras")
+    x = RNG.integers(1, 50, size=(3, 25))
+    with quiet():
+        loaded = keras.models.load_model(tmp_path / "m.keras")
+        expected = loaded.predict(x, verbose=0)
+    back = lk.models.load_model(tmp_path / "m.keras")
+    assert back.input_shape == tuple(loaded.input_shape) == (2, 19)
+    np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_sequential_with_an_input_runs_other_lengths_too_a_functional_model_does_not():

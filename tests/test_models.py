@@ -122,8 +122,11 @@ def test_shared_layer_and_several_inputs():
 
 def test_bad_inputs_get_clear_errors():
     model = lk.Sequential([lk.Input((5, 3)), LSTM(2)])
-    with pytest.raises(ValueError, match="expected shape"):
+    # A Sequential checks the rank, its layers the axes they need (as in Keras).
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
         model.predict(np.zeros((2, 5, 4), "float32"))
+    with pytest.raises(ValueError, match="expected shape"):
+        model.predict(np.zeros((2, 5), "float32"))
     with pytest.raises(ValueError, match="expects 1 input"):
         model.predict([np.zeros((2, 5, 3)), np.zeros((2, 5, 3))])
     with pytest.raises(ValueError, match="weight list of length"):

@@ -37,8 +37,6 @@ class Sequential(Model):
         ModelAPI.__init__(self)
         self._stack: list = []
         self._input_layer = None
-        # Built from integer data (no Input): token ids, any length.
-        self._token_input = False
         self.built = False
         for layer in layers or []:
             self.add(layer, rebuild=False)
@@ -119,8 +117,6 @@ class Sequential(Model):
             dtype = first.dtype if isinstance(first, KerasTensor) else None
             if dtype is not None and not str(dtype).startswith("float"):
                 self._input_layer = InputLayer(batch_shape=tuple(shape), dtype=dtype)
-            self._token_input = not isinstance(first, KerasTensor) and \
-                np.asarray(first).dtype.kind in "biu"
             self.build(tuple(shape))
         elif self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
@@ -132,13 +128,9 @@ class Sequential(Model):
 
     def _shape_mismatch(self, tensor, arr) -> bool:
         # Keras's Sequential runs its layers one by one, without the functional model's
-        # input check: any batch size and length is fine (with or without an Input); the
-        # feature axis must still fit the weights (token ids: any length).
-        if arr.ndim != len(tensor.shape):
-            return True
-        tokens = self._token_input or not tensor.dtype.startswith("float")
-        return not tokens and arr.ndim > 1 and tensor.shape[-1] is not None and \
-            tensor.shape[-1] != arr.shape[-1]
+        # input check: only the rank must match (with or without an Input); each layer
+        # checks the axes its weights need (an LSTM its features).
+        return arr.ndim != len(tensor.shape)
 
     # As in Keras, a Sequential's `input` / `output` are those of its own first call as a
     # layer (use `inputs` / `outputs` for the graph's tensors).
