@@ -356,3 +356,18 @@ def test_functional_merge_layers_as_keras():
         np.testing.assert_allclose(ours.predict(x, verbose=0), keras_call(theirs, x),
                                    rtol=1e-6)
         assert type(ours.layers[-1]).__name__ == type(theirs.layers[-1]).__name__
+
+
+def test_metrics_of_a_sequential_compiled_before_it_is_built_as_keras():
+    keras = _keras()
+    seen = []
+    for k in (lk, keras):
+        model = k.Sequential([k.layers.LSTM(2), k.layers.Dense(1)])
+        model.compile("adam", "mse", metrics=["mae"])
+        stages = [[(type(m).__name__, m.name) for m in model.metrics]]
+        with quiet():
+            model.fit(np.zeros((4, 3, 2)), np.zeros((4, 1)), verbose=0)
+        stages.append([(type(m).__name__, m.name) for m in model.metrics])
+        stages.append(sorted(model.get_metrics_result()))
+        seen.append(stages)
+    assert seen[0] == seen[1]

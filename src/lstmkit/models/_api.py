@@ -175,11 +175,17 @@ class ModelAPI:
             return []
         state = getattr(self, "_compile_state", None)
         if state is None:  # compiled before the model was built: the state comes with data
+            from ..training.compile_state import CompileMetrics
             from ..training.metrics import Mean
             args = getattr(self, "_compile_args", {})
             has = bool(args.get("metrics") or args.get("weighted_metrics"))
-            return [Mean("loss")] + ([_PendingCompileMetrics()] if has else [])
+            return [Mean("loss")] + ([CompileMetrics(None)] if has else [])
         return state.metric_objects()
+
+    def get_metrics_result(self) -> dict:
+        """The current values of the loss and metrics by log name (floats), as Keras's."""
+        state = getattr(self, "_compile_state", None)
+        return {} if state is None else state.results()
 
     @property
     def metrics_names(self):
@@ -212,15 +218,3 @@ class ModelAPI:
         from .. import saving as _io
         return _io.load_weights(self, filepath, **kwargs)
 
-
-class _PendingCompileMetrics:
-    """"compile_metrics" before the first batch has resolved them (no metric yet)."""
-
-    name = "compile_metrics"
-    metrics: list = []
-
-    def result(self) -> dict:
-        return {}
-
-    def reset_state(self):
-        pass

@@ -54,7 +54,8 @@ class CompileMetrics:
 
     @property
     def metrics(self) -> list:
-        return [m for _, m, _ in self._state.metrics or []]
+        """The metric objects (none yet before the first batch or without a state)."""
+        return [m for _, m, _ in getattr(self._state, "metrics", None) or []]
 
     def result(self) -> dict:
         """{log name: value}, e.g. {"a_mae": ...} for output "a" of a multi-output model."""
