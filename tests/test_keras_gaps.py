@@ -371,3 +371,25 @@ def test_metrics_of_a_sequential_compiled_before_it_is_built_as_keras():
         stages.append(sorted(model.get_metrics_result()))
         seen.append(stages)
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("module,obj", [
+    ("initializers", lambda k: k.initializers.GlorotUniform(seed=3)),
+    ("regularizers", lambda k: k.regularizers.L2(0.01)),
+    ("constraints", lambda k: k.constraints.MaxNorm(2.0)),
+    ("activations", lambda k: k.activations.get("tanh")),
+    ("losses", lambda k: k.losses.Huber(delta=2.0)),
+    ("optimizers", lambda k: k.optimizers.Adam(0.01)),
+])
+def test_serialize_deserialize_read_keras_entries(module, obj):
+    """Each module's `deserialize` reads what Keras's `serialize` writes."""
+    keras = _keras()
+    entry = getattr(keras, module).serialize(obj(keras))
+    ours = getattr(lk, module).deserialize(entry)
+    theirs = getattr(keras, module).deserialize(entry)
+    if module == "activations":
+        assert ours.name == theirs.__name__
+    else:
+        assert type(ours).__name__ == type(theirs).__name__
+        assert ours.get_config() == {k: v for k, v in theirs.get_config().items()
+                                     if k in ours.get_config()}
