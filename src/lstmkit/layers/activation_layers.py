@@ -10,8 +10,8 @@ Example:
     >>> import lstmkit as lk
     >>> lk.layers.ReLU(max_value=5.0, negative_slope=0.5)(np.array([-2.0, 3.0, 9.0])).tolist()
     [-1.0, 3.0, 5.0]
-    >>> lk.layers.LeakyReLU(negative_slope=0.1)(np.array([-2.0, 3.0])).tolist()
-    [-0.2, 3.0]
+    >>> lk.layers.LeakyReLU(negative_slope=0.5)(np.array([-2.0, 3.0])).tolist()
+    [-1.0, 3.0]
 """
 
 from __future__ import annotations
