@@ -409,8 +409,11 @@ def test_bad_input_gets_clear_errors():
         model.fit(x, np.zeros((9, 2)), verbose=0)
     with pytest.raises(ValueError, match="do not match"):
         model.fit(x, np.zeros((10, 3)), verbose=0)
-    with pytest.raises(ValueError, match="expected shape"):
+    # A Sequential checks the rank, its LSTM the features (as in Keras).
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 2"):
         model.fit(np.zeros((10, 4, 3)), np.zeros((10, 2)), verbose=0)
+    with pytest.raises(ValueError, match="expected shape"):
+        model.fit(np.zeros((10, 4)), np.zeros((10, 2)), verbose=0)
     with pytest.raises(ValueError, match="cardinality"):
         model.fit(x, np.zeros((10, 2)), sample_weight=np.ones(4), verbose=0)
     with pytest.raises(ValueError, match="validation_split"):

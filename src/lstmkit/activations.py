@@ -171,6 +171,11 @@ def serialize(activation: Activation) -> str:
     return activation.name
 
 
+def deserialize(config, custom_objects=None) -> Activation:
+    """An activation from its Keras name or serialized dict (as `get`)."""
+    return get(config)
+
+
 # -- softmax (added for Dense/Activation heads): not elementwise, so `grad` cannot give the
 # vector-Jacobian product; layers use `softmax_vjp` (see lstmkit.layers.activation).
 def _softmax(x, axis=-1):

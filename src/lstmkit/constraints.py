@@ -97,3 +97,12 @@ def serialize(con):
         return None
     return {"module": "keras.constraints", "class_name": type(con).__name__,
             "config": con.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    """A constraint from Keras's serialized dict (as `get`)."""
+    return get(config)
+
+
+# Keras's lower-case aliases are the same classes (`keras.constraints.max_norm is MaxNorm`).
+max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNorm

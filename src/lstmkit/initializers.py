@@ -290,3 +290,17 @@ def serialize(init: Initializer) -> dict:
         "config": init.get_config(),
         "registered_name": None,
     }
+
+
+def deserialize(config, custom_objects=None):
+    """An `Initializer` from Keras's serialized dict (as `get`)."""
+    return get(config)
+
+
+# Keras's lower-case aliases are the same classes (`keras.initializers.zeros is Zeros`).
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal

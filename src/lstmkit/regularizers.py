@@ -101,3 +101,12 @@ def serialize(reg):
         return None
     return {"module": "keras.regularizers", "class_name": type(reg).__name__,
             "config": reg.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    """A regularizer from Keras's serialized dict (as `get`)."""
+    return get(config)
+
+
+# Keras's lower-case aliases are the same classes (`keras.regularizers.l2 is L2`).
+l1, l2, l1_l2 = L1, L2, L1L2

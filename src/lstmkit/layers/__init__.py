@@ -26,12 +26,22 @@ _LAZY = {
     "Normalization": "preprocessing", "Dropout": "regularization", "Masking": "regularization",
     "Flatten": "reshaping", "Permute": "reshaping", "RepeatVector": "reshaping",
     "Reshape": "reshaping", "TimeDistributed": "wrappers",
+    "ELU": "activation_layers", "LeakyReLU": "activation_layers",
+    "PReLU": "activation_layers", "ReLU": "activation_layers", "Softmax": "activation_layers",
+    "add": "merging", "average": "merging", "concatenate": "merging", "maximum": "merging",
+    "minimum": "merging", "multiply": "merging", "subtract": "merging",
 }
+# Keras's other names for the same classes (`keras.layers.MaxPool1D is MaxPooling1D`).
+_ALIASES = {"AvgPool1D": "AveragePooling1D", "Convolution1D": "Conv1D",
+            "GlobalAvgPool1D": "GlobalAveragePooling1D", "GlobalMaxPool1D": "GlobalMaxPooling1D",
+            "MaxPool1D": "MaxPooling1D"}
+_LAZY.update({alias: _LAZY[name] for alias, name in _ALIASES.items()})
 _SUBMODULES = frozenset(_LAZY.values()) | {"base", "lstm", "lstm_cell", "node"}
 
 _REGISTRY: dict[str, type] = {}
 #: Layer classes `get` registers on first use (every lazy name but the function `Input`).
 _LAZY_REGISTERED = frozenset(_LAZY) - {"Input"}
+_LAZY_REGISTERED = frozenset(n for n in _LAZY_REGISTERED if n[0].isupper() and n not in _ALIASES)
 
 
 def __getattr__(name):
@@ -104,6 +114,11 @@ __all__ = [
     "Conv1D",
     "Dense",
     "Dropout",
+    "ELU",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
     "Embedding",
     "Flatten",
     "GlobalAveragePooling1D",
@@ -125,6 +140,18 @@ __all__ = [
     "Subtract",
     "TimeDistributed",
     "Variable",
+    "AvgPool1D",
+    "Convolution1D",
+    "GlobalAvgPool1D",
+    "GlobalMaxPool1D",
+    "MaxPool1D",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
     "deserialize",
     "get",
     "register",

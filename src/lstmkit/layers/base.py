@@ -272,6 +272,25 @@ class Layer:
         _node.Node(self, inputs, call_kwargs, outputs, config_kwargs)
         return outputs
 
+    # -- symbolic access: the tensors of the first call (keras Layer.input / .output) ----------
+    def _first_node_tensors(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {what}.")
+        node = self._inbound_nodes[0]
+        tensors = node.input_tensors if what == "input" else node.output_tensors
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self):
+        """The input KerasTensor(s) of the layer's first call on symbolic tensors."""
+        return self._first_node_tensors("input")
+
+    @property
+    def output(self):
+        """The output KerasTensor(s) of the layer's first call on symbolic tensors."""
+        return self._first_node_tensors("output")
+
     def _convert_inputs(self, inputs):
         if isinstance(inputs, (list, tuple)):
             return type(inputs)(check_array(x, self.dtype) for x in inputs)

@@ -47,6 +47,8 @@ class Bidirectional(SequenceCall, Layer):
             `stateful`, `return_sequences`, `return_state`; used as given, like Keras.
     """
 
+    supports_masking = True  # as Keras 3 sets it
+
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, LSTM):
             raise ValueError(

@@ -156,6 +156,8 @@ class Conv1D(Layer):
 
 
 class _Pooling1D(Layer):
+
+    supports_masking = False  # as Keras 3 sets it
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
                  name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -224,3 +226,6 @@ class AveragePooling1D(_Pooling1D):
         valid, count, idx, left, padded, T = cache
         d_win = (d_outputs / count)[:, :, None, :] * valid[None, :, :, None]
         return self._scatter(d_win.astype(d_outputs.dtype), idx, left, padded, T), []
+
+# Keras's other names for the same classes.
+AvgPool1D, Convolution1D, MaxPool1D = AveragePooling1D, Conv1D, MaxPooling1D

@@ -41,6 +41,8 @@ class InputLayer(Layer):
         name: the layer's name ("input_layer", "input_layer_1", ...).
     """
 
+    supports_masking = False  # as Keras 3 sets it
+
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
                  input_tensor=None, optional=False, name=None, ragged=None, **kwargs):
         kwargs.pop("input_shape", None)
@@ -69,8 +71,7 @@ class InputLayer(Layer):
         self.optional = bool(optional)
         self.built = True
         tensor = KerasTensor(batch_shape, in_dtype, name=self.name)
-        Node(self, (), {}, tensor)
-        self.output = tensor
+        Node(self, (), {}, tensor)  # `self.output` is this tensor (Layer.output)
 
     batch_shape = property(lambda self: self._batch_shape)
 

@@ -94,6 +94,8 @@ class LSTM(SequenceCall, Layer):
     Call: `layer(inputs (B, T, D), initial_state=[h0, c0], mask=(B, T) bool, training=False)`.
     """
 
+    supports_masking = True  # as Keras 3 sets it
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,

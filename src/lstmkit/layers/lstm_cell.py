@@ -53,6 +53,8 @@ class LSTMCell(Layer):
     `unit_forget_bias=True` sets the forget slice of the bias to ones.
     """
 
+    supports_masking = False  # as Keras 3 sets it
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,

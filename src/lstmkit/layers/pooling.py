@@ -83,6 +83,8 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 class GlobalMaxPooling1D(_GlobalPooling1D):
     """Max over time: (B, T, D) -> (B, D). Ties share the gradient equally (torch's amax)."""
 
+    supports_masking = False  # as Keras 3 sets it
+
     def forward(self, inputs, training=False, mask=None, **kwargs):
         self._check(inputs)
         out = np.max(inputs, axis=self._axis, keepdims=True)
@@ -93,3 +95,6 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     def backward(self, cache, d_outputs):
         d = d_outputs if self.keepdims else np.expand_dims(d_outputs, self._axis)
         return d * cache, []
+
+# Keras's other names for the same classes.
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D

@@ -31,6 +31,8 @@ class Normalization(Layer):
         invert: apply the inverse (de-standardize), e.g. on a forecaster's output.
     """
 
+    supports_masking = True  # as Keras 3 sets it
+
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
         if (mean is None) != (variance is None):

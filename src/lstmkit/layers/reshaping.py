@@ -23,6 +23,8 @@ from .base import Layer
 class Flatten(Layer):
     """(B, d1, d2, ...) -> (B, d1 * d2 * ...)."""
 
+    supports_masking = False  # as Keras 3 sets it
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last", "channels_first"):
@@ -58,6 +60,8 @@ class Flatten(Layer):
 class RepeatVector(Layer):
     """(B, D) -> (B, n, D): the input repeated n times (the bridge of an encoder-decoder)."""
 
+    supports_masking = False  # as Keras 3 sets it
+
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
@@ -86,6 +90,8 @@ class RepeatVector(Layer):
 
 class Reshape(Layer):
     """(B, ...) -> (B, *target_shape); one entry of target_shape may be -1."""
+
+    supports_masking = False  # as Keras 3 sets it
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -118,6 +124,8 @@ class Reshape(Layer):
 
 class Permute(Layer):
     """Permute the non-batch axes: `dims` is 1-based, e.g. (2, 1) swaps time and features."""
+
+    supports_masking = False  # as Keras 3 sets it
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)

@@ -185,9 +185,30 @@ class ModelAPI:
             state.reset()
 
     @property
-    def metrics_names(self):
+    def metrics(self) -> list:
+        """Keras 3's `model.metrics`: [] before compile; then the "loss" Mean, the
+        "compile_metrics" group (when metrics were given) and, once a step has run on a
+        model with several outputs, one "<output>_loss" Mean per output."""
+        if not getattr(self, "compiled", False):
+            return []
         state = getattr(self, "_compile_state", None)
-        return [] if state is None else state.metrics_names()
+        if state is None:  # compiled before the model was built: the state comes with data
+            from ..training.compile_state import CompileMetrics
+            from ..training.metrics import Mean
+            args = getattr(self, "_compile_args", {})
+            has = bool(args.get("metrics") or args.get("weighted_metrics"))
+            return [Mean("loss")] + ([CompileMetrics(None)] if has else [])
+        return state.metric_objects()
+
+    def get_metrics_result(self) -> dict:
+        """The current values of the loss and metrics by log name (floats), as Keras's."""
+        state = getattr(self, "_compile_state", None)
+        return {} if state is None else state.results()
+
+    @property
+    def metrics_names(self):
+        """The names of `metrics`: e.g. ["loss", "compile_metrics"]."""
+        return [m.name for m in self.metrics]
 
     def to_json(self, **kwargs) -> str:
         """The model's Keras 3 config entry as a JSON string (see `lstmkit.saving.to_json`)."""
@@ -214,3 +235,4 @@ class ModelAPI:
     def load_weights(self, filepath, **kwargs):
         from .. import saving as _io
         return _io.load_weights(self, filepath, **kwargs)
+

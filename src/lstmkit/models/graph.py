@@ -93,6 +93,8 @@ def map_graph(inputs, outputs):
 
 def supports_masking(layer) -> bool:
     """Keras's `supports_masking`: set on the layer, or implied by a custom compute_mask."""
+    if getattr(layer, "_outputs_carry_masks", False):  # a nested model
+        return True
     flag = getattr(layer, "supports_masking", None)
     if flag is not None:
         return bool(flag)

@@ -80,6 +80,16 @@ class Model(ModelAPI, Layer):
         return list(self._all_layers)
 
     @property
+    def input(self):
+        """The model's input KerasTensor(s), as given to `Model(inputs, ...)`."""
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        """The model's output KerasTensor(s), as given to `Model(..., outputs)`."""
+        return self._outputs_struct
+
+    @property
     def input_names(self):
         return [t._keras_history[0].name for t in self.inputs]
 
@@ -133,8 +143,7 @@ class Model(ModelAPI, Layer):
                 arr = arr.astype(t.dtype)
             elif t.dtype.startswith("float"):
                 arr = arr.astype(t.dtype, copy=False)
-            if arr.ndim != len(t.shape) or any(
-                    s is not None and s != a for s, a in zip(t.shape[1:], arr.shape[1:])):
+            if self._shape_mismatch(t, arr):
                 raise ValueError(
                     f"Input {t._keras_history[0].name!r} of model {self.name!r} is "
                     f"incompatible: expected shape {t.shape}, got {arr.shape}"
@@ -144,6 +153,12 @@ class Model(ModelAPI, Layer):
         if len(sizes) > 1:
             raise ValueError(f"All inputs must have the same batch size, got sizes {sorted(sizes)}")
         return arrays
+
+    @staticmethod
+    def _shape_mismatch(tensor, arr) -> bool:
+        """Whether `arr` does not fit the input `tensor` (the batch axis is free)."""
+        return arr.ndim != len(tensor.shape) or any(
+            s is not None and s != a for s, a in zip(tensor.shape[1:], arr.shape[1:]))
 
     def _pack_outputs(self, flat):
         return list(flat) if isinstance(self._outputs_struct, list) else flat[0]
@@ -162,8 +177,10 @@ class Model(ModelAPI, Layer):
         self._last_output_masks = self.output_masks(run)
         return self._pack_outputs(flat), run
 
-    # A model inside a model passes its outputs' masks on (keras Functional.compute_mask).
-    supports_masking = True
+    # Keras 3 reports False for models, yet a model inside a model passes its outputs'
+    # masks on (they ride on Keras's output tensors; here Functional.compute_mask gives them).
+    supports_masking = False
+    _outputs_carry_masks = True
 
     def compute_mask(self, inputs, mask=None):
         masks = getattr(self, "_last_output_masks", None)

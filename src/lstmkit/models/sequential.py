@@ -90,6 +90,9 @@ class Sequential(Model):
             self._input_layer = InputLayer(batch_shape=tuple(input_shape))
         if not self._stack:
             raise ValueError(f"Sequential model {self.name!r} has no layers")
+        # Keras builds a Sequential by making a Functional, which takes the next automatic
+        # "functional" name: the models named after this one are numbered as in Keras.
+        unique_name("functional")
         x = self._input_layer.output
         for layer in self._stack:
             if not layer.built:
@@ -105,6 +108,7 @@ class Sequential(Model):
         self._init_graph(self._input_layer.output, x)
 
     def _ensure_built(self, x=None):
+        """Build on first use; `x` is the first batch (its full shape is recorded, as Keras)."""
         if self.built:
             return
         if self._input_layer is None and x is not None:
@@ -112,8 +116,8 @@ class Sequential(Model):
             shape = first.shape if isinstance(first, KerasTensor) else np.shape(first)
             dtype = first.dtype if isinstance(first, KerasTensor) else None
             if dtype is not None and not str(dtype).startswith("float"):
-                self._input_layer = InputLayer(batch_shape=(None, *shape[1:]), dtype=dtype)
-            self.build((None, *shape[1:]))
+                self._input_layer = InputLayer(batch_shape=tuple(shape), dtype=dtype)
+            self.build(tuple(shape))
         elif self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
         else:
@@ -121,6 +125,17 @@ class Sequential(Model):
                 f"Sequential model {self.name!r} has not been built: give it an lk.Input, "
                 f"call build(input_shape), or call it on data first"
             )
+
+    def _shape_mismatch(self, tensor, arr) -> bool:
+        # Keras's Sequential runs its layers one by one, without the functional model's
+        # input check: only the rank must match (with or without an Input); each layer
+        # checks the axes its weights need (an LSTM its features).
+        return arr.ndim != len(tensor.shape)
+
+    # As in Keras, a Sequential's `input` / `output` are those of its own first call as a
+    # layer (use `inputs` / `outputs` for the graph's tensors).
+    input = Layer.input
+    output = Layer.output
 
     @property
     def layers(self):

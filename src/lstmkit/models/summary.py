@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
+
 from ..layers.input_layer import InputLayer
 
 
@@ -57,29 +59,56 @@ def _human(nbytes):
         nbytes /= 1024
 
 
+def _sequential_like(model) -> bool:
+    """Keras prints a functional model that is one chain of single-input calls (no
+    branches, no shared layers) as it prints a Sequential: no "Connected to" column."""
+    if len(model.inputs) != 1:
+        return False
+    parent = model.inputs[0]._keras_history[0]._inbound_nodes[0]
+    seen = set()
+    for node in model._run_order:
+        if len(node.input_tensors) != 1 or node.parent_nodes != [parent] or node.layer in seen:
+            return False
+        seen.add(node.layer)
+        parent = node
+    return True
+
+
 def summary_text(model, line_length=None) -> str:
     from .sequential import Sequential
     sequential = isinstance(model, Sequential)
-    if sequential:
+    # An unbuilt Sequential (no Input, not called yet): Keras prints "?" and "0 (unbuilt)".
+    unbuilt = sequential and not model.built and model._input_layer is None
+    if sequential and not unbuilt:
         model._ensure_built()
+    chain = sequential or _sequential_like(model)
     rows = []
     layers = model.layers
     for layer in layers:
-        row = [f"{layer.name} ({type(layer).__name__})", _shape_text(layer, model),
-               f"{_params(layer):,}"]
-        if not sequential:
+        if unbuilt:
+            shape = "?"
+            params = f"{_params(layer):,}" if layer.built else "0 (unbuilt)"
+        else:
+            shape, params = _shape_text(layer, model), f"{_params(layer):,}"
+        row = [f"{layer.name} ({type(layer).__name__})", shape, params]
+        if not chain:
             row.append(_connected(layer, model))
         rows.append(row)
-    widths = [31, 22, 13] if sequential else [19, 17, 10, 17]
+    widths = [31, 22, 13] if chain else [19, 17, 10, 17]
     if line_length:
         scale = line_length / (sum(widths) + 3 * len(widths) + 1)
         widths = [max(8, int(w * scale)) for w in widths]
-    headers = ["Layer (type)", "Output Shape", "Param #"] + ([] if sequential else
+    headers = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else
                                                              ["Connected to"])
     right = {2}
 
     def line(cells):
-        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]
+        # "Connected to" wraps between connections and cuts a longer one with an ellipsis,
+        # as Keras's rich table does; the other cells wrap.
+        wrapped = [[ln if len(ln) <= w else ln[:w - 1] + "…"
+                    for ln in textwrap.wrap(c, w, break_long_words=False)]
+                   if j == 3 else textwrap.wrap(c, w) or [""]
+                   for j, (c, w) in enumerate(zip(cells, widths))]
         height = max(len(w) for w in wrapped)
         out = []
         for i in range(height):
@@ -102,13 +131,25 @@ def summary_text(model, line_length=None) -> str:
         out += line(row)
         out.append(border("├", "┼", "┤", "─") if i < len(rows) - 1 else
                    border("└", "┴", "┘", "─"))
-    total = sum(w.value.size for w in model.weights)
-    trainable = sum(w.value.size for w in model.trainable_weights)
-    tb = sum(w.value.nbytes for w in model.trainable_weights)
-    nb = sum(w.value.nbytes for w in model.weights) - tb
-    out.append(f" Total params: {total:,} ({_human(tb + nb)})")
+    if unbuilt:
+        weights = [w for layer in layers if layer.built for w in layer.weights]
+        trainable_weights = [w for w in weights if w.trainable]
+    else:
+        weights, trainable_weights = model.weights, model.trainable_weights
+    total = sum(w.value.size for w in weights)
+    trainable = sum(w.value.size for w in trainable_weights)
+    tb = sum(w.value.nbytes for w in trainable_weights)
+    nb = sum(w.value.nbytes for w in weights) - tb
+    # A compiled model whose optimizer has run adds its variables (keras summary_utils.py).
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    opt_vars = optimizer.variables if getattr(optimizer, "built", False) else []
+    n_opt = sum(np.size(v.value) for v in opt_vars)
+    b_opt = sum(np.asarray(v.value).nbytes for v in opt_vars)
+    out.append(f" Total params: {total + n_opt:,} ({_human(tb + nb + b_opt)})")
     out.append(f" Trainable params: {trainable:,} ({_human(tb)})")
     out.append(f" Non-trainable params: {total - trainable:,} ({_human(nb)})")
+    if opt_vars:
+        out.append(f" Optimizer params: {n_opt:,} ({_human(b_opt)})")
     backends = [(layer.name, getattr(layer, "backend_", None)) for layer in layers
                 if type(layer).__name__ in ("LSTM", "Bidirectional")]
     if backends:

@@ -43,6 +43,32 @@ def _per_output(spec, names, what):
     return [spec for _ in names]
 
 
+class CompileMetrics:
+    """The compiled metrics as one entry of `model.metrics`, named "compile_metrics" as in
+    keras/src/trainers/compile_utils.py: `result()` is a dict by metric name."""
+
+    name = "compile_metrics"
+
+    def __init__(self, state):
+        self._state = state
+
+    @property
+    def metrics(self) -> list:
+        """The metric objects (none yet before the first batch or without a state)."""
+        return [m for _, m, _ in getattr(self._state, "metrics", None) or []]
+
+    def result(self) -> dict:
+        """{log name: value}, e.g. {"a_mae": ...} for output "a" of a multi-output model."""
+        return {self._state.log_names[id(m)]: m.result() for m in self.metrics}
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def __repr__(self):
+        return f"<CompileMetrics name={self.name}>"
+
+
 class CompileState:
     def __init__(self, model, optimizer, loss, loss_weights, metrics, weighted_metrics):
         self.output_names = list(model.output_names)
@@ -67,9 +93,12 @@ class CompileState:
                 if isinstance(s, str) and s.lower() not in ("accuracy", "acc"):
                     _metrics.get(s)  # unknown names fail at compile time
         self.metrics = None  # built on the first batch: [(output index, metric, weighted)]
+        self.log_names: dict = {}  # id(metric) -> its key in the logs ("b_accuracy")
         self.loss_tracker = _metrics.Mean("loss")
         self.output_loss_trackers = [_metrics.Mean(f"{n}_loss") for n in self.output_names] \
             if self.multi else []
+        self.compile_metrics = CompileMetrics(self)
+        self._stepped = False  # Keras lists the per-output losses once a step has run
 
     def check_loss(self):
         if all(loss_fn is None for loss_fn in self.losses):
@@ -92,6 +121,7 @@ class CompileState:
                         m = type(spec)()  # a fresh instance per output
                         m.name = spec.name
                     base = spec if isinstance(spec, str) else m.name
+                    m.name = base  # the metric keeps Keras's name; the logs get `name`
                     name = prefix + base
                     if name in seen and weighted:
                         name = f"{prefix}weighted_{base}"
@@ -100,7 +130,7 @@ class CompileState:
                         name = f"{name}_{seen[name] - 1}"
                     else:
                         seen[name] = 1
-                    m.name = name
+                    self.log_names[id(m)] = name
                     self.metrics.append((i, m, weighted))
 
     def reset(self):
@@ -111,6 +141,7 @@ class CompileState:
             m.reset_state()
 
     def update_metrics(self, ys, preds, masks, sample_weight):
+        self._stepped = True
         self.build_metrics(ys, preds)
         for i, m, weighted in self.metrics:
             sw = sample_weight[i] if isinstance(sample_weight, list) else sample_weight
@@ -123,18 +154,28 @@ class CompileState:
         for t in self.output_loss_trackers:
             logs[t.name] = float(t.result())
         for _, m, _ in self.metrics or []:
-            logs[m.name] = float(m.result())
+            logs[self.log_names[id(m)]] = float(m.result())
         return dict(sorted(logs.items()))
 
     def ordered(self, logs) -> list:
         """Keras's `_flatten_metrics_in_order`: loss, compile metrics, per-output losses."""
-        keys = ["loss"] + [m.name for _, m, _ in self.metrics or []] + \
+        keys = ["loss"] + [self.log_names[id(m)] for _, m, _ in self.metrics or []] + \
             [t.name for t in self.output_loss_trackers]
         return [logs[k] for k in keys if k in logs]
 
+    def has_compile_metrics(self) -> bool:
+        return any(self._metric_specs) or any(self._weighted_specs)
+
+    def metric_objects(self) -> list:
+        """`model.metrics`: the loss Mean, "compile_metrics", then the per-output loss Means
+        (once a step has run), as Keras 3.15 lists them."""
+        out = [self.loss_tracker]
+        if self.has_compile_metrics():
+            out.append(self.compile_metrics)
+        return out + (self.output_loss_trackers if self._stepped else [])
+
     def metrics_names(self) -> list:
-        return ["loss"] + (["compile_metrics"] if self._metric_specs and any(
-            self._metric_specs) else []) + [t.name for t in self.output_loss_trackers]
+        return [m.name for m in self.metric_objects()]
 
     def metric_direction(self, name):
         """"up" / "down" for a logged metric name (for `mode="auto"` callbacks)."""

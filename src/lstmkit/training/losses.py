@@ -374,9 +374,39 @@ def mean_absolute_error(y_true, y_pred):
     return MeanAbsoluteError()._values(*MeanAbsoluteError()._prepare(y_true, y_pred), False)[0]
 
 
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample binary crossentropy, mean over the last axis (keras.losses's function)."""
+    fn = BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+    return fn._values(*fn._prepare(y_true, y_pred), False)[0]
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample categorical crossentropy over the last axis (keras.losses's function)."""
+    fn = CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing,
+                                 axis=axis)
+    return fn._values(*fn._prepare(y_true, y_pred), False)[0]
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """Per-sample crossentropy for integer targets (keras.losses's function)."""
+    fn = SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=ignore_class)
+    return fn._values(*fn._prepare(y_true, y_pred), False)[0]
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Per-sample Huber loss, mean over the last axis (keras.losses's function)."""
+    fn = Huber(delta=delta)
+    return fn._values(*fn._prepare(y_true, y_pred), False)[0]
+
+
 mse, mae = mean_squared_error, mean_absolute_error
 
 __all__ = [
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "huber",
+    "sparse_categorical_crossentropy",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
     "Huber",

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .losses import squeeze_or_expand
+# Keras's metrics module exports the losses' function forms too.
+from .losses import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    huber,
+    sparse_categorical_crossentropy,
+    squeeze_or_expand,
+)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
@@ -193,6 +200,10 @@ def get(identifier, y_true=None, y_pred=None):
 
 
 __all__ = [
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "huber",
+    "sparse_categorical_crossentropy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
     "Mean",

@@ -43,9 +43,11 @@ def _num_samples(x):
     return np.shape(x)[0]
 
 
-def _prepare(model, x):
-    if hasattr(model, "_ensure_built"):
-        model._ensure_built(x)
+def _prepare(model, x, batch_size=None):
+    """Build an unbuilt Sequential on the first batch of `x`, as Keras does."""
+    if hasattr(model, "_ensure_built") and not model.built:
+        first = x if batch_size is None or x is None else _slice(x, slice(0, batch_size))
+        model._ensure_built(first)
 
 
 def _steps(steps, available, what="steps"):
@@ -78,8 +80,9 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         if batches:
             _prepare(model, batches[0])
     else:
-        _prepare(model, x)
-        index = list(_batches(_num_samples(x), _batch_size(batch_size)))
+        batch_size = _batch_size(batch_size)
+        _prepare(model, x, batch_size)
+        index = list(_batches(_num_samples(x), batch_size))
         batches = [_slice(x, i) for i in index[:_steps(steps, len(index))]]
     if not batches:
         raise ValueError("predict got 0 samples")
@@ -145,10 +148,10 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
     model.compiled = True
 
 
-def _state(model, x=None):
+def _state(model, x=None, batch_size=None):
     if not getattr(model, "compiled", False):
         raise RuntimeError("You must call `compile()` before using the model for training.")
-    _prepare(model, x)
+    _prepare(model, x, batch_size)
     if model._compile_state is None:
         from .compile_state import CompileState
         model._compile_state = CompileState(model, **model._compile_args)
@@ -300,9 +303,9 @@ def _fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callb
     from . import _adapters as _data
     from . import callbacks as _callbacks
     _steps(validation_steps, 1, "validation_steps")  # checked before any training
-    first = x[0][0] if _data.is_batch_sequence(x) else x
-    state = _state(model, first)
     batch_size = _batch_size(batch_size)
+    first = x[0][0] if _data.is_batch_sequence(x) else x
+    state = _state(model, first, None if _data.is_batch_sequence(x) else batch_size)
     source = _source(model, x, y, sample_weight, batch_size)
     val = None
     if validation_data is not None:
@@ -387,7 +390,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     `steps` limits the number of batches; `callbacks` get Keras's `on_test_*` calls.
     """
     from . import _adapters as _data
-    state = _state(model, x[0][0] if _data.is_batch_sequence(x) else x)
+    seq = _data.is_batch_sequence(x)
+    state = _state(model, x[0][0] if seq else x, None if seq else _batch_size(batch_size))
     start = time.perf_counter()
     source = _source(model, x, y, sample_weight, _batch_size(batch_size))
     steps = _steps(steps, source.steps)
