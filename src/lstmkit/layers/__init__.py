@@ -1,5 +1,8 @@
 """Layers with Keras's names: `LSTM`, `LSTMCell`, `Bidirectional`, and a registry.
 
+The rest of the recurrent family: `GRU`, `GRUCell`, `SimpleRNN`, `SimpleRNNCell`,
+`RNN(cell)` and `StackedRNNCells`.
+
 `serialize(layer)` / `deserialize(entry)` convert between layers and Keras's
 `{"module", "class_name", "config", "registered_name"}` entries. Only classes
 registered here can be deserialized: a file never names code to run.
@@ -26,8 +29,11 @@ _LAZY = {
     "Normalization": "preprocessing", "Dropout": "regularization", "Masking": "regularization",
     "Flatten": "reshaping", "Permute": "reshaping", "RepeatVector": "reshaping",
     "Reshape": "reshaping", "TimeDistributed": "wrappers",
+    "GRU": "gru", "GRUCell": "gru", "RNN": "rnn", "SimpleRNN": "simple_rnn",
+    "SimpleRNNCell": "simple_rnn", "StackedRNNCells": "stacked_rnn_cells",
 }
 _SUBMODULES = frozenset(_LAZY.values()) | {"base", "lstm", "lstm_cell", "node"}
+_SUBMODULES |= {"recurrent_cell"}
 
 _REGISTRY: dict[str, type] = {}
 #: Layer classes `get` registers on first use (every lazy name but the function `Input`).
@@ -62,8 +68,6 @@ for _cls in (LSTM, LSTMCell):
 
 def get(class_name: str):
     """The registered layer class for a Keras class name; ValueError otherwise."""
-    if class_name in ("GRU", "SimpleRNN", "GRUCell", "SimpleRNNCell"):
-        raise ValueError(f"Layer {class_name!r} is not supported yet by lstmkit (LSTM only)")
     if class_name == "Lambda":
         raise ValueError(
             "Lambda layers are not supported: loading one would run code from the file"
@@ -106,6 +110,8 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRU",
+    "GRUCell",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "Input",
@@ -120,8 +126,12 @@ __all__ = [
     "Multiply",
     "Normalization",
     "Permute",
+    "RNN",
     "RepeatVector",
     "Reshape",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "Variable",
