@@ -147,7 +147,8 @@ class SimpleRNN(RNN):
         self.activity_regularizer = _regularizers.get(activity_regularizer)
 
     def get_config(self):
-        return cell_config(self, CELL_KEYS, "kernel_constraint")
+        # Keras's SimpleRNN.get_config leaves out the seed (its cell's config has it)
+        return cell_config(self, CELL_KEYS[:-1], "kernel_constraint")
 
     @classmethod
     def from_config(cls, config):
