@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from . import _h5
+from . import _cudnn, _h5
 
 
 class LegacyH5:
@@ -103,6 +103,7 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
     updates = []
     for layer, (name, entries) in zip(model_layers, file_layers):
         variables = layer.weights
+        entries = _from_cudnn(layer, entries)
         if len(entries) != len(variables):
             raise ValueError(f"{path}: layer {layer.name!r} expects {len(variables)} weights, "
                              f"the file's layer {name!r} holds {len(entries)}")
@@ -116,6 +117,26 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
             updates.append((var, value))
     for var, value in updates:
         var.assign(value)
+
+
+def _from_cudnn(layer, entries):
+    """A file layer's entries, with Keras 2 CuDNNGRU / CuDNNLSTM weights (cuDNN's layout,
+    told apart by the bias shape) converted for the GRU / LSTM the config became."""
+    subs = [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") \
+        else [layer]
+    if len(entries) != 3 * len(subs):
+        return entries
+    out = []
+    for k, sub in enumerate(subs):
+        part = entries[3 * k:3 * k + 3]
+        kind = type(sub).__name__
+        if _cudnn.is_cudnn_layout(kind, [shape for shape, _ in part]):
+            if kind == "GRU" and not sub.cell.reset_after:
+                raise ValueError(f"layer {sub.name!r}: CuDNNGRU weights fit GRU(reset_after="
+                                 "True) only, not reset_after=False")
+            part = [(a.shape, a) for a in _cudnn.from_cudnn(kind, [a for _, a in part])]
+        out += part
+    return out
 
 
 def legacy_h5_bytes(model, model_config: dict | None, keras_version: str) -> bytes:
