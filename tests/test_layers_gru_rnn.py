@@ -207,7 +207,7 @@ class MaskBook:
     ("SimpleRNN", {"dropout": 0.3, "recurrent_dropout": 0.4, "return_sequences": True}),
 ])
 def test_dropout_matches_keras_with_the_same_masks(monkeypatch, kind, kwargs):
-    K = _keras()
+    _keras()
     from keras.src.layers.rnn import dropout_rnn_cell
 
     book = MaskBook(seed=7)

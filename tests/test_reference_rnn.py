@@ -97,8 +97,8 @@ def test_gradients_match_finite_differences(kind, reset_after, masked, go_backwa
 
 def test_stacked_gradients_match_finite_differences():
     rng = np.random.default_rng(3)
-    w1, w2, w3 = _weights(rng, "lstm"), _weights(rng, "gru", False, d=H, h=3), _weights(rng, "simple",
-                                                                                   d=3, h=2)
+    w1, w2 = _weights(rng, "lstm"), _weights(rng, "gru", False, d=H, h=3)
+    w3 = _weights(rng, "simple", d=3, h=2)
     masks = _masks(rng, "gru", True, d=H, h=3)
 
     def make(w):

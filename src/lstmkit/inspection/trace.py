@@ -39,7 +39,6 @@ import numpy as np
 
 from .. import kernels as _kernels
 from ..layers.bidirectional import Bidirectional
-from ..layers.lstm import LSTM
 from ..layers.lstm_cell import LSTMCell
 from ..layers.rnn import RNN
 from . import trace_rnn as _trace_rnn

@@ -53,8 +53,9 @@ class Bidirectional(SequenceCall, Layer):
             Keras).
         merge_mode: "concat" (default), "sum", "mul", "ave" or None (a tuple of both).
         weights: optional initial weights, forward layer's first, then backward's.
-        backward_layer: optional recurrent layer with `go_backwards` opposite to `layer`'s and the same
-            `stateful`, `return_sequences`, `return_state`; used as given, like Keras.
+        backward_layer: optional recurrent layer with `go_backwards` opposite to `layer`'s
+            and the same `stateful`, `return_sequences`, `return_state`; used as given, like
+            Keras.
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .. import regularizers as _regularizers
 from .lstm_cell import LSTMCell
-from .rnn import RNN, RNNCache, SequenceCall
+from .rnn import RNN, RNNCache
 
 LSTMCache = RNNCache  # the name `LSTM.forward`'s cache had before RNN was factored out
 
