@@ -84,3 +84,39 @@ def test_conversion_errors_name_the_problem():
     with pytest.raises(ValueError, match="reset_after=True"):
         lk.convert._torch_gru.gru_keras_to_torch(np.zeros((4, 6)), np.zeros((2, 6)),
                                                  np.zeros(6))
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: lk.layers.GRU(3, return_sequences=True, return_state=True),  # linear_before_reset=1
+    lambda: lk.layers.GRU(3, reset_after=False, go_backwards=True, return_state=True),
+    lambda: lk.layers.GRU(3, recurrent_activation="hard_sigmoid", return_sequences=True,
+                          zero_output_for_mask=True),
+    lambda: lk.layers.SimpleRNN(3, activation="relu", return_sequences=True,
+                                return_state=True),
+    lambda: lk.layers.RNN(lk.layers.GRUCell(2), return_state=True),
+    lambda: lk.layers.Bidirectional(lk.layers.GRU(2, return_sequences=True, return_state=True)),
+])
+def test_onnx_gru_and_rnn_match_onnxruntime(layer, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    layer = _randomized(layer())
+    n = len(layer.forward_layer.get_initial_state(3)) * 2 if hasattr(layer, "forward_layer") \
+        else len(layer.get_initial_state(3))
+    states = [RNG.normal(size=(3, 2 if hasattr(layer, "forward_layer") else layer.units))
+              .astype("float32") for _ in range(n)]
+    want = _flat(layer(X, mask=MASK, initial_state=states))
+    path = tmp_path / "m.onnx"
+    model = lk.convert.to_onnx(layer, path, mask=True, initial_state=True)
+    op = "RNN" if "SimpleRNN" in type(getattr(layer, "forward_layer", layer).cell).__name__ \
+        else "GRU"
+    nodes = [nd for nd in model.graph.node if nd.op_type == op]
+    assert nodes
+    if op == "GRU":
+        sub = getattr(layer, "forward_layer", layer)
+        lbr = [a.i for a in nodes[0].attribute if a.name == "linear_before_reset"]
+        assert lbr == [int(sub.cell.reset_after)]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, lk.convert.onnx_feed(X, MASK, states, layer=layer))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5)

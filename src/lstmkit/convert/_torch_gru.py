@@ -84,6 +84,11 @@ class _KerasCellModule(nn.Module):
         out = y if self.return_sequences else y[:, -1]
         return (out, h) if self.return_state else out
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras <= 3.15: the mask passes on with return_sequences; the state gets None."""
+        out = mask if self.return_sequences else None
+        return [out, None] if self.return_state else out
+
     def _loop(self, x, h, mask):
         prev_out = x.new_zeros(x.shape[0], self.units)
         outputs = []
@@ -270,6 +275,19 @@ def module_to_layer(module):
     return layer
 
 
+def _keras_weights(rnn, suffix) -> list:
+    """Keras weights of one layer/direction (`suffix` "_l0", "_l0_reverse", ...)."""
+    def get(name):
+        p = getattr(rnn, name + suffix, None)
+        return None if p is None else p.detach().cpu().numpy()
+
+    if isinstance(rnn, nn.GRU):
+        return gru_torch_to_keras(get("weight_ih"), get("weight_hh"), get("bias_ih"),
+                                  get("bias_hh"))
+    out = [get("weight_ih").T, get("weight_hh").T]
+    return out + ([get("bias_ih") + get("bias_hh")] if rnn.bias else [])
+
+
 def from_nn_rnn(rnn, return_sequences=True) -> list:
     """lstmkit layers for an `nn.GRU` (-> GRU(reset_after=True)) or `nn.RNN` (-> SimpleRNN):
     one per PyTorch layer, `Bidirectional(..., merge_mode="concat")` when bidirectional."""
@@ -286,24 +304,15 @@ def from_nn_rnn(rnn, return_sequences=True) -> list:
         config = {"units": rnn.hidden_size, "use_bias": bool(rnn.bias), "dtype": dtype,
                   "return_sequences": return_sequences or k < rnn.num_layers - 1}
         if isinstance(rnn, nn.GRU):
-            make = lambda: GRU(reset_after=True, **config)  # noqa: E731
+            config["reset_after"] = True
         else:
-            make = lambda: SimpleRNN(activation=rnn.nonlinearity, **config)  # noqa: E731
-        suffixes = [f"_l{k}"] + ([f"_l{k}_reverse"] if rnn.bidirectional else [])
+            config["activation"] = rnn.nonlinearity
+        cls = GRU if isinstance(rnn, nn.GRU) else SimpleRNN
         weights = []
-        for suffix in suffixes:
-            def get(name):
-                p = getattr(rnn, name + suffix, None)
-                return None if p is None else p.detach().cpu().numpy()
-
-            if isinstance(rnn, nn.GRU):
-                weights += gru_torch_to_keras(get("weight_ih"), get("weight_hh"),
-                                              get("bias_ih"), get("bias_hh"))
-            else:
-                weights += [get("weight_ih").T, get("weight_hh").T]
-                if rnn.bias:
-                    weights.append(get("bias_ih") + get("bias_hh"))
-        layer = Bidirectional(make(), merge_mode="concat") if rnn.bidirectional else make()
+        for suffix in [f"_l{k}"] + ([f"_l{k}_reverse"] if rnn.bidirectional else []):
+            weights += _keras_weights(rnn, suffix)
+        layer = Bidirectional(cls(**config), merge_mode="concat") if rnn.bidirectional \
+            else cls(**config)
         layer.build((None, None, size))
         layer.set_weights(weights)
         layers.append(layer)

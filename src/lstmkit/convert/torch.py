@@ -32,8 +32,7 @@ from torch import nn
 from .. import activations as _activations
 from ..layers import LSTM, Bidirectional
 from ..layers.rnn import RNN
-from . import _gates
-from . import _torch_gru
+from . import _gates, _torch_gru
 from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM, freeze_hidden_bias
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
