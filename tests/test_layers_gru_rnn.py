@@ -273,8 +273,14 @@ def test_errors_name_what_was_expected():
     x = np.zeros((2, 3, 4), "float32")
     with pytest.raises(ValueError, match=r"initial_state as a list of 1 arrays \[h\]"):
         lk.layers.GRU(3)(x, initial_state=[np.zeros((2, 3)), np.zeros((2, 3))])
-    with pytest.raises(ValueError, match="fused kernels compute the LSTM only"):
-        lk.layers.GRU(3, use_cudnn=True)(x)
+    with pytest.raises(ValueError, match="fused kernel computes activation='tanh'"):
+        lk.layers.GRU(3, use_cudnn=True, activation="relu")(x)
+    layer = lk.layers.GRU(3, use_cudnn=True)
+    layer(x)
+    assert layer.backend_ == "kernel"
+    layer = lk.layers.SimpleRNN(3, recurrent_dropout=0.5)  # the kernel has no recurrent dropout
+    layer(x, training=True)
+    assert layer.backend_ == "reference"
     with pytest.raises(ValueError, match="Received an invalid value for argument `units`"):
         lk.layers.GRUCell(0)
     with pytest.raises(ValueError, match="lstmkit RNN cell"):

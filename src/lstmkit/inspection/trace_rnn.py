@@ -118,21 +118,24 @@ class CellTrace:
 
 def cell_trace(layer, result, start, outputs, inputs, mask, training, direction="forward"):
     """A `CellTrace` from a GRU/SimpleRNN `run_sequence` result kept for backward."""
-    _step, seq = result.cache
-    steps = [saved[0] for saved in seq.saved]  # (GRUStep | SimpleRNNStep, x_t, h_before)
-    # the state after step t is what step t + 1 started from (a masked step kept the old one)
-    after = [saved[2] for saved in seq.saved[1:]] + [seq.states[0]]
     kind = type(layer.cell).__name__.removesuffix("Cell")
-    arrays = {}
-    if kind == "GRU":
-        for name in ("z", "r", "hh"):
-            arrays[name] = np.stack([getattr(s, name) for s in steps], axis=1)
-    arrays["h"] = np.stack(after, axis=1)
+    if result.backend == "kernel":  # the fused kernel kept them (kernels.cells.KernelCache)
+        arrays = result.cache.arrays()
+    else:
+        _step, seq = result.cache
+        steps = [saved[0] for saved in seq.saved]  # (GRUStep | SimpleRNNStep, x_t, h_before)
+        # the state after step t is what step t + 1 started from (a masked step kept it)
+        after = [saved[2] for saved in seq.saved[1:]] + [seq.states[0]]
+        arrays = {}
+        if kind == "GRU":
+            for name in ("z", "r", "hh"):
+                arrays[name] = np.stack([getattr(s, name) for s in steps], axis=1)
+        arrays["h"] = np.stack(after, axis=1)
     B, _, H = arrays["h"].shape
     h0 = np.zeros((B, H), arrays["h"].dtype) if start is None else \
         np.asarray(start[0], arrays["h"].dtype)
     return CellTrace(
-        layer_name=layer.name, kind=kind, arrays=arrays, sequence=seq.outputs,
+        layer_name=layer.name, kind=kind, arrays=arrays, sequence=result.outputs,
         inputs=np.asarray(inputs, layer.dtype),
         mask=None if mask is None else np.asarray(mask).astype(bool), initial_state=[h0],
         outputs=outputs, go_backwards=layer.go_backwards,

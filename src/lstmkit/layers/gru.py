@@ -55,6 +55,9 @@ class GRUCell(RecurrentCell, Layer):
     seed). Recurrent dropout makes Keras use implementation 1: one mask per gate.
     """
 
+    #: the fused kernel (`kernels.cells`) that runs this cell's sequences
+    kernel_kind = "GRU"
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,

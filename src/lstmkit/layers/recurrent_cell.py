@@ -43,6 +43,12 @@ def cell_config(layer, cell_keys, activity_before) -> dict:
     return config
 
 
+def _resolve(backend):
+    from ..kernels import resolve_backend
+
+    return resolve_backend(backend)
+
+
 class RecurrentCell:
     """Mixin for `Layer` cells that run on the reference loop."""
 
@@ -57,13 +63,21 @@ class RecurrentCell:
                      zero_output_for_mask=False, training=False, return_sequences=True,
                      keep_cache=False, backend=None) -> RunResult:
         """Run the cell over x (B, T, D) from `states` (flat list, or None for zeros)."""
-        if backend == "kernel":
-            raise ValueError(
-                f"backend='kernel' (or use_cudnn=True) cannot run {type(self).__name__}: "
-                f"lstmkit's fused kernels compute the LSTM only. Use backend='auto' or "
-                f"'reference' (or use_cudnn='auto').")
         B = x.shape[0]
-        step = self.step_fns(self.make_dropout_masks(B, training))
+        masks = self.make_dropout_masks(B, training)
+        kind = getattr(self, "kernel_kind", None)  # "GRU" / "SimpleRNN": a fused kernel exists
+        backend = _resolve(backend)
+        if backend != "reference":
+            reason = f"lstmkit has no fused kernel for {type(self).__name__}" if kind is None \
+                else self._kernel_reason(x, states, masks)
+            if reason is not None and backend == "kernel":
+                raise ValueError(
+                    f"backend='kernel' (or use_cudnn=True) cannot run {type(self).__name__}: "
+                    f"{reason}. Use backend='auto' or 'reference' (or use_cudnn='auto').")
+            if reason is None:
+                return self._run_kernel(x, states, masks, mask, go_backwards,
+                                        zero_output_for_mask, keep_cache)
+        step = self.step_fns(masks)
         if states is None:
             states = self.get_initial_state(B)
         seq = _rr.rnn_sequence(step, x, states, mask, go_backwards, zero_output_for_mask,
@@ -71,10 +85,34 @@ class RecurrentCell:
         return RunResult(seq.outputs, seq.outputs[:, -1], seq.states,
                          (step, seq) if keep_cache else None, "reference")
 
+    def _kernel_reason(self, x, states, masks):
+        from ..kernels import cells as _cells
+
+        arrays = [w.value for w in self._weights] + list(states or []) + list(masks)
+        return _cells.unsupported_reason(self.kernel_kind, x, arrays, self.activation,
+                                         getattr(self, "recurrent_activation", None),
+                                         masks[1])
+
+    def _run_kernel(self, x, states, masks, mask, go_backwards, zero_output_for_mask,
+                    keep_cache):
+        from ..kernels import cells as _cells
+
+        run = _cells.run_forward(
+            self.kernel_kind, x, self.kernel.value, self.recurrent_kernel.value,
+            None if self.bias is None else self.bias.value, None if states is None else states[0],
+            reset_after=getattr(self, "reset_after", False), mask=mask,
+            go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
+            dropout_mask=masks[0], keep_cache=keep_cache)
+        return RunResult(run.outputs, run.outputs[:, -1], run.states, run.cache, "kernel")
+
     def run_sequence_backward(self, result: RunResult, d_seq, d_states, input_grad=True):
         """(dx (B, T, D), d_initial_states (flat), d_weights) for a `run_sequence` result."""
         if result.cache is None:
             raise ValueError("run_sequence_backward needs a run with keep_cache=True")
+        if result.backend == "kernel":
+            from ..kernels import cells as _cells
+
+            return _cells.run_backward(result.cache, d_seq, d_states[0])
         step, seq = result.cache
         return _rr.rnn_sequence_backward(step, seq, d_seq, d_states)
 

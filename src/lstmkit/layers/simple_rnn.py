@@ -34,6 +34,9 @@ CELL_KEYS = ("units", "activation", "use_bias", *_INIT_KEYS, *_REG_KEYS, *_CON_K
 class SimpleRNNCell(RecurrentCell, Layer):
     """One step: `(x_t (B, D), [h (B, H)]) -> (h_t, [h_t])`; Keras's `SimpleRNNCell` arguments."""
 
+    #: the fused kernel (`kernels.cells`) that runs this cell's sequences
+    kernel_kind = "SimpleRNN"
+
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,

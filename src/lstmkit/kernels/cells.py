@@ -1,0 +1,211 @@
+"""The fused GRU and SimpleRNN paths: when they run, and their forward and backward.
+
+`run_forward(kind, ...)` computes what `reference_rnn.rnn_sequence` computes for a
+GRU ("GRU") or SimpleRNN ("SimpleRNN") cell with the loops of `_gru.py`: the input
+projection of all steps is one GEMM before the loop, the weight gradients single
+GEMMs after it. The kernels compute activation tanh with recurrent_activation
+sigmoid (Keras's defaults), float32 or float64, masks, go_backwards, initial states,
+zero_output_for_mask and input dropout (one mask, or one per gate for the GRU's
+implementation 1). Anything else (other activations, recurrent dropout) runs the
+reference loop: `unsupported_reason` says why; `backend="kernel"` then raises.
+
+Example:
+    >>> import numpy as np
+    >>> from lstmkit.kernels import cells
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2, 4, 3)).astype("float32")
+    >>> K, R = rng.normal(size=(3, 6)).astype("float32"), rng.normal(size=(2, 6)).astype("float32")
+    >>> run = cells.run_forward("GRU", x, K, R, None, None, reset_after=True, keep_cache=True)
+    >>> run.outputs.shape, run.states[0].shape
+    ((2, 4, 2), (2, 2))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import reference as _ref
+
+
+class CellRun(NamedTuple):
+    """A fused run (arrays of `outputs` in processing order, batch-major)."""
+
+    outputs: np.ndarray  # (B, T, H)
+    states: list  # [h_T]
+    cache: object  # KernelCache, or None at inference
+
+
+class KernelCache(NamedTuple):
+    """What backward (and `lk.trace`) needs, time-major, in processing order."""
+
+    kind: str
+    X: np.ndarray  # (T, B, D) inputs, dropout not applied
+    S: np.ndarray  # (T+1, B, H) states, S[0] = h0
+    gates: tuple  # GRU: Zs, Rs, HHs, RH (T, B, H) each; SimpleRNN: ()
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray | None
+    reset_after: bool
+    mask: np.ndarray  # (T, B) uint8 or size 0
+    dropout_mask: np.ndarray | None
+    go_backwards: bool
+    zero_output_for_mask: bool
+
+    def arrays(self) -> dict:
+        """{"z", "r", "hh", "h"} (GRU) or {"h"}: (B, T, H) in processing order."""
+        out = {}
+        if self.kind == "GRU":
+            for name, a in zip(("z", "r", "hh"), self.gates[:3]):
+                out[name] = np.ascontiguousarray(a.transpose(1, 0, 2))
+        out["h"] = np.ascontiguousarray(self.S[1:].transpose(1, 0, 2))
+        return out
+
+
+def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurrent_dropout_mask):
+    """Why the fused kernel cannot run this call, or None."""
+    if activation is not _ref.TANH or (kind == "GRU" and recurrent_activation is not
+                                        _ref.SIGMOID):
+        return ("the fused kernel computes activation='tanh'"
+                + (" with recurrent_activation='sigmoid'" if kind == "GRU" else ""))
+    if recurrent_dropout_mask is not None:
+        return "the fused kernel does not compute recurrent dropout"
+    dtype = getattr(x, "dtype", None)
+    if getattr(dtype, "type", None) not in (np.float32, np.float64):
+        return f"the fused kernel computes float32 or float64 inputs, got {dtype}"
+    if any(a is not None and a.dtype != dtype for a in arrays):
+        return f"the fused kernel needs every array in the inputs' dtype {dtype}"
+    try:
+        from . import _gru  # noqa: F401  (numba)
+    except ImportError as err:
+        return f"the fused kernel could not be loaded ({err})"
+    return None
+
+
+def _input_projection(X, kernel, bias_in, dropout_mask, n_gates):
+    """XZ (T, B, nH) = (X * mask) @ kernel + bias, one GEMM (three with per-gate masks)."""
+    T, B, D = X.shape
+    if dropout_mask is None or dropout_mask.ndim == 2:
+        Xd = X if dropout_mask is None else X * dropout_mask  # (T, B, D)
+        XZ = (Xd.reshape(T * B, D) @ kernel).reshape(T, B, kernel.shape[1])
+    else:  # one mask per gate (GRU implementation 1)
+        H = kernel.shape[1] // n_gates
+        XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
+        for k in range(n_gates):
+            cols = slice(k * H, (k + 1) * H)
+            XZ[:, :, cols] = ((X * dropout_mask[k]).reshape(T * B, D) @ kernel[:, cols]
+                              ).reshape(T, B, H)
+    if bias_in is not None:
+        XZ += bias_in
+    return XZ
+
+
+def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True, mask=None,
+                go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
+                keep_cache=False) -> CellRun:
+    """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None."""
+    from . import _gru
+
+    B, T, _ = x.shape
+    H = recurrent_kernel.shape[0]
+    dtype = x.dtype
+    X = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, D)
+    m = np.zeros(0, np.uint8) if mask is None else np.ascontiguousarray(mask.T, np.uint8)
+    if go_backwards:
+        X = np.ascontiguousarray(X[::-1])
+        m = m if mask is None else np.ascontiguousarray(m[::-1])
+    if mask is None:
+        m = m.reshape(0, 0)
+    b_in = b_rec = None
+    if bias is not None:
+        b_in, b_rec = (bias[0], bias[1]) if (kind == "GRU" and reset_after) else (bias, None)
+    n = 3 if kind == "GRU" else 1
+    XZ = _input_projection(X, kernel, b_in, dropout_mask, n)  # (T, B, nH)
+    S = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
+    S[0] = 0 if h0 is None else h0
+    out = np.empty((T, B, H), dtype)
+    R = np.ascontiguousarray(recurrent_kernel)
+    empty = np.zeros((0, 0, 0), dtype)
+    gates = ()
+    if kind == "GRU":
+        gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
+        b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
+        _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
+                              zero_output_for_mask)
+    else:
+        _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
+    h_T = S[T if keep_cache else T % 2].copy()
+    cache = None
+    if keep_cache:
+        cache = KernelCache(kind, X, S, gates, kernel, R, bias, reset_after, m, dropout_mask,
+                            go_backwards, zero_output_for_mask)
+    return CellRun(np.ascontiguousarray(out.transpose(1, 0, 2)), [h_T], cache)
+
+
+def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
+    """Gradients of a `run_forward(..., keep_cache=True)`.
+
+    Args:
+        d_outputs: (B, T, H) gradient of the outputs (processing order) or None.
+        d_h: (B, H) gradient of the final state or None.
+
+    Returns:
+        (dx (B, T, D) in input order, [d_h0], [d_kernel, d_recurrent_kernel(, d_bias)]).
+    """
+    from . import _gru
+
+    X, S = cache.X, cache.S
+    T, B, D = X.shape
+    H = S.shape[2]
+    dtype = X.dtype
+    d_out = np.zeros((0, 0, 0), dtype) if d_outputs is None else np.ascontiguousarray(
+        np.asarray(d_outputs, dtype).transpose(1, 0, 2))
+    dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype)
+    n = 3 if cache.kind == "GRU" else 1
+    dA = np.empty((T, B, n * H), dtype)  # gradients of the input projections
+    if cache.kind == "GRU":
+        dRec = np.empty((T, B, 3 * H), dtype)
+        _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out, dh,
+                               cache.reset_after, cache.zero_output_for_mask, dA, dRec)
+        left = S[:-1].reshape(T * B, H)
+        dR = np.empty_like(cache.recurrent_kernel)
+        dR[:, :2 * H] = left.T @ dRec[:, :, :2 * H].reshape(T * B, 2 * H)
+        # the candidate's product: with h (reset_after) or with r * h (kept in RH)
+        left_h = left if cache.reset_after else cache.gates[3].reshape(T * B, H)
+        dR[:, 2 * H:] = left_h.T @ dRec[:, :, 2 * H:].reshape(T * B, H)
+    else:
+        _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
+                                      cache.zero_output_for_mask, dA)
+        dR = S[:-1].reshape(T * B, H).T @ dA.reshape(T * B, H)
+    dx, dK = _input_projection_backward(X, cache.kernel, dA, cache.dropout_mask, n)
+    grads = [dK, dR]
+    if cache.bias is not None:
+        d_in = dA.sum(axis=(0, 1))
+        if cache.kind == "GRU" and cache.reset_after:
+            grads.append(np.stack([d_in, dRec.sum(axis=(0, 1))]))  # (2, 3H)
+        else:
+            grads.append(d_in)
+    if cache.go_backwards:
+        dx = dx[::-1]
+    return np.ascontiguousarray(dx.transpose(1, 0, 2)), [dh], grads
+
+
+def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
+    """(dX (T, B, D), d_kernel) of `_input_projection`."""
+    T, B, D = X.shape
+    G = kernel.shape[1]
+    flat = dA.reshape(T * B, G)
+    if dropout_mask is None or dropout_mask.ndim == 2:
+        Xd = X if dropout_mask is None else X * dropout_mask
+        dK = Xd.reshape(T * B, D).T @ flat
+        dX = (flat @ kernel.T).reshape(T, B, D)
+        return (dX if dropout_mask is None else dX * dropout_mask), dK
+    H = G // n_gates
+    dK = np.empty_like(kernel)
+    dX = np.zeros_like(X)
+    for k in range(n_gates):
+        cols = slice(k * H, (k + 1) * H)
+        dK[:, cols] = (X * dropout_mask[k]).reshape(T * B, D).T @ flat[:, cols]
+        dX += (flat[:, cols] @ kernel[:, cols].T).reshape(T, B, D) * dropout_mask[k]
+    return dX, dK

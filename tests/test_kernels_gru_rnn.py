@@ -1,0 +1,72 @@
+"""The fused GRU and SimpleRNN kernels against the reference (`reference_rnn`), forward and
+backward, for each dtype, direction, mask, dropout, bias and reset_after."""
+
+import numpy as np
+import pytest
+
+from lstmkit import reference_rnn as rr
+from lstmkit.kernels import cells
+
+pytest.importorskip("numba")
+B, T, D, H = 3, 6, 4, 5
+TOL = {"float32": dict(rtol=2e-5, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
+
+
+def _case(kind, dtype, reset_after, use_bias, dropout, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 3 if kind == "GRU" else 1
+    f = lambda *s: (rng.normal(size=s) * 0.5).astype(dtype)  # noqa: E731
+    K, R = f(D, n * H), f(H, n * H)
+    bias = None
+    if use_bias:
+        bias = f(2, 3 * H) if kind == "GRU" and reset_after else f(n * H)
+    dm = None
+    if dropout == "shared":
+        dm = ((rng.random((B, D)) > 0.3) / 0.7).astype(dtype)
+    elif dropout == "per_gate":
+        dm = ((rng.random((3, B, D)) > 0.3) / 0.7).astype(dtype)
+    return rng, K, R, bias, dm
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind, reset_after, dropout", [
+    ("GRU", True, None), ("GRU", False, None), ("GRU", True, "shared"),
+    ("GRU", False, "per_gate"), ("SimpleRNN", True, None), ("SimpleRNN", True, "shared")])
+@pytest.mark.parametrize("masked, go_backwards, zofm, use_bias, with_h0", [
+    (False, False, False, True, False), (True, True, False, True, True),
+    (True, False, True, False, True), (True, True, True, True, False)])
+def test_kernel_matches_reference(dtype, kind, reset_after, dropout, masked, go_backwards,
+                                  zofm, use_bias, with_h0):
+    rng, K, R, bias, dm = _case(kind, dtype, reset_after, use_bias, dropout)
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    mask = None
+    if masked:
+        mask = rng.random((B, T)) > 0.35
+        mask[0] = False  # a fully masked row
+    h0 = rng.normal(size=(B, H)).astype(dtype) if with_h0 else None
+    if kind == "GRU":
+        step = rr.gru_step_fns(K, R, bias, reset_after, dropout_mask=dm)
+    else:
+        step = rr.simple_rnn_step_fns(K, R, bias, dropout_mask=dm)
+    states = [np.zeros((B, H), dtype) if h0 is None else h0]
+    want = rr.rnn_sequence(step, x, states, mask, go_backwards, zofm, keep_steps=True)
+    got = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                            go_backwards=go_backwards, zero_output_for_mask=zofm,
+                            dropout_mask=dm, keep_cache=True)
+    np.testing.assert_allclose(got.outputs, want.outputs, **TOL[dtype])
+    np.testing.assert_allclose(got.states[0], want.states[0], **TOL[dtype])
+    d_out = rng.normal(size=(B, T, H)).astype(dtype)
+    d_h = rng.normal(size=(B, H)).astype(dtype)
+    dx_w, dst_w, dw_w = rr.rnn_sequence_backward(step, want, d_out, [d_h])
+    dx, dst, dw = cells.run_backward(got.cache, d_out, d_h)
+    np.testing.assert_allclose(dx, dx_w, **TOL[dtype])
+    np.testing.assert_allclose(dst[0], dst_w[0], **TOL[dtype])
+    assert len(dw) == len(dw_w)
+    for a, b in zip(dw, dw_w):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, **TOL[dtype])
+    inference = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                                  go_backwards=go_backwards, zero_output_for_mask=zofm,
+                                  dropout_mask=dm)
+    np.testing.assert_array_equal(inference.outputs, got.outputs)
+    np.testing.assert_array_equal(inference.states[0], got.states[0])
