@@ -2,7 +2,7 @@
 
 The shape of the LSTM kernels (`_forward.py`): the input projection of every step is
 one GEMM before the loop (`cells.py`, X @ kernel + input bias, as XZ (T, B, nH)); each
-step then does one product with the recurrent kernel (BLAS through numba's np.dot) and
+step then does one product with the recurrent kernel (BLAS, or a loop when small) and
 one fused elementwise pass; training keeps the activations backward needs; backward
 keeps per-step gradients of the projections so that the weight gradients are single
 GEMMs over all steps after the loop. Everything is time-major, in processing order.
@@ -27,6 +27,27 @@ from numba import njit
 from ._math import sigmoid, tanh
 
 
+#: Below this many multiply-adds a step's product is a plain loop: a BLAS call costs more.
+SMALL_MACS = 1 << 16
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _dot(a, b, out):
+    """out = a @ b; small products as a loop that LLVM vectorizes over out's columns."""
+    M, K = a.shape
+    N = b.shape[1]
+    if M * K * N >= SMALL_MACS:
+        np.dot(a, b, out)
+        return
+    for i in range(M):
+        for j in range(N):
+            out[i, j] = 0
+        for k in range(K):
+            aik = a[i, k]
+            for j in range(N):
+                out[i, j] += aik * b[k, j]
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, train,
                      zero_output):
@@ -49,9 +70,9 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
         nxt = t + 1 if train else (t + 1) % 2
         h = S[cur]
         if reset_after:
-            np.dot(h, R, rz)
+            _dot(h, R, rz)
         else:
-            np.dot(h, Rzr, rz2)
+            _dot(h, Rzr, rz2)
         for b in range(B):
             for j in range(H):
                 if reset_after:
@@ -68,7 +89,7 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
                     Rs[t, b, j] = r
                 rz[b, j] = z  # z kept for the mix below (rz's z block is used up)
         if not reset_after:
-            np.dot(rh, Rh, rec)
+            _dot(rh, Rh, rec)
             for b in range(B):
                 for j in range(H):
                     hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rec[b, j])
@@ -143,7 +164,7 @@ def gru_backward_loop(S, Zs, Rs, HHs, RH, R, mask, d_out, dh, reset_after, zero_
                     dzr[b, H + j] = dah[b, j] * RH[t, b, j] * r * (1 - r)
                     dRec[t, b, 2 * H + j] = dah[b, j] * r
         else:
-            np.dot(dah, RhT, d_rh)  # the gradient of r * h
+            _dot(dah, RhT, d_rh)  # the gradient of r * h
             for b in range(B):
                 for j in range(H):
                     r = Rs[t, b, j]
@@ -157,9 +178,9 @@ def gru_backward_loop(S, Zs, Rs, HHs, RH, R, mask, d_out, dh, reset_after, zero_
             for j in range(H):
                 dA[t, b, 2 * H + j] = dah[b, j]
         if reset_after:
-            np.dot(dRec[t], RT, back)
+            _dot(dRec[t], RT, back)
         else:
-            np.dot(dzr, RzrT, back)
+            _dot(dzr, RzrT, back)
         for b in range(B):
             for j in range(H):
                 dh[b, j] += back[b, j]
@@ -176,7 +197,7 @@ def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
         cur = t if train else t % 2
         nxt = t + 1 if train else (t + 1) % 2
         h = S[cur]
-        np.dot(h, R, a)
+        _dot(h, R, a)
         for b in range(B):
             keep = (not has_mask) or mask[t, b] != 0
             for j in range(H):
@@ -206,7 +227,7 @@ def simple_rnn_backward_loop(S, R, mask, d_out, dh, zero_output, dA):
             for j in range(H):
                 y = S[t + 1, b, j]
                 dA[t, b, j] = dnew[b, j] * (1 - y * y)
-        np.dot(dA[t], RT, back)
+        _dot(dA[t], RT, back)
         for b in range(B):
             for j in range(H):
                 dh[b, j] = back[b, j] + keep_grad[b, j]

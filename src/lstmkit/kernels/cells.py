@@ -83,19 +83,30 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
     return None
 
 
+def _gemm(a, b):
+    """a @ b through the kernels' BLAS call, one thread for small products (`_blas.gemm`)."""
+    from . import _blas
+
+    return _blas.gemm(_contiguous(a), _contiguous(b))
+
+
+def _contiguous(a):
+    return a if (a.flags.c_contiguous or a.flags.f_contiguous) else np.ascontiguousarray(a)
+
+
 def _input_projection(X, kernel, bias_in, dropout_mask, n_gates):
     """XZ (T, B, nH) = (X * mask) @ kernel + bias, one GEMM (three with per-gate masks)."""
     T, B, D = X.shape
     if dropout_mask is None or dropout_mask.ndim == 2:
         Xd = X if dropout_mask is None else X * dropout_mask  # (T, B, D)
-        XZ = (Xd.reshape(T * B, D) @ kernel).reshape(T, B, kernel.shape[1])
+        XZ = _gemm(Xd.reshape(T * B, D), kernel).reshape(T, B, kernel.shape[1])
     else:  # one mask per gate (GRU implementation 1)
         H = kernel.shape[1] // n_gates
         XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
         for k in range(n_gates):
             cols = slice(k * H, (k + 1) * H)
-            XZ[:, :, cols] = ((X * dropout_mask[k]).reshape(T * B, D) @ kernel[:, cols]
-                              ).reshape(T, B, H)
+            XZ[:, :, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D),
+                                   kernel[:, cols]).reshape(T, B, H)
     if bias_in is not None:
         XZ += bias_in
     return XZ
@@ -105,7 +116,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
                 keep_cache=False) -> CellRun:
     """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None."""
-    from . import _gru
+    from . import _blas, _gru
 
     B, T, _ = x.shape
     H = recurrent_kernel.shape[0]
@@ -128,13 +139,17 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
     R = np.ascontiguousarray(recurrent_kernel)
     empty = np.zeros((0, 0, 0), dtype)
     gates = ()
-    if kind == "GRU":
-        gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
-        b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
-        _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
-                              zero_output_for_mask)
-    else:
-        _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
+    changed = _blas.single_thread_if_small(B * H * n * H)  # per-step products: one thread
+    try:
+        if kind == "GRU":
+            gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
+            b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
+            _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
+                                  zero_output_for_mask)
+        else:
+            _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
+    finally:
+        _blas.restore_threads(changed)
     h_T = S[T if keep_cache else T % 2].copy()
     cache = None
     if keep_cache:
@@ -153,7 +168,7 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     Returns:
         (dx (B, T, D) in input order, [d_h0], [d_kernel, d_recurrent_kernel(, d_bias)]).
     """
-    from . import _gru
+    from . import _blas, _gru
 
     X, S = cache.X, cache.S
     T, B, D = X.shape
@@ -164,20 +179,26 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype)
     n = 3 if cache.kind == "GRU" else 1
     dA = np.empty((T, B, n * H), dtype)  # gradients of the input projections
+    changed = _blas.single_thread_if_small(B * H * n * H)
+    try:
+        if cache.kind == "GRU":
+            dRec = np.empty((T, B, 3 * H), dtype)
+            _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out,
+                                   dh, cache.reset_after, cache.zero_output_for_mask, dA, dRec)
+        else:
+            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
+                                          cache.zero_output_for_mask, dA)
+    finally:
+        _blas.restore_threads(changed)
     if cache.kind == "GRU":
-        dRec = np.empty((T, B, 3 * H), dtype)
-        _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out, dh,
-                               cache.reset_after, cache.zero_output_for_mask, dA, dRec)
         left = S[:-1].reshape(T * B, H)
         dR = np.empty_like(cache.recurrent_kernel)
-        dR[:, :2 * H] = left.T @ dRec[:, :, :2 * H].reshape(T * B, 2 * H)
+        dR[:, :2 * H] = _gemm(left.T, dRec[:, :, :2 * H].reshape(T * B, 2 * H))
         # the candidate's product: with h (reset_after) or with r * h (kept in RH)
         left_h = left if cache.reset_after else cache.gates[3].reshape(T * B, H)
-        dR[:, 2 * H:] = left_h.T @ dRec[:, :, 2 * H:].reshape(T * B, H)
+        dR[:, 2 * H:] = _gemm(left_h.T, dRec[:, :, 2 * H:].reshape(T * B, H))
     else:
-        _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
-                                      cache.zero_output_for_mask, dA)
-        dR = S[:-1].reshape(T * B, H).T @ dA.reshape(T * B, H)
+        dR = _gemm(S[:-1].reshape(T * B, H).T, dA.reshape(T * B, H))
     dx, dK = _input_projection_backward(X, cache.kernel, dA, cache.dropout_mask, n)
     grads = [dK, dR]
     if cache.bias is not None:
@@ -198,14 +219,14 @@ def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
     flat = dA.reshape(T * B, G)
     if dropout_mask is None or dropout_mask.ndim == 2:
         Xd = X if dropout_mask is None else X * dropout_mask
-        dK = Xd.reshape(T * B, D).T @ flat
-        dX = (flat @ kernel.T).reshape(T, B, D)
+        dK = _gemm(Xd.reshape(T * B, D).T, flat)
+        dX = _gemm(flat, kernel.T).reshape(T, B, D)
         return (dX if dropout_mask is None else dX * dropout_mask), dK
     H = G // n_gates
     dK = np.empty_like(kernel)
     dX = np.zeros_like(X)
     for k in range(n_gates):
         cols = slice(k * H, (k + 1) * H)
-        dK[:, cols] = (X * dropout_mask[k]).reshape(T * B, D).T @ flat[:, cols]
-        dX += (flat[:, cols] @ kernel[:, cols].T).reshape(T, B, D) * dropout_mask[k]
+        dK[:, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D).T, flat[:, cols])
+        dX += _gemm(flat[:, cols], kernel[:, cols].T).reshape(T, B, D) * dropout_mask[k]
     return dX, dK
