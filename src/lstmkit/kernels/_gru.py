@@ -26,7 +26,6 @@ from numba import njit
 
 from ._math import sigmoid, tanh
 
-
 #: Below this many multiply-adds a step's product is a plain loop: a BLAS call costs more.
 SMALL_MACS = 1 << 16
 

@@ -61,7 +61,7 @@ class Bidirectional(SequenceCall, Layer):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, RNN):
             raise ValueError(
-                f"Bidirectional expects an lstmkit recurrent layer (LSTM, GRU, SimpleRNN, RNN), "
+                f"Bidirectional expects an lstmkit LSTM layer (or GRU, SimpleRNN, RNN), "
                 f"got {type(layer).__name__}: {layer!r}"
             )
         if merge_mode not in MERGE_MODES:
@@ -166,12 +166,15 @@ class Bidirectional(SequenceCall, Layer):
         """Keras's rule: the first half of the list to the forward layer, the rest backward."""
         if initial_state is None:
             return None, None
-        n = 2 * len(self.forward_layer.get_initial_state(1))
+        from .rnn import _state_names
+
+        names = _state_names(self.forward_layer.cell)
+        n = 2 * len(names)
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
             got = len(initial_state) if isinstance(initial_state, (list, tuple)) else 1
+            listed = ", ".join([f"{s}_fwd" for s in names] + [f"{s}_bwd" for s in names])
             raise ValueError(
-                f"Layer {self.name!r} expects initial_state as {n} arrays "
-                f"(the forward layer's states, then the backward layer's); got {got}"
+                f"Layer {self.name!r} expects initial_state as {n} arrays [{listed}]; got {got}"
             )
         return list(initial_state[:n // 2]), list(initial_state[n // 2:])
 
