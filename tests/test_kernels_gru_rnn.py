@@ -70,3 +70,58 @@ def test_kernel_matches_reference(dtype, kind, reset_after, dropout, masked, go_
                                   dropout_mask=dm)
     np.testing.assert_array_equal(inference.outputs, got.outputs)
     np.testing.assert_array_equal(inference.states[0], got.states[0])
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(["GRU", "SimpleRNN"]), reset_after=st.booleans(),
+       b=st.integers(1, 4), t=st.integers(1, 5), d=st.integers(1, 4), h=st.integers(1, 33),
+       go_backwards=st.booleans(), masked=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_matches_reference_on_random_shapes(kind, reset_after, b, t, d, h, go_backwards,
+                                                   masked, seed):
+    rng = np.random.default_rng(seed)
+    n = 3 if kind == "GRU" else 1
+    K, R = rng.normal(size=(d, n * h)) * 0.5, rng.normal(size=(h, n * h)) * 0.5
+    bias = rng.normal(size=(2, 3 * h) if kind == "GRU" and reset_after else (n * h,))
+    x = rng.normal(size=(b, t, d))
+    mask = rng.random((b, t)) > 0.3 if masked else None
+    step = (rr.gru_step_fns(K, R, bias, reset_after) if kind == "GRU"
+            else rr.simple_rnn_step_fns(K, R, bias))
+    want = rr.rnn_sequence(step, x, [np.zeros((b, h))], mask, go_backwards, keep_steps=True)
+    got = cells.run_forward(kind, x, K, R, bias, None, reset_after=reset_after, mask=mask,
+                            go_backwards=go_backwards, keep_cache=True)
+    np.testing.assert_allclose(got.outputs, want.outputs, rtol=1e-10, atol=1e-12)
+    d_out = rng.normal(size=(b, t, h))
+    dx_w, _, dw_w = rr.rnn_sequence_backward(step, want, d_out, [None])
+    dx, _, dw = cells.run_backward(got.cache, d_out, None)
+    np.testing.assert_allclose(dx, dx_w, rtol=1e-9, atol=1e-11)
+    for a, w in zip(dw, dw_w):
+        np.testing.assert_allclose(a, w, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("kind, reset_after", [("GRU", True), ("GRU", False), ("SimpleRNN", True)])
+def test_kernel_matches_reference_with_blas_sized_products(kind, reset_after):
+    """Per-step products above `_gru.SMALL_MACS` go through BLAS instead of the loop."""
+    from lstmkit.kernels import _gru
+
+    b, t, d, h = 24, 4, 8, 160 if kind == "SimpleRNN" else 48
+    n = 3 if kind == "GRU" else 1
+    assert b * h * n * h >= _gru.SMALL_MACS
+    rng = np.random.default_rng(1)
+    K, R = rng.normal(size=(d, n * h)) * 0.2, rng.normal(size=(h, n * h)) * 0.2
+    bias = rng.normal(size=(2, 3 * h) if kind == "GRU" and reset_after else (n * h,))
+    x, mask = rng.normal(size=(b, t, d)), rng.random((b, t)) > 0.3
+    step = (rr.gru_step_fns(K, R, bias, reset_after) if kind == "GRU"
+            else rr.simple_rnn_step_fns(K, R, bias))
+    want = rr.rnn_sequence(step, x, [np.zeros((b, h))], mask, keep_steps=True)
+    got = cells.run_forward(kind, x, K, R, bias, None, reset_after=reset_after, mask=mask,
+                            keep_cache=True)
+    np.testing.assert_allclose(got.outputs, want.outputs, rtol=1e-10, atol=1e-12)
+    d_out = rng.normal(size=(b, t, h))
+    _, _, dw_w = rr.rnn_sequence_backward(step, want, d_out, [None])
+    _, _, dw = cells.run_backward(got.cache, d_out, None)
+    for a, w in zip(dw, dw_w):
+        np.testing.assert_allclose(a, w, rtol=1e-9, atol=1e-10)
