@@ -299,3 +299,6 @@ def test_errors_name_what_was_expected():
         lk.layers.GRUCell(0)
     with pytest.raises(ValueError, match="lstmkit RNN cell"):
         lk.layers.RNN(lk.layers.Dense(3))
+    stack = lk.layers.RNN([lk.layers.GRUCell(2), lk.layers.GRUCell(2)], return_state=True)
+    with pytest.raises(ValueError, match="not supported in functional models yet"):
+        stack(lk.Input((3, 4)))

@@ -186,6 +186,15 @@ class RNN(SequenceCall, Layer):
             i += n
         return out
 
+    def _symbolic_call(self, inputs, *args, **kwargs):
+        if self.return_state and hasattr(self.cell, "cells"):
+            # Keras returns one list of states per cell; lstmkit's graphs hold flat tensors.
+            raise ValueError(
+                f"Layer {self.name!r}: RNN over StackedRNNCells with return_state=True is not "
+                f"supported in functional models yet (its states are nested lists). Call it on "
+                f"arrays, or use one RNN layer per cell to pass states on.")
+        return super()._symbolic_call(inputs, *args, **kwargs)
+
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0], input_shape[1]
         H = self.cell.output_size
