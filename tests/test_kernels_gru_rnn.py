@@ -125,3 +125,32 @@ def test_kernel_matches_reference_with_blas_sized_products(kind, reset_after):
     _, _, dw = cells.run_backward(got.cache, d_out, None)
     for a, w in zip(dw, dw_w):
         np.testing.assert_allclose(a, w, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind, reset_after", [("GRU", True), ("GRU", False), ("SimpleRNN", True)])
+@pytest.mark.parametrize("keep_cache", [False, True])
+def test_batch_shards_in_threads_match_the_reference(monkeypatch, kind, reset_after, keep_cache):
+    """Large products run as batch shards in threads; forced here on a small batch."""
+    monkeypatch.setattr(cells, "SHARD_MACS", 0)
+    monkeypatch.setattr(cells, "SHARD_ROWS", 1)
+    monkeypatch.setattr(cells.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert cells._workers(B, 1) == 3
+    rng, K, R, bias, dm = _case(kind, "float64", reset_after, True, "shared")
+    x = rng.normal(size=(B, T, D))
+    mask = rng.random((B, T)) > 0.3
+    h0 = rng.normal(size=(B, H))
+    step = (rr.gru_step_fns(K, R, bias, reset_after, dropout_mask=dm) if kind == "GRU"
+            else rr.simple_rnn_step_fns(K, R, bias, dropout_mask=dm))
+    want = rr.rnn_sequence(step, x, [h0], mask, True, keep_steps=True)
+    got = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                            go_backwards=True, dropout_mask=dm, keep_cache=keep_cache)
+    np.testing.assert_allclose(got.outputs, want.outputs, **TOL["float64"])
+    np.testing.assert_allclose(got.states[0], want.states[0], **TOL["float64"])
+    if keep_cache:
+        d_out = rng.normal(size=(B, T, H))
+        dx_w, dst_w, dw_w = rr.rnn_sequence_backward(step, want, d_out, [None])
+        dx, dst, dw = cells.run_backward(got.cache, d_out, None)
+        np.testing.assert_allclose(dx, dx_w, **TOL["float64"])
+        np.testing.assert_allclose(dst[0], dst_w[0], **TOL["float64"])
+        for a, w in zip(dw, dw_w):
+            np.testing.assert_allclose(a, w, **TOL["float64"])

@@ -52,12 +52,18 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
                      zero_output):
     """XZ (T, B, 3H), R (H, 3H), b_rec (3H,) (zeros without a recurrent bias), S (T+1, B, H)
     with S[0] = h0 when `train`, else (2, B, H); out (T, B, H); Zs, Rs, HHs, RH (T, B, H)
-    kept when `train` (else size 0); mask (T, B) uint8 or size 0."""
+    kept when `train` (else size 0); mask (T, B) uint8 or size 0.
+
+    Each pass writes buffers it does not read (zb, rb, rec, hh): a store into an array the
+    loop reads would stop LLVM from vectorizing it (see `_forward._fused_pass`).
+    """
     T, B, H3 = XZ.shape
     H = H3 // 3
     dt = XZ.dtype
     rz = np.empty((B, H3), dt)
     rz2 = np.empty((B, 2 * H), dt)
+    zb = np.empty((B, H), dt)
+    rb = np.empty((B, H), dt)
     rh = np.empty((B, H), dt)
     rec = np.empty((B, H), dt)
     hh = np.empty((B, H), dt)
@@ -70,40 +76,39 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
         h = S[cur]
         if reset_after:
             _dot(h, R, rz)
+            for b in range(B):
+                for j in range(H):
+                    zb[b, j] = sigmoid(XZ[t, b, j] + (rz[b, j] + b_rec[j]))
+                    rb[b, j] = sigmoid(XZ[t, b, H + j] + (rz[b, H + j] + b_rec[H + j]))
+                for j in range(H):
+                    rec[b, j] = rz[b, 2 * H + j] + b_rec[2 * H + j]
+                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rb[b, j] * rec[b, j])
         else:
             _dot(h, Rzr, rz2)
-        for b in range(B):
-            for j in range(H):
-                if reset_after:
-                    z = sigmoid(XZ[t, b, j] + (rz[b, j] + b_rec[j]))
-                    r = sigmoid(XZ[t, b, H + j] + (rz[b, H + j] + b_rec[H + j]))
-                    rec[b, j] = rz[b, 2 * H + j] + b_rec[2 * H + j]
-                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + r * rec[b, j])
-                else:
-                    z = sigmoid(XZ[t, b, j] + rz2[b, j])
-                    r = sigmoid(XZ[t, b, H + j] + rz2[b, H + j])
-                    rh[b, j] = r * h[b, j]
-                if train:
-                    Zs[t, b, j] = z
-                    Rs[t, b, j] = r
-                rz[b, j] = z  # z kept for the mix below (rz's z block is used up)
-        if not reset_after:
+            for b in range(B):
+                for j in range(H):
+                    zb[b, j] = sigmoid(XZ[t, b, j] + rz2[b, j])
+                    rb[b, j] = sigmoid(XZ[t, b, H + j] + rz2[b, H + j])
+                    rh[b, j] = rb[b, j] * h[b, j]
             _dot(rh, Rh, rec)
             for b in range(B):
                 for j in range(H):
                     hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rec[b, j])
         for b in range(B):
-            keep = (not has_mask) or mask[t, b] != 0
-            for j in range(H):
-                z = rz[b, j]
-                h_new = z * h[b, j] + (1 - z) * hh[b, j]
-                if keep:
+            if (not has_mask) or mask[t, b] != 0:
+                for j in range(H):
+                    h_new = hh[b, j] + zb[b, j] * (h[b, j] - hh[b, j])  # z h + (1 - z) hh
                     S[nxt, b, j] = h_new
                     out[t, b, j] = h_new
-                else:
+            else:
+                for j in range(H):
                     S[nxt, b, j] = h[b, j]
                     out[t, b, j] = 0 if (zero_output or t == 0) else out[t - 1, b, j]
-                if train:
+        if train:
+            for b in range(B):
+                for j in range(H):
+                    Zs[t, b, j] = zb[b, j]
+                    Rs[t, b, j] = rb[b, j]
                     HHs[t, b, j] = hh[b, j]
                     RH[t, b, j] = rec[b, j] if reset_after else rh[b, j]
 

@@ -22,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -139,23 +141,75 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
     R = np.ascontiguousarray(recurrent_kernel)
     empty = np.zeros((0, 0, 0), dtype)
     gates = ()
-    changed = _blas.single_thread_if_small(B * H * n * H)  # per-step products: one thread
-    try:
+    if kind == "GRU":
+        gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
+        b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
+
+    def loop(XZ, S, out, gates, m):
         if kind == "GRU":
-            gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
-            b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
             _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
                                   zero_output_for_mask)
         else:
             _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
-    finally:
-        _blas.restore_threads(changed)
+
+    _sharded(loop, B, B * H * n * H, inputs=(XZ,), outputs=(S, out), gates=gates, mask=m)
     h_T = S[T if keep_cache else T % 2].copy()
     cache = None
     if keep_cache:
         cache = KernelCache(kind, X, S, gates, kernel, R, bias, reset_after, m, dropout_mask,
                             go_backwards, zero_output_for_mask)
     return CellRun(np.ascontiguousarray(out.transpose(1, 0, 2)), [h_T], cache)
+
+
+#: Per-step products of at least this many multiply-adds, with at least SHARD_ROWS rows per
+#: shard, run as batch shards in threads (the loops release the GIL), one BLAS thread each.
+SHARD_MACS = 1 << 19
+SHARD_ROWS = 8
+
+
+def _workers(B, macs) -> int:
+    if macs < SHARD_MACS:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, B // SHARD_ROWS, 4))
+
+
+def _sharded(loop, B, macs, inputs, outputs, gates, mask, gates_are_inputs=False):
+    """loop(*inputs, *outputs, gates, mask) over all rows, or over batch shards in threads.
+
+    Every array is time-major (batch on axis 1); a shard runs on contiguous copies of its
+    rows (the loops need contiguous arrays) and its outputs are copied back.
+    """
+    from . import _blas
+
+    n = _workers(B, macs)
+    changed = _blas.single_thread_if_small(0 if n > 1 else macs)  # one BLAS thread per loop
+    try:
+        if n == 1:
+            loop(*inputs, *outputs, gates, mask)
+            return
+        bounds = np.linspace(0, B, n + 1).astype(int)
+
+        def rows(a, sl):
+            return a if a.size == 0 else np.ascontiguousarray(a[:, sl])
+
+        def shard(k):
+            sl = slice(bounds[k], bounds[k + 1])
+            outs = [rows(a, sl) for a in outputs]
+            gs = tuple(rows(g, sl) for g in gates)
+            loop(*(rows(a, sl) for a in inputs), *outs, gs, rows(mask, sl))
+            for a, part in zip(outputs, outs):
+                if a.size:
+                    a[:, sl] = part
+            if not gates_are_inputs:
+                for g, part in zip(gates, gs):
+                    if g.size:
+                        g[:, sl] = part
+
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(shard, range(n)))
+    finally:
+        _blas.restore_threads(changed)
 
 
 def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
@@ -179,17 +233,23 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype)
     n = 3 if cache.kind == "GRU" else 1
     dA = np.empty((T, B, n * H), dtype)  # gradients of the input projections
-    changed = _blas.single_thread_if_small(B * H * n * H)
-    try:
+    dRec = np.empty((T, B, 3 * H), dtype) if cache.kind == "GRU" else np.empty((T, B, 0), dtype)
+    if d_out.size == 0:
+        d_out = np.zeros((T, B, H), dtype)  # one shape for every shard
+
+    def loop(S, d_out, dh, dA, dRec, gates, m):
+        dh2 = dh[0]  # (B, H): carried as (1, B, H) so that shards slice it on axis 1
         if cache.kind == "GRU":
-            dRec = np.empty((T, B, 3 * H), dtype)
-            _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out,
-                                   dh, cache.reset_after, cache.zero_output_for_mask, dA, dRec)
+            _gru.gru_backward_loop(S, *gates, cache.recurrent_kernel, m, d_out, dh2,
+                                   cache.reset_after, cache.zero_output_for_mask, dA, dRec)
         else:
-            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
+            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, m, d_out, dh2,
                                           cache.zero_output_for_mask, dA)
-    finally:
-        _blas.restore_threads(changed)
+
+    dh3 = dh[None]  # (1, B, H)
+    _sharded(loop, B, B * H * n * H, inputs=(S, d_out), outputs=(dh3, dA, dRec),
+             gates=cache.gates, mask=cache.mask, gates_are_inputs=True)
+    dh = dh3[0]
     if cache.kind == "GRU":
         left = S[:-1].reshape(T * B, H)
         dR = np.empty_like(cache.recurrent_kernel)
