@@ -118,7 +118,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
                 keep_cache=False) -> CellRun:
     """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None."""
-    from . import _blas, _gru
+    from . import _gru
 
     B, T, _ = x.shape
     H = recurrent_kernel.shape[0]
@@ -222,7 +222,7 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     Returns:
         (dx (B, T, D) in input order, [d_h0], [d_kernel, d_recurrent_kernel(, d_bias)]).
     """
-    from . import _blas, _gru
+    from . import _gru
 
     X, S = cache.X, cache.S
     T, B, D = X.shape
