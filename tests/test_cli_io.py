@@ -86,7 +86,7 @@ def test_predict_several_outputs_to_npz(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["info", "{tmp}/missing.keras"], "No such file"),
     (["info", str(DATA / "keras3_lambda.keras")], "Lambda"),
-    (["info", str(DATA / "tfkeras2_gru.h5")], "GRU"),
+    (["info", str(DATA / "tfkeras2_lambda.h5")], "Lambda"),
     (["predict", str(DATA / "keras3_classifier.keras"), "-i", "{tmp}/x.txt", "-o",
       "{tmp}/y.npy"], "no such input file"),
     (["predict", str(DATA / "keras3_classifier.keras"), "-i", "{tmp}/bad.npy", "-o",

@@ -403,7 +403,7 @@ def test_unknown_classes_are_named_and_never_imported(tmp_path):
     module = "lstmkit_hostile_module_that_must_not_be_imported"
     for class_name, registered, expect in (
             ("system", None, "'system'"), ("MyLayer", "my_pkg>MyLayer", "my_pkg>MyLayer"),
-            ("Lambda", None, "Lambda"), ("SimpleRNN", None, "not support")):
+            ("Lambda", None, "Lambda"), ("ConvLSTM1D", None, "not support")):
         config = json.loads(json.dumps(SEQ_CONFIG))
         config["config"]["layers"][2] = {"module": module, "class_name": class_name,
                                          "config": {"name": "intruder"},

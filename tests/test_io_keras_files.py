@@ -20,7 +20,7 @@ from lstmkit.saving import _compat, _saving
 
 DATA = pathlib.Path(__file__).parent / "data" / "keras_files"
 MANIFEST = json.loads((DATA / "MANIFEST.json").read_text())
-UNSUPPORTED = {"gru", "lambda", "classifier_npz"}
+UNSUPPORTED = {"lambda", "classifier_npz"}
 MODEL_FILES = sorted(f for f, m in MANIFEST.items()
                      if m["format"] in ("keras", "h5") and m["model"] not in UNSUPPORTED)
 CORE_MODELS = ("classifier", "stacked_embedding", "bidirectional_timedistributed",
@@ -97,10 +97,26 @@ def test_keras3_hard_sigmoid_uses_keras3_formula():
     assert model.layers[0].cell.recurrent_activation is lk.activations.get("hard_sigmoid")
 
 
-@pytest.mark.parametrize("name", ["keras3_gru.keras", "tfkeras2_gru.h5"])
-def test_gru_is_not_supported_yet(name):
-    with pytest.raises(ValueError, match=r"'my_gru'.*GRU.*not support"):
-        lk.models.load_model(DATA / name)
+@pytest.mark.parametrize("name", ["tfkeras2_cudnn_gru.h5", "tfkeras2_cudnn_lstm.h5"])
+def test_keras2_cudnn_layers_load_as_gru_and_lstm(name):
+    """CuDNNGRU / CuDNNLSTM become GRU(reset_after=True) / LSTM, their weights converted
+    from cuDNN's layout (the predictions above check the numbers)."""
+    model = lk.models.load_model(DATA / name)
+    layer = model.layers[0]
+    assert type(layer).__name__ == ("GRU" if "gru" in name else "LSTM")
+    if "gru" in name:
+        assert layer.reset_after and layer.bias.shape == (2, 12)
+
+
+def test_cudnn_gru_weights_do_not_fit_reset_before():
+    from lstmkit.saving import _legacy_h5
+
+    legacy = _legacy_h5.LegacyH5(DATA / "tfkeras2_cudnn_gru.h5")
+    model = lk.Sequential([lk.Input((5, 3)), lk.layers.GRU(4, reset_after=False,
+                                                           return_sequences=True),
+                           lk.layers.Dense(2)])
+    with pytest.raises(ValueError, match="reset_after=True"):
+        _legacy_h5.load_by_order(legacy, model, "f.h5")
 
 
 @pytest.mark.parametrize("name", ["keras3_lambda.keras", "tfkeras2_lambda.h5"])

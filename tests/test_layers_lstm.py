@@ -351,7 +351,7 @@ BAD_INPUTS = [
     ("merge_mode", lambda: L.Bidirectional(L.LSTM(H), merge_mode="max"), ValueError,
      r"Invalid merge mode. Received: 'max'. Merge mode should be one of"),
     ("bidirectional of a non-LSTM", lambda: L.Bidirectional("lstm"), ValueError,
-     "expects an lstmkit LSTM layer, got str"),
+     r"expects an lstmkit LSTM layer \(or GRU, SimpleRNN, RNN\), got str"),
     ("bidirectional initial_state count", lambda: L.Bidirectional(L.LSTM(H))(
         X, initial_state=[np.zeros((B, H))] * 2), ValueError,
      r"expects initial_state as 4 arrays \[h_fwd, c_fwd, h_bwd, c_bwd\]; got 2"),

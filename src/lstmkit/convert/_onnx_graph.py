@@ -1,4 +1,7 @@
-"""A small ONNX graph builder and the LSTM/Bidirectional emitters (Keras semantics).
+"""A small ONNX graph builder and the LSTM/GRU/SimpleRNN/Bidirectional emitters (Keras
+semantics). A Keras GRU is ONNX's `GRU` operator (gate order z, r, h as Keras's) with
+`linear_before_reset=1` for `reset_after=True` (B = [input bias, recurrent bias]) and 0 for
+`reset_after=False` (no recurrent bias); a SimpleRNN is ONNX's `RNN`.
 
 Tensors between layers stay batch-major like Keras's: (B, T, F). The ONNX `LSTM`
 operator runs time-major (layout 0): X (T, B, D), Y (T, dirs, B, H), Y_h and
@@ -106,26 +109,52 @@ class Graph:
         return self.op("Gather", [seq, self.const(np.asarray(-1, np.int64))], axis=1)
 
 
+def _operator(layer):
+    """(ONNX op, W (nH, D), R (nH, H), B (2nH,), activations, extra attributes, states)."""
+    cell = layer.cell
+    kind = type(cell).__name__
+    weights = [w.astype(np.float32) for w in layer.get_weights()]
+    if kind == "LSTMCell":
+        acts = [cell.recurrent_activation, cell.activation, cell.activation]
+        return ("LSTM", *_gates.keras_to_onnx(*weights), acts, {}, 2)
+    if kind not in ("GRUCell", "SimpleRNNCell"):
+        raise ValueError(f"to_onnx converts LSTM, GRU, SimpleRNN and RNN of one such cell; "
+                         f"layer {layer.name!r} runs a {kind}")
+    kernel, recurrent, *bias = weights
+    n = kernel.shape[1]
+    if not bias:
+        b = np.zeros(2 * n, np.float32)
+    elif bias[0].ndim == 2:  # GRU reset_after=True: [input bias, recurrent bias]
+        b = bias[0].reshape(-1)
+    else:  # one bias: ONNX's Wb, with Rb zeros
+        b = np.concatenate([bias[0], np.zeros(n, np.float32)])
+    W, R = np.ascontiguousarray(kernel.T), np.ascontiguousarray(recurrent.T)
+    if kind == "SimpleRNNCell":
+        return "RNN", W, R, b, [cell.activation], {}, 1
+    # ONNX's GRU computes z, r, h as Keras does, same gate order (z, r, h)
+    extra = {"linear_before_reset": int(cell.reset_after)}
+    return "GRU", W, R, b, [cell.recurrent_activation, cell.activation], extra, 1
+
+
 def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
-    """Add one Keras `LSTM` layer; returns (sequence (B, T, H) in Keras's order, h, c).
+    """Add one Keras `LSTM`, `GRU` or `SimpleRNN` (or `RNN` of one of their cells); returns
+    (sequence (B, T, H) in Keras's order, *final states): h, c for an LSTM, h otherwise.
 
     Args:
         x: name of the (B, T, D) float32 input.
         mask: name of a (B, T) bool mask (True = a valid step) or None. Any mask works:
             see `_compact`.
-        initial_state: names of h0, c0 (B, H) or None.
+        initial_state: names of the initial states (h0, c0 or h0), (B, H) each, or None.
     """
-    cell = layer.cell
     if layer.stateful:
         raise ValueError(
             f"Layer {layer.name!r} is stateful; an ONNX graph keeps no state between runs. "
-            f"Export a stateful=False copy and feed initial_h/initial_c."
+            f"Export a stateful=False copy and feed the initial states."
         )
-    acts = [onnx_activation(cell.recurrent_activation), onnx_activation(cell.activation),
-            onnx_activation(cell.activation)]
-    W, R, B = _gates.keras_to_onnx(*[w.astype(np.float32) for w in layer.get_weights()])
+    op, W, R, B, activations, extra, n_states = _operator(layer)
+    acts = [onnx_activation(a) for a in activations]
     attrs = {"hidden_size": layer.units, "direction": "forward",
-             "activations": [a[0] for a in acts]}
+             "activations": [a[0] for a in acts], **extra}
     alphas = [a[1] for a in acts if a[1] is not None]
     betas = [a[2] for a in acts if a[2] is not None]
     if alphas:
@@ -142,25 +171,23 @@ def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
     lens = steps = None
     if m is not None:
         xt, lens, steps = _compact(g, xt, m)
-    h0 = c0 = ""
+    starts = [""] * n_states
     if initial_state is not None:
-        h0, c0 = (g.op("Unsqueeze", [s, g.ints([0])]) for s in initial_state)  # (1, B, H)
-    y, y_h, y_c = g.op(
-        "LSTM", [xt, g.const(W[None], "W"), g.const(R[None], "R"), g.const(B[None], "B"),
-                 lens or "", h0, c0], n_out=3, **attrs)
+        starts = [g.op("Unsqueeze", [s, g.ints([0])]) for s in initial_state]  # (1, B, H)
+    y, *finals = g.op(
+        op, [xt, g.const(W[None], "W"), g.const(R[None], "R"), g.const(B[None], "B"),
+             lens or "", *starts], n_out=1 + n_states, **attrs)
     y = g.op("Squeeze", [y, g.ints([1])])  # (T, B, H)
     if m is not None:
         y = _expand(g, y, m, steps, layer.zero_output_for_mask)
     seq = g.op("Transpose", [y], perm=[1, 0, 2])  # (B, T, H)
-    h = g.op("Squeeze", [y_h, g.ints([0])])  # (B, H)
-    c = g.op("Squeeze", [y_c, g.ints([0])])
+    states = [g.op("Squeeze", [f, g.ints([0])]) for f in finals]  # (B, H) each
     if m is not None and initial_state is not None:
         # A row without valid steps keeps its initial state in Keras; onnxruntime gives zeros.
         empty = g.op("Unsqueeze", [g.op("Equal", [lens, g.const(np.asarray(0, np.int32))]),
                                    g.ints([1])])  # (B, 1)
-        h = g.op("Where", [empty, initial_state[0], h])
-        c = g.op("Where", [empty, initial_state[1], c])
-    return seq, h, c
+        states = [g.op("Where", [empty, s0, s]) for s0, s in zip(initial_state, states)]
+    return (seq, *states)
 
 
 def _i64(g, value):
@@ -207,17 +234,18 @@ def _expand(g: Graph, y, m, steps, zero_output_for_mask):
 
 
 def lstm_outputs(g, layer, x, mask=None, initial_state=None):
-    """The Keras outputs of an `LSTM` layer: [y] or [y, h, c]."""
-    seq, h, c = emit_lstm(g, layer, x, mask, initial_state)
+    """The Keras outputs of an `LSTM` layer: [y] or [y, h, c] ([y, h] for a GRU/SimpleRNN)."""
+    seq, *states = emit_lstm(g, layer, x, mask, initial_state)
     y = seq if layer.return_sequences else g.last_step(seq)
-    return [y, h, c] if layer.return_state else [y]
+    return [y, *states] if layer.return_state else [y]
 
 
 def bidirectional_outputs(g, layer, x, mask=None, initial_state=None):
     """The Keras outputs of a `Bidirectional`: merged (or y_f, y_b), then states if asked."""
     s_f = s_b = None
     if initial_state is not None:
-        s_f, s_b = initial_state[:2], initial_state[2:]
+        n = len(initial_state) // 2
+        s_f, s_b = initial_state[:n], initial_state[n:]
     y_f, *st_f = lstm_outputs(g, layer.forward_layer, x, mask, s_f)
     y_b, *st_b = lstm_outputs(g, layer.backward_layer, x, mask, s_b)
     if layer.return_sequences:

@@ -14,6 +14,7 @@ from onnx import TensorProto
 from ..layers import LSTM, Bidirectional
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor
+from ..layers.rnn import RNN
 from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
 
 _ELEM = {"float32": TensorProto.FLOAT, "float64": TensorProto.FLOAT,
@@ -67,7 +68,7 @@ def emit_layer(g: Graph, layer, args, mask, initial_state):
 
     kind = type(layer).__name__
     f32 = lambda v: g.const(np.asarray(v, np.float32))
-    if isinstance(layer, (LSTM, Bidirectional)):
+    if isinstance(layer, (LSTM, RNN, Bidirectional)):
         emit = bidirectional_outputs if isinstance(layer, Bidirectional) else lstm_outputs
         outs = emit(g, layer, args, mask, initial_state)
         out_mask = mask if layer.return_sequences else None

@@ -223,9 +223,10 @@ def layer_to_torch(layer, torch_dtype):
 
 def layer_weights(module) -> list:
     """Keras-ordered weights (arrays) of a converted layer module."""
+    from ._torch_gru import KerasGRU, KerasSimpleRNN
     from .torch import torch_weights
 
-    if isinstance(module, (KerasLSTM, KerasBidirectional)):
+    if isinstance(module, (KerasLSTM, KerasBidirectional, KerasGRU, KerasSimpleRNN)):
         return torch_weights(module)
     if hasattr(module, "weights"):
         return [p.detach().cpu().numpy() for p in module.weights()]

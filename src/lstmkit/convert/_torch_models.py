@@ -122,7 +122,8 @@ def built_model(model, converter: str):
 
 def model_to_torch(model) -> KerasModel:
     """Convert a built lstmkit `Sequential` or functional `Model`."""
-    from .torch import _TORCH_DTYPES, bidirectional_to_torch, lstm_to_torch
+    from ..layers.rnn import RNN
+    from .torch import _TORCH_DTYPES, _rnn_to_torch, bidirectional_to_torch, lstm_to_torch
 
     built_model(model, "to_torch")
     layers, program = {}, []
@@ -135,6 +136,8 @@ def model_to_torch(model) -> KerasModel:
                 layers[layer.name] = bidirectional_to_torch(layer)
             elif isinstance(layer, LSTM):
                 layers[layer.name] = lstm_to_torch(layer)
+            elif isinstance(layer, RNN):  # GRU, SimpleRNN, RNN of one of their cells
+                layers[layer.name] = _rnn_to_torch(layer)
             elif hasattr(layer, "_run_order"):
                 raise ValueError(f"Nested model {layer.name!r} is not supported by to_torch")
             else:

@@ -217,15 +217,16 @@ class KerasBidirectional(nn.Module):
 
     def forward(self, x, initial_state=None, mask=None):
         s_f = s_b = None
-        if initial_state is not None:
-            s_f, s_b = list(initial_state[:2]), list(initial_state[2:])
+        if initial_state is not None:  # half to each direction ([h, c] each for an LSTM)
+            n = len(initial_state) // 2
+            s_f, s_b = list(initial_state[:n]), list(initial_state[n:])
         y_f = self.forward_layer(x, s_f, mask)
         y_b = self.backward_layer(x, s_b, mask)
         states = []
         if self.return_state:
-            y_f, h_f, c_f = y_f
-            y_b, h_b, c_b = y_b
-            states = [h_f, c_f, h_b, c_b]
+            y_f, *s_f = y_f
+            y_b, *s_b = y_b
+            states = s_f + s_b
         if self.return_sequences:
             y_b = torch.flip(y_b, (1,))  # back into input order (Keras's ops.flip)
         if self.merge_mode == "concat":

@@ -35,6 +35,7 @@ from onnx import TensorProto
 
 from .. import _files
 from ..layers import LSTM, Bidirectional
+from ..layers.rnn import RNN
 from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
 
 DOC = ("Exported by lstmkit. Inputs are batch-major (batch, timesteps, features); Keras's "
@@ -47,8 +48,15 @@ _BIDIRECTIONAL_STATES = ["initial_h_forward", "initial_c_forward", "initial_h_ba
                          "initial_c_backward"]
 
 
+def _one_state(layer) -> bool:
+    """A GRU / SimpleRNN (or a Bidirectional over one): one state h instead of h, c."""
+    sub = layer.forward_layer if isinstance(layer, Bidirectional) else layer
+    return not isinstance(sub, LSTM) and type(sub.cell).__name__ != "LSTMCell"
+
+
 def _state_names(layer):
-    return _BIDIRECTIONAL_STATES if isinstance(layer, Bidirectional) else _LSTM_STATES
+    names = _BIDIRECTIONAL_STATES if isinstance(layer, Bidirectional) else _LSTM_STATES
+    return [n for n in names if "_c" not in n] if _one_state(layer) else names
 
 
 def _output_names(layer):
@@ -56,8 +64,11 @@ def _output_names(layer):
         ys = ["output"] if layer.merge_mode is not None else ["output_forward",
                                                               "output_backward"]
         states = ["h_forward", "c_forward", "h_backward", "c_backward"]
-        return ys + (states if layer.return_state else [])
-    return ["output", "h", "c"] if layer.return_state else ["output"]
+    else:
+        ys, states = ["output"], ["h", "c"]
+    if _one_state(layer):
+        states = [n for n in states if not n.startswith("c")]
+    return ys + (states if layer.return_state else [])
 
 
 def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
@@ -72,8 +83,8 @@ def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
     mask = g.add_input("mask", TensorProto.BOOL, ["batch", "timesteps"]) if mask else None
     states = None
     if initial_state:
-        units = ([layer.forward_layer.units] * 2 + [layer.backward_layer.units] * 2
-                 if isinstance(layer, Bidirectional) else [layer.units] * 2)
+        units = ([layer.forward_layer.units] * 4 if isinstance(layer, Bidirectional)
+                 else [layer.units] * 2)
         states = [g.add_input(n, _FLOAT, ["batch", u])
                   for n, u in zip(_state_names(layer), units)]
     emit = bidirectional_outputs if isinstance(layer, Bidirectional) else lstm_outputs
@@ -113,7 +124,7 @@ def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
     """
     if opset < 15:
         raise ValueError(f"to_onnx needs opset 15 or later (Shape with start/end), got {opset}")
-    if isinstance(obj, (LSTM, Bidirectional)):
+    if isinstance(obj, (LSTM, RNN, Bidirectional)):
         model = _layer_graph(obj, mask, initial_state).model(opset, DOC)
     else:
         from . import _onnx_models
@@ -133,13 +144,15 @@ def to_onnx(obj, path, *, mask=False, initial_state=False, opset=17):
     return model
 
 
-def onnx_feed(inputs, mask=None, initial_state=None) -> dict:
+def onnx_feed(inputs, mask=None, initial_state=None, layer=None) -> dict:
     """onnxruntime's input dict for a layer exported by `to_onnx`.
 
     Args:
         inputs: (B, T, D) array.
         mask: a (B, T) bool mask (for `mask=True` exports) or None.
         initial_state: [h, c] (LSTM) or [h_f, c_f, h_b, c_b] (Bidirectional) or None.
+        layer: the exported layer; needed for a GRU or SimpleRNN's initial_state ([h], or
+            [h_f, h_b] under Bidirectional).
     """
     feed = {"inputs": np.asarray(inputs, np.float32)}
     if mask is not None:
@@ -150,8 +163,14 @@ def onnx_feed(inputs, mask=None, initial_state=None) -> dict:
         feed["mask"] = mask.astype(bool)
     if initial_state is not None:
         n = len(initial_state)
-        if n not in (2, 4):
+        if layer is not None:
+            names = _state_names(layer)
+            if n != len(names):
+                raise ValueError(f"initial_state must be {len(names)} arrays for "
+                                 f"{layer.name!r} ({', '.join(names)}), got {n}")
+        elif n not in (2, 4):
             raise ValueError(f"initial_state must be 2 arrays (LSTM) or 4 (Bidirectional), got {n}")
-        names = _LSTM_STATES if n == 2 else _BIDIRECTIONAL_STATES
+        else:
+            names = _LSTM_STATES if n == 2 else _BIDIRECTIONAL_STATES
         feed.update({k: np.asarray(v, np.float32) for k, v in zip(names, initial_state)})
     return feed

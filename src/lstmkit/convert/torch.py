@@ -31,7 +31,8 @@ from torch import nn
 
 from .. import activations as _activations
 from ..layers import LSTM, Bidirectional
-from . import _gates
+from ..layers.rnn import RNN
+from . import _gates, _torch_gru
 from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM, freeze_hidden_bias
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -115,8 +116,8 @@ def _keras_lstm_weights(module: KerasLSTM) -> list:
 def bidirectional_to_torch(layer: Bidirectional) -> KerasBidirectional:
     """An lstmkit `Bidirectional` -> `KerasBidirectional`."""
     _require_built(layer)
-    module = KerasBidirectional(lstm_to_torch(layer.forward_layer),
-                                lstm_to_torch(layer.backward_layer), layer.merge_mode)
+    module = KerasBidirectional(_rnn_to_torch(layer.forward_layer),
+                                _rnn_to_torch(layer.backward_layer), layer.merge_mode)
     module.keras_config = layer.get_config()
     return module.eval()
 
@@ -139,11 +140,31 @@ def to_torch(obj) -> nn.Module:
     """
     if isinstance(obj, Bidirectional):
         return bidirectional_to_torch(obj)
-    if isinstance(obj, LSTM):
-        return lstm_to_torch(obj)
+    if isinstance(obj, (LSTM, RNN)):
+        return _rnn_to_torch(obj)
     from . import _torch_models
 
     return _torch_models.model_to_torch(obj)
+
+
+def _rnn_to_torch(layer):
+    """An LSTM -> KerasLSTM; a GRU / SimpleRNN (or RNN of one such cell) -> KerasGRU /
+    KerasSimpleRNN."""
+    kind = type(layer.cell).__name__
+    if isinstance(layer, LSTM):
+        return lstm_to_torch(layer)
+    if kind == "GRUCell":
+        return _torch_gru.gru_to_torch(layer)
+    if kind == "SimpleRNNCell":
+        return _torch_gru.simple_rnn_to_torch(layer)
+    raise ValueError(f"to_torch converts LSTM, GRU, SimpleRNN and RNN of a GRU or SimpleRNN "
+                     f"cell; layer {layer.name!r} runs a {kind}")
+
+
+def _module_weights(module) -> list:
+    if isinstance(module, (_torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
+        return _torch_gru.module_weights(module)
+    return _keras_lstm_weights(module)
 
 
 def _unwrap(module):
@@ -156,11 +177,10 @@ def _unwrap(module):
 def torch_weights(module) -> list:
     """Keras-ordered weights (list of arrays) of a module made by `to_torch`."""
     module = _unwrap(module)
-    if isinstance(module, KerasLSTM):
-        return _keras_lstm_weights(module)
+    if isinstance(module, (KerasLSTM, _torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
+        return _module_weights(module)
     if isinstance(module, KerasBidirectional):
-        return _keras_lstm_weights(module.forward_layer) + _keras_lstm_weights(
-            module.backward_layer)
+        return _module_weights(module.forward_layer) + _module_weights(module.backward_layer)
     from . import _torch_models
 
     return _torch_models.model_torch_weights(module)
@@ -174,7 +194,7 @@ def load_torch_weights(target, module) -> None:
         module: the converted module, or a DistributedDataParallel wrapping it.
     """
     module = _unwrap(module)
-    if isinstance(target, (LSTM, Bidirectional)):
+    if isinstance(target, (LSTM, RNN, Bidirectional)):
         target.set_weights(torch_weights(module))
         return
     from . import _torch_models
@@ -212,6 +232,16 @@ def from_torch(module, return_sequences=True, as_sequential=False):
         from ..models import Sequential
 
         return Sequential([Input((None, module.input_size), dtype=layers[0].dtype), *layers])
+    if isinstance(module, (nn.GRU, nn.RNN)):
+        layers = _torch_gru.from_nn_rnn(module, return_sequences)
+        if not as_sequential:
+            return layers
+        from ..layers import Input
+        from ..models import Sequential
+
+        return Sequential([Input((None, module.input_size), dtype=layers[0].dtype), *layers])
+    if isinstance(module, (_torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
+        return _torch_gru.module_to_layer(module)
     if isinstance(module, KerasLSTM):
         layer = LSTM.from_config(dict(getattr(module, "keras_config", None)
                                       or _keras_lstm_config(module)))
@@ -227,7 +257,10 @@ def from_torch(module, return_sequences=True, as_sequential=False):
                       "backward_layer": {"class_name": "LSTM",
                                          "config": _keras_lstm_config(module.backward_layer)}}
         layer = Bidirectional.from_config(dict(config))
-        layer.build((None, None, module.forward_layer.lstm.input_size))
+        fwd = module.forward_layer
+        size = fwd.lstm.input_size if hasattr(fwd, "lstm") else (
+            fwd.rnn.input_size if hasattr(fwd, "rnn") else fwd.kernel.shape[0])
+        layer.build((None, None, size))
         layer.set_weights(torch_weights(module))
         return layer
     from . import _torch_models
@@ -235,7 +268,8 @@ def from_torch(module, return_sequences=True, as_sequential=False):
     if isinstance(module, _torch_models.KerasModel):
         return _torch_models.model_from_torch(module)
     raise ValueError(
-        f"from_torch converts torch.nn.LSTM and modules made by lstmkit.convert.to_torch; "
+        f"from_torch converts torch.nn.LSTM, nn.GRU, nn.RNN and modules made by "
+        f"lstmkit.convert.to_torch; "
         f"got {type(module).__name__}"
     )
 

@@ -24,7 +24,10 @@ import numpy as np
 
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
+from ..layers.lstm_cell import LSTMCell
+from ..layers.rnn import RNN
 from . import claims as _claims
+from . import explain_rnn as _explain_rnn
 from .trace import _is_model, resolve, trace
 
 _SEQ = "the output at every step: h_1 ... h_T, the memory state after each step"
@@ -99,8 +102,9 @@ def _notes(layer, mask):
     if layer.stateful:
         notes.append("stateful=True: each call starts from the states the previous call ended "
                      "with; reset_state() sets them to zeros.")
-    if layer.dropout or layer.recurrent_dropout:
-        notes.append(f"dropout={layer.dropout}, recurrent_dropout={layer.recurrent_dropout}: "
+    cell = layer.cell
+    if cell.dropout or cell.recurrent_dropout:
+        notes.append(f"dropout={cell.dropout}, recurrent_dropout={cell.recurrent_dropout}: "
                      "applied only with training=True, one mask per call, the same at every step.")
     return notes
 
@@ -140,7 +144,8 @@ class Explanation:
     """
 
     def __init__(self, title, outputs=(), claims=(), notes=(), math="", weights=(),
-                 n_params=None, children=(), intro=""):
+                 n_params=None, children=(), intro="", cell="LSTMCell", gate_order="i, f, c, o"):
+        self.cell, self.gate_order = cell, gate_order
         self.title, self.outputs, self.claims = title, list(outputs), list(claims)
         self.notes, self.math, self.weights = list(notes), math, list(weights)
         self.n_params, self.children, self.intro = n_params, list(children), intro
@@ -173,10 +178,11 @@ class Explanation:
         for note in self.notes:
             lines += ["", note]
         if self.math:
-            lines += ["", "One step (Keras's LSTMCell):"]
+            lines += ["", f"One step (Keras's {self.cell}):"]
             lines += ["  " + m for m in self.math.split("\n")]
         if self.weights:
-            lines += ["", "Weights (gate order i, f, c, o along the last axis):"]
+            lines += ["", f"Weights (gate order {self.gate_order} along the last axis):"
+                      if self.gate_order else "Weights:"]
             w = max(len(n) for n, _, _ in self.weights)
             for name, shape, note in self.weights:
                 lines.append(f"  {name:<{w}} {_fmt(shape):<15} {note}")
@@ -215,8 +221,8 @@ class Explanation:
             rows = "".join(f"<tr><td><code>{e(n)}</code></td><td><code>{e(_fmt(s))}</code></td>"
                            f"<td>{e(t)}</td></tr>" for n, s, t in self.weights)
             total = "" if self.n_params is None else f"<p>parameters: {self.n_params}</p>"
-            parts.append(f"<table><tr><th>weight</th><th>shape</th><th>gate order i, f, c, o"
-                         f"</th></tr>{rows}</table>{total}")
+            parts.append(f"<table><tr><th>weight</th><th>shape</th><th>gate order "
+                         f"{e(self.gate_order or '-')}</th></tr>{rows}</table>{total}")
         parts += [c._repr_html_() for c in self.children]
         return "".join(parts) + "</div>"
 
@@ -238,10 +244,12 @@ def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None,
     elif inputs is not None:
         tr = trace(layer, inputs, mask=mask, initial_state=initial_state, model=model)
         shape, mask = tr.inputs.shape, tr.mask
-    one = layer if isinstance(layer, LSTM) else layer.forward_layer
-    D = shape[-1] if shape else (one.input_dim if one.built else None)
+    one = layer if isinstance(layer, RNN) else layer.forward_layer
+    D = shape[-1] if shape else (one.cell.input_dim if one.built else None)
     shape_txt = (f"Inputs {_fmt(shape)} = (batch, timesteps, features)." if shape else
                  "No inputs given: shapes are symbolic and nothing was checked numerically.")
+    if not isinstance(one.cell, LSTMCell):
+        return _explain_cell_layer(layer, one, tr, shape, mask, D, shape_txt)
     if isinstance(layer, LSTM):
         title = f"LSTM {layer.name!r}: {_config_line(layer)}"
         claims = _claims.lstm_claims(layer)
@@ -308,7 +316,7 @@ def explain(layer_or_model, inputs=None, mask=None, initial_state=None, *, model
         target = layer_or_model
         if _is_model(target):
             target = target.get_layer(layer) if isinstance(layer, str) else layer
-        if not isinstance(target, (LSTM, Bidirectional)):
+        if not isinstance(target, (RNN, Bidirectional)):
             raise TypeError(f"explain expects an lstmkit LSTM, Bidirectional or model, got "
                             f"{type(target).__name__}: {target!r}")
         return explain_layer(target)
@@ -319,8 +327,49 @@ def explain(layer_or_model, inputs=None, mask=None, initial_state=None, *, model
 
 
 def recurrent_layers(model):
-    """The `LSTM` / `Bidirectional` layers of a model, in its order."""
-    return [lay for lay in model.layers if isinstance(lay, (LSTM, Bidirectional))]
+    """The recurrent layers of a model that `trace` reads (LSTM, GRU, SimpleRNN, RNN of one
+    cell, Bidirectional over one), in its order."""
+    from .trace import _one_cell
+
+    return [lay for lay in model.layers if isinstance(lay, (RNN, Bidirectional)) and _one_cell(
+        lay.forward_layer if isinstance(lay, Bidirectional) else lay)]
+
+
+def _explain_cell_layer(layer, one, tr, shape, mask, D, shape_txt):
+    """The `Explanation` of a GRU / SimpleRNN (or a Bidirectional over one)."""
+    kind = type(one.cell).__name__.removesuffix("Cell")
+    config = _config_line(one)
+    if isinstance(layer, RNN):
+        title = f"{type(layer).__name__} {layer.name!r}: {config}"
+        claims = _explain_rnn.cell_claims(layer)
+        outputs = _explain_rnn.cell_outputs(layer, shape, kind)
+    else:
+        title = (f"Bidirectional {layer.name!r}: merge_mode={layer.merge_mode!r}, wrapping "
+                 f"{type(one).__name__}({config})")
+        claims = []
+        for direction, sub in (("forward", layer.forward_layer),
+                               ("backward", layer.backward_layer)):
+            for c in _explain_rnn.cell_claims(sub, lambda tr, d=direction: getattr(tr, d)):
+                c.statement = f"{direction} {type(sub).__name__}: {c.statement}"
+                claims.append(c)
+        rows = bidirectional_outputs(layer, shape)
+        outputs = [r for r in rows if not r[0].startswith(("h_", "c_"))]
+        if layer.return_state:
+            state = _dims(shape, one.units, False)[1]
+            outputs += [("h_fwd", state, "forward final state h_T"),
+                        ("h_bwd", state, "backward final state (after reading x[:, 0])")]
+    notes = [n.replace("states h and c keep", "state h keeps") for n in _notes(one, mask)
+             if not n.startswith("The carry state c")]
+    if tr is not None:
+        for c in claims:
+            c.check(tr)
+    weights, n = _explain_rnn.cell_weights(one, D)
+    if isinstance(layer, Bidirectional):
+        weights = [(f"{d}/{w}", s, t) for d in ("forward", "backward") for w, s, t in weights]
+        n = None if n is None else 2 * n
+    return Explanation(title, outputs, claims, notes, _explain_rnn.step_math(one), weights, n,
+                       intro=shape_txt, cell=type(one.cell).__name__,
+                       gate_order="z, r, h" if kind == "GRU" else "")
 
 
 def _explain_model(model, inputs):

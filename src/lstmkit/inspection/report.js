@@ -12,8 +12,9 @@
   });
 
   var ARRAYS = ["i", "f", "g", "o", "c", "h"];
-  var GATES = { i: 1, f: 1, o: 1 };
-  var COLORS = { i: "#1f77b4", f: "#2ca02c", g: "#9467bd", o: "#ff7f0e", c: "#d62728", h: "#111111" };
+  var GATES = { i: 1, f: 1, o: 1, z: 1, r: 1 };
+  var COLORS = { i: "#1f77b4", f: "#2ca02c", g: "#9467bd", o: "#ff7f0e", c: "#d62728", h: "#111111",
+                 z: "#1f77b4", r: "#2ca02c", hh: "#9467bd" };
   var VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   var RDBU = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
 
@@ -46,6 +47,7 @@
   }
 
   function panel(root, layer) {
+    var ARRAYS = layer.arrays || ["i", "f", "g", "o", "c", "h"]; // a GRU: z, r, hh, h
     var dirs = layer.directions, state = { d: 0, s: 0, u: 0 };
     var controls = el("div", { "class": "lk-controls" });
     var dsel = select("direction", dirs.length, dirs.map(function (d) { return d.name; }));
@@ -79,7 +81,7 @@
       g.fillStyle = "#fff";
       g.fillRect(0, 0, heat.width, heat.height);
       var cmax = 1e-6;
-      d.c[s].forEach(function (row) { row.forEach(function (v) { cmax = Math.max(cmax, Math.abs(v)); }); });
+      (d.c || d.h)[s].forEach(function (row) { row.forEach(function (v) { cmax = Math.max(cmax, Math.abs(v)); }); });
       ARRAYS.forEach(function (name, a) {
         var y0 = top + a * (blockH + gap), arr = d[name][s];
         for (var t = 0; t < T; t++) {
@@ -116,7 +118,7 @@
       g.fillStyle = "#fff";
       g.fillRect(0, 0, W, H);
       var lo = -1, hi = 1;
-      d.c[s].forEach(function (row) { lo = Math.min(lo, row[u]); hi = Math.max(hi, row[u]); });
+      (d.c || d.h)[s].forEach(function (row) { lo = Math.min(lo, row[u]); hi = Math.max(hi, row[u]); });
       function X(t) { return l + (T > 1 ? t / (T - 1) : 0.5) * (W - l - r); }
       function Y(v) { return tp + (hi - v) / (hi - lo) * (H - tp - bt); }
       var ticks = [lo, 0, 1, hi].filter(function (v, k, all) { return all.indexOf(v) === k; });

@@ -28,8 +28,9 @@ import numpy as np
 from .. import _files
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm import LSTM
+from ..layers.rnn import RNN
 from .explain import explain_layer, recurrent_layers
-from .trace import ARRAYS, NAMES, _is_model, trace
+from .trace import ARRAYS, NAMES, Trace, _is_model, trace
 
 e = _html.escape
 
@@ -57,17 +58,18 @@ def _layer_data(name, tr, max_samples, max_units, max_steps, max_values=MAX_VALU
     dirs = tr.directions if hasattr(tr, "directions") else [(tr.direction, tr)]
     first = dirs[0][1]
     B, T, H = first.h.shape
+    arrays, names = getattr(first, "ARRAYS", ARRAYS), getattr(first, "NAMES", NAMES)
     S, U, Tn = min(B, max_samples), min(H, max_units), min(T, max_steps)
-    per_step = U * len(ARRAYS) * len(dirs)
+    per_step = U * len(arrays) * len(dirs)
     while S > 1 and S * Tn * per_step > max_values:
         S = max(1, S // 2)
     Tn = max(1, min(Tn, max_values // (S * per_step)))
     out = {"name": name, "samples": S, "units": U, "timesteps": Tn,
-           "labels": {k: NAMES[k] for k in ARRAYS}, "directions": [],
+           "labels": {k: names[k] for k in arrays}, "arrays": list(arrays), "directions": [],
            "mask": None if first.mask is None else first.mask[:S, :Tn].astype(int).tolist()}
     for dname, one in dirs:
         d = {"name": dname}
-        for k in ARRAYS:
+        for k in arrays:
             d[k] = _json_array(one.input_order(k)[:S, :Tn, :U])
         out["directions"].append(d)
     cut = (S, Tn, U) != (B, T, H)
@@ -98,6 +100,8 @@ def _pictures(tr, tokens, dpi):
         return None
     out = []
     dirs = tr.directions if hasattr(tr, "directions") else [(tr.direction, tr)]
+    if not isinstance(dirs[0][1], Trace):  # a GRU / SimpleRNN: the interactive view only
+        return out
     for dname, one in dirs:
         fig = plots.heatmaps(one)
         out.append(((f"Gates and states of sample 0, {dname} direction: rows are units, "
@@ -176,7 +180,7 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
         layers = recurrent_layers(model_or_layer)
         traced = [(lay, trace(lay, x, model=model_or_layer)) for lay in layers]
         name = getattr(model_or_layer, "name", "model")
-    elif isinstance(model_or_layer, (LSTM, Bidirectional)):
+    elif isinstance(model_or_layer, (LSTM, RNN, Bidirectional)):
         traced = [(model_or_layer, trace(model_or_layer, x, mask=mask,
                                          initial_state=initial_state))]
         name = model_or_layer.name

@@ -40,7 +40,9 @@ import numpy as np
 from .. import _files
 from .. import kernels as _kernels
 from ..layers.bidirectional import Bidirectional
-from ..layers.lstm import LSTM
+from ..layers.lstm_cell import LSTMCell
+from ..layers.rnn import RNN
+from . import trace_rnn as _trace_rnn
 
 ARRAYS = ("i", "f", "g", "o", "c", "h")
 GATES = ("i", "f", "o")  # the sigmoid gates; g is the tanh candidate
@@ -204,7 +206,13 @@ class BidirectionalTrace:
 
 def _is_model(obj) -> bool:
     return hasattr(obj, "get_layer") and hasattr(obj, "layers") and not isinstance(
-        obj, (LSTM, Bidirectional))
+        obj, (RNN, Bidirectional))
+
+
+def _one_cell(layer) -> bool:
+    """Whether a recurrent layer runs one LSTM, GRU or SimpleRNN cell (what trace reads)."""
+    return isinstance(getattr(layer, "cell", None), LSTMCell) or \
+        _trace_rnn.is_cell_traceable(layer)
 
 
 def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, layer=None):
@@ -242,10 +250,11 @@ def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, l
         mask = fed.get("mask") if mask is None else mask
         initial_state = fed.get("initial_state") if initial_state is None else initial_state
         training = fed.get("training")
-    if not isinstance(target, (LSTM, Bidirectional)):
+    one = target.forward_layer if isinstance(target, Bidirectional) else target
+    if not isinstance(target, (RNN, Bidirectional)) or not _one_cell(one):
         raise TypeError(
-            f"trace expects an lstmkit LSTM or Bidirectional layer (or a model and layer=), "
-            f"got {type(target).__name__}: {target!r}"
+            f"trace expects an lstmkit LSTM or Bidirectional layer, a GRU, SimpleRNN or RNN of "
+            f"one cell (or a model and layer=), got {type(target).__name__}: {target!r}"
         )
     return target, inputs, mask, initial_state, training
 
@@ -286,7 +295,7 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
         layer_or_model, inputs, mask, initial_state, model, layer)
     if fed_training is not None and training is False:
         training = bool(fed_training)
-    subs = [target] if isinstance(target, LSTM) else [target.forward_layer, target.backward_layer]
+    subs = [target] if isinstance(target, RNN) else [target.forward_layer, target.backward_layer]
     saved = [None if s.states is None else [a.copy() for a in s.states] for s in subs]
     try:
         outputs, cache = target.forward(inputs, training=bool(training), mask=mask,
@@ -304,31 +313,41 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
         for s, st in zip(subs, saved):
             s.states = st
     starts = _start_states(subs, saved, initial_state)
-    if isinstance(target, LSTM):
-        return _one_direction(target, cache.result, starts[0], outputs, inputs, mask,
-                              bool(training))
+    if isinstance(target, RNN):
+        return _direction(target, cache.result, starts[0], outputs, inputs, mask,
+                          bool(training))
     cache_f, cache_b, _, _ = cache
-    fwd = _one_direction(target.forward_layer, cache_f.result, starts[0],
-                         _own_outputs(target.forward_layer, cache_f.result), inputs, mask,
-                         bool(training), "forward")
-    bwd = _one_direction(target.backward_layer, cache_b.result, starts[1],
-                         _own_outputs(target.backward_layer, cache_b.result), inputs, mask,
-                         bool(training), "backward")
+    fwd = _direction(target.forward_layer, cache_f.result, starts[0],
+                     _own_outputs(target.forward_layer, cache_f.result), inputs, mask,
+                     bool(training), "forward")
+    bwd = _direction(target.backward_layer, cache_b.result, starts[1],
+                     _own_outputs(target.backward_layer, cache_b.result), inputs, mask,
+                     bool(training), "backward")
     return BidirectionalTrace(target.name, fwd, bwd, outputs, target.merge_mode)
+
+
+def _direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
+    """One direction's trace from its `RunResult`: LSTM (`Trace`) or GRU/SimpleRNN."""
+    if isinstance(layer.cell, LSTMCell):  # the kernels' ForwardResult is the run's cache
+        return _one_direction(layer, result.cache, start, outputs, inputs, mask, training,
+                              direction)
+    return _trace_rnn.cell_trace(layer, result, start, outputs, inputs, mask, training,
+                                 direction)
 
 
 def _start_states(subs, saved, initial_state):
     """[h0, c0] (or None = zeros) per direction: the argument, else stored states."""
     if initial_state is not None:
         given = list(initial_state)
-        return [given[2 * k:2 * k + 2] for k in range(len(subs))]
+        n = len(given) // len(subs)
+        return [given[n * k:n * k + n] for k in range(len(subs))]
     return saved
 
 
 def _own_outputs(layer, result):
-    """What `layer` (an LSTM) returned for `result`, as `LSTM.forward` packs it."""
+    """What `layer` returned for its `RunResult`, as `RNN.forward` packs it."""
     output = result.outputs if layer.return_sequences else result.last_output
-    return (output, result.h, result.c) if layer.return_state else output
+    return (output, *result.states) if layer.return_state else output
 
 
 def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):

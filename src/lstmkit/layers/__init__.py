@@ -1,5 +1,8 @@
 """Layers with Keras's names: `LSTM`, `LSTMCell`, `Bidirectional`, and a registry.
 
+The rest of the recurrent family: `GRU`, `GRUCell`, `SimpleRNN`, `SimpleRNNCell`,
+`RNN(cell)` and `StackedRNNCells`.
+
 `serialize(layer)` / `deserialize(entry)` convert between layers and Keras's
 `{"module", "class_name", "config", "registered_name"}` entries. Only classes
 registered here can be deserialized: a file never names code to run.
@@ -30,6 +33,8 @@ _LAZY = {
     "PReLU": "activation_layers", "ReLU": "activation_layers", "Softmax": "activation_layers",
     "add": "merging", "average": "merging", "concatenate": "merging", "maximum": "merging",
     "minimum": "merging", "multiply": "merging", "subtract": "merging",
+    "GRU": "gru", "GRUCell": "gru", "RNN": "rnn", "SimpleRNN": "simple_rnn",
+    "SimpleRNNCell": "simple_rnn", "StackedRNNCells": "stacked_rnn_cells",
 }
 # Keras's other names for the same classes (`keras.layers.MaxPool1D is MaxPooling1D`).
 _ALIASES = {"AvgPool1D": "AveragePooling1D", "Convolution1D": "Conv1D",
@@ -37,6 +42,7 @@ _ALIASES = {"AvgPool1D": "AveragePooling1D", "Convolution1D": "Conv1D",
             "MaxPool1D": "MaxPooling1D"}
 _LAZY.update({alias: _LAZY[name] for alias, name in _ALIASES.items()})
 _SUBMODULES = frozenset(_LAZY.values()) | {"base", "lstm", "lstm_cell", "node"}
+_SUBMODULES |= {"recurrent_cell"}
 
 _REGISTRY: dict[str, type] = {}
 #: Layer classes `get` registers on first use (every lazy name but the function `Input`).
@@ -72,8 +78,6 @@ for _cls in (LSTM, LSTMCell):
 
 def get(class_name: str):
     """The registered layer class for a Keras class name; ValueError otherwise."""
-    if class_name in ("GRU", "SimpleRNN", "GRUCell", "SimpleRNNCell"):
-        raise ValueError(f"Layer {class_name!r} is not supported yet by lstmkit (LSTM only)")
     if class_name == "Lambda":
         raise ValueError(
             "Lambda layers are not supported: loading one would run code from the file"
@@ -121,6 +125,8 @@ __all__ = [
     "Softmax",
     "Embedding",
     "Flatten",
+    "GRU",
+    "GRUCell",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "Input",
@@ -135,8 +141,12 @@ __all__ = [
     "Multiply",
     "Normalization",
     "Permute",
+    "RNN",
     "RepeatVector",
     "Reshape",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "Variable",

@@ -51,6 +51,9 @@ def unique_name(base: str) -> str:
 # (measured with keras.saving.serialize_keras_object on each layer type).
 _AUTO_NODE_KWARGS = {
     "LSTM": ("training", "mask"),
+    "GRU": ("training", "mask"),
+    "SimpleRNN": ("training", "mask"),
+    "RNN": ("training", "mask"),
     "Bidirectional": ("mask",),
     "TimeDistributed": ("mask",),
     "Dropout": ("training",),

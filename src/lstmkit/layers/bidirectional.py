@@ -1,10 +1,13 @@
-"""`Bidirectional`: a forward and a backward LSTM, merged (keras/src/layers/rnn/bidirectional.py).
+"""`Bidirectional`: a forward and a backward RNN, merged (keras/src/layers/rnn/bidirectional.py).
+
+It wraps any recurrent layer: `LSTM`, `GRU`, `SimpleRNN` or `RNN(cell)`.
 
 The backward layer runs the reversed sequence (`go_backwards=True`); with
 `return_sequences` its output is flipped back so position t of both halves
 refers to input t. Masked steps give zeros in both directions.
 
-Outputs: `merged`, or with `return_state` `(merged, h_fwd, c_fwd, h_bwd, c_bwd)`;
+Outputs: `merged`, or with `return_state` `(merged, *forward states, *backward states)`,
+e.g. `(merged, h_fwd, c_fwd, h_bwd, c_bwd)` for an LSTM, `(merged, h_fwd, h_bwd)` for a GRU;
 with `merge_mode=None` the merged output is replaced by the two outputs `y_fwd, y_bwd`.
 
 Example:
@@ -20,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, check_array
-from .lstm import LSTM, SequenceCall
+from .rnn import RNN, SequenceCall
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -31,28 +34,36 @@ def _copy_layer(layer, name, **overrides):
     copy.backend = getattr(layer, "backend", None)
     # The config names activations only; keep the objects (Keras 2's hard_sigmoid is not
     # Keras 3's, and both serialize as "hard_sigmoid").
-    copy.cell.activation = layer.cell.activation
-    copy.cell.recurrent_activation = layer.cell.recurrent_activation
+    for new, old in zip(_cells(copy.cell), _cells(layer.cell)):
+        for attr in ("activation", "recurrent_activation"):
+            if hasattr(old, attr):
+                setattr(new, attr, getattr(old, attr))
     return copy
 
 
+def _cells(cell):
+    return [c for sub in cell.cells for c in _cells(sub)] if hasattr(cell, "cells") else [cell]
+
+
 class Bidirectional(SequenceCall, Layer):
-    """Bidirectional wrapper for `LSTM`.
+    """Bidirectional wrapper for a recurrent layer (`LSTM`, `GRU`, `SimpleRNN`, `RNN`).
 
     Args:
-        layer: an `LSTM` (its config is copied; its weights are not reused, as in Keras).
+        layer: the recurrent layer (its config is copied; its weights are not reused, as in
+            Keras).
         merge_mode: "concat" (default), "sum", "mul", "ave" or None (a tuple of both).
         weights: optional initial weights, forward layer's first, then backward's.
-        backward_layer: optional `LSTM` with `go_backwards` opposite to `layer`'s and the same
-            `stateful`, `return_sequences`, `return_state`; used as given, like Keras.
+        backward_layer: optional recurrent layer with `go_backwards` opposite to `layer`'s
+            and the same `stateful`, `return_sequences`, `return_state`; used as given, like
+            Keras.
     """
 
     supports_masking = True  # as Keras 3 sets it
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, LSTM):
+        if not isinstance(layer, RNN):
             raise ValueError(
-                f"Bidirectional expects an lstmkit LSTM layer, "
+                f"Bidirectional expects an lstmkit LSTM layer (or GRU, SimpleRNN, RNN), "
                 f"got {type(layer).__name__}: {layer!r}"
             )
         if merge_mode not in MERGE_MODES:
@@ -73,12 +84,14 @@ class Bidirectional(SequenceCall, Layer):
             self.backward_layer = _copy_layer(layer, bwd_name, go_backwards=True,
                                               zero_output_for_mask=rs)
         else:
-            if not isinstance(backward_layer, LSTM):
-                raise ValueError(f"backward_layer must be an LSTM, got {backward_layer!r}")
+            if not isinstance(backward_layer, RNN):
+                raise ValueError(f"backward_layer must be a recurrent layer, got "
+                                 f"{backward_layer!r}")
             self.backward_layer = backward_layer  # used as given (weights kept), as Keras does
             backward_layer.zero_output_for_mask = rs
         # use_cudnn is not serialized: Keras copies the wrapped layer's onto both (#21534).
-        self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
+        if hasattr(layer, "use_cudnn"):
+            self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
         if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
             raise ValueError(
                 "Forward layer and backward layer should have different `go_backwards` value. "
@@ -152,15 +165,20 @@ class Bidirectional(SequenceCall, Layer):
     reset_states = reset_state
 
     def _split_states(self, initial_state):
+        """Keras's rule: the first half of the list to the forward layer, the rest backward."""
         if initial_state is None:
             return None, None
-        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 4:
-            n = len(initial_state) if isinstance(initial_state, (list, tuple)) else 1
+        from .rnn import _state_names
+
+        names = _state_names(self.forward_layer.cell)
+        n = 2 * len(names)
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
+            got = len(initial_state) if isinstance(initial_state, (list, tuple)) else 1
+            listed = ", ".join([f"{s}_fwd" for s in names] + [f"{s}_bwd" for s in names])
             raise ValueError(
-                f"Layer {self.name!r} expects initial_state as 4 arrays "
-                f"[h_fwd, c_fwd, h_bwd, c_bwd]; got {n}"
+                f"Layer {self.name!r} expects initial_state as {n} arrays [{listed}]; got {got}"
             )
-        return list(initial_state[:2]), list(initial_state[2:])
+        return list(initial_state[:n // 2]), list(initial_state[n // 2:])
 
     def forward(self, inputs, training=False, mask=None, initial_state=None, keep_cache=True):
         """Returns `(outputs in Keras's order, cache)`; see the module docstring."""
@@ -206,8 +224,10 @@ class Bidirectional(SequenceCall, Layer):
         if self.return_sequences and d_b is not None:
             d_b = d_b[:, ::-1]
         if self.return_state:
-            d_f = (d_f, *d_states[:2]) if d_states else (d_f, None, None)
-            d_b = (d_b, *d_states[2:]) if d_states else (d_b, None, None)
+            n = len(d_states) // 2
+            n_own = len(self.forward_layer._nest(self.forward_layer.get_initial_state(1)))
+            d_f = (d_f, *d_states[:n]) if d_states else (d_f, *[None] * n_own)
+            d_b = (d_b, *d_states[n:]) if d_states else (d_b, *[None] * n_own)
         dx_f, dw_f = self.forward_layer.backward(cache_f, d_f, input_grad)
         dx_b, dw_b = self.backward_layer.backward(cache_b, d_b, input_grad)
         if cache_f.has_initial_state:
@@ -246,17 +266,19 @@ class Bidirectional(SequenceCall, Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        layer = LSTM.from_config(_inner_config(config.pop("layer")))
+        layer = _inner(config.pop("layer"))
         backward = config.pop("backward_layer", None)
         if backward is not None:
-            backward = LSTM.from_config(_inner_config(backward))
+            backward = _inner(backward)
         return cls(layer, backward_layer=backward, **config)
 
 
-def _inner_config(entry):
-    if entry.get("class_name") != "LSTM":
+def _inner(entry):
+    from . import deserialize
+
+    layer = deserialize(entry)
+    if not isinstance(layer, RNN):
         raise ValueError(
-            f"lstmkit's Bidirectional wraps LSTM only; this config wraps "
-            f"{entry.get('class_name')!r} (GRU and SimpleRNN are not supported yet)"
-        )
-    return dict(entry["config"])
+            f"lstmkit's Bidirectional wraps recurrent layers (LSTM, GRU, SimpleRNN, RNN); this "
+            f"config wraps {entry.get('class_name')!r}")
+    return layer

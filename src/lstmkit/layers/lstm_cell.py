@@ -203,3 +203,44 @@ class LSTMCell(Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
+
+    # -- the cell in an `RNN` layer: the sequence on the fused kernels, the step in a stack
+    def step_fns(self, masks):
+        """This cell's step for `reference_rnn` (used inside `StackedRNNCells`)."""
+        from .. import reference_rnn as _rr
+
+        return _rr.lstm_step_fns(
+            self.kernel.value, self.recurrent_kernel.value,
+            None if self.bias is None else self.bias.value, self.activation,
+            self.recurrent_activation, *masks)
+
+    def run_sequence(self, x, states, *, mask=None, go_backwards=False,
+                     zero_output_for_mask=False, training=False, return_sequences=True,
+                     keep_cache=False, backend=None):
+        """Run over x (B, T, D) from states [h0, c0] (or None) on `kernels.lstm_forward`."""
+        from .. import kernels as _kernels
+        from .rnn import RunResult
+
+        dm, rm = self.make_dropout_masks(x.shape[0], training)
+        h0, c0 = (None, None) if states is None else states
+        result = _kernels.lstm_forward(
+            x, self.kernel.value, self.recurrent_kernel.value,
+            None if self.bias is None else self.bias.value, h0, c0, mask=mask,
+            go_backwards=go_backwards, activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+            zero_output_for_mask=zero_output_for_mask, dropout_mask=dm,
+            recurrent_dropout_mask=rm, return_sequences=return_sequences,
+            keep_cache=keep_cache, backend=backend)
+        return RunResult(result.outputs, result.last_output, [result.h, result.c],
+                         result if keep_cache else None, result.backend)
+
+    def run_sequence_backward(self, result, d_seq, d_states, input_grad=True):
+        """(dx, [d_h0, d_c0], [d_kernel, d_recurrent_kernel(, d_bias)]) on the path that ran."""
+        from .. import kernels as _kernels
+
+        d_h, d_c = d_states
+        grads = _kernels.lstm_backward(result.cache, d_seq, d_h, d_c, input_grad=input_grad)
+        d_weights = [grads.kernel, grads.recurrent_kernel]
+        if grads.bias is not None:
+            d_weights.append(grads.bias)
+        return grads.x, [grads.h0, grads.c0], d_weights

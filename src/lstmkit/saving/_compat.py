@@ -9,7 +9,9 @@ sizes such as `units=10**12` are refused before any allocation.
 legacy loader does (keras/src/legacy/saving/legacy_h5_format.py,
 keras/src/models/functional.py `functional_from_config`): `batch_input_shape` becomes
 an `InputLayer`'s `batch_shape`, `time_major` and `input_length` go,
-`hard_sigmoid` keeps Keras 2's formula (`_keras2_activations=True`), node lists
+`hard_sigmoid` keeps Keras 2's formula (`_keras2_activations=True`), Keras 2's
+`CuDNNGRU` / `CuDNNLSTM` become `GRU(reset_after=True)` / `LSTM` (their weights are
+converted from cuDNN's layout by `_cudnn.py` when they are set), node lists
 `[layer, node, tensor, kwargs]` become `{"args", "kwargs"}` with `__keras_tensor__`
 entries, and `Model` / `Functional` class names become Keras 3's `Functional`.
 
@@ -37,10 +39,13 @@ MAX_DEPTH = 64
 MAX_LAYERS = 100_000
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
-_NOT_YET = ("GRU", "SimpleRNN", "GRUCell", "SimpleRNNCell", "ConvLSTM1D", "ConvLSTM2D",
-            "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU", "StackedRNNCells", "RNN")
+_NOT_YET = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+#: Keras 2's cuDNN-only layers and what they are in Keras 3 (same math, another weight layout).
+_CUDNN = {"CuDNNGRU": ("GRU", {"reset_after": True}), "CuDNNLSTM": ("LSTM", {})}
+#: Layers and cells whose configs hold activations and the Keras 2 `time_major` key.
+_RECURRENT = ("LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "RNN")
 _CODE_CARRIERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TFOpLayer")
-_RNN_CLASSES = ("LSTM", "Bidirectional")
+_RNN_CLASSES = ("LSTM", "Bidirectional", "GRU", "SimpleRNN", "RNN")
 # Ops (not layers) a Keras 3 functional config records to compute masks, e.g. NotEqual after
 # Embedding(mask_zero=True); lstmkit.models.config skips them when it builds the graph.
 MASK_OPS = ("NotEqual", "Any", "Equal", "All", "LogicalAnd", "LogicalOr", "ExpandDims")
@@ -84,7 +89,9 @@ def _known_class(class_name: str, where: str):
                          "file, and lstmkit never runs code from a model file (no unsafe mode)")
     if class_name in _NOT_YET:
         raise ValueError(f"{where} is a {class_name} layer, which lstmkit does not support yet "
-                         "(LSTM only)")
+                         "(LSTM, GRU, SimpleRNN and RNN(cell) only)")
+    if class_name in _CUDNN:
+        return  # read as its Keras 3 twin (normalize_config)
     try:
         layers.get(class_name)
     except ValueError:
@@ -98,6 +105,9 @@ def _min_weights(class_name, config) -> int:
     units = config.get("units")
     if class_name == "LSTM" and isinstance(units, int):
         return 4 * units * (units + 1)
+    gates = {"GRU": 3, "SimpleRNN": 1}.get(class_name)
+    if gates is not None and isinstance(units, int):
+        return gates * units * (units + 1)
     if class_name == "Embedding":
         a, b = config.get("input_dim"), config.get("output_dim")
         if isinstance(a, int) and isinstance(b, int):
@@ -137,6 +147,8 @@ def check_layer_entry(entry, where: str = "model", depth: int = 0) -> int:
             inner = check_layer_entry(config[key], where, depth + 1)
             total += inner * (2 if class_name == "Bidirectional" and key == "layer"
                               and "backward_layer" not in config else 1)
+    for cell in _cell_entries(config, where):  # RNN(cell), StackedRNNCells(cells)
+        total += check_layer_entry(cell, where, depth + 1)
     if total > MAX_WEIGHTS:
         raise ValueError(f"{where} would allocate at least {total} weights (limit "
                          f"{MAX_WEIGHTS}); refusing")
@@ -165,6 +177,18 @@ def check_config(entry, where: str = "config") -> int:
             raise ValueError(f"{where}: the model would allocate at least {total} weights "
                              f"(limit {MAX_WEIGHTS}); refusing")
     return total
+
+
+def _cell_entries(config, where) -> list:
+    """The cell entries an RNN (`cell`) or StackedRNNCells (`cells`) config holds."""
+    cells = []
+    if "cell" in config:
+        cells.append(config["cell"])
+    if "cells" in config:
+        if not isinstance(config["cells"], list):
+            raise ValueError(f"{where}: 'cells' must be a list of cell entries")
+        cells += config["cells"]
+    return cells
 
 
 # -- Keras 2 -> Keras 3 -----------------------------------------------------------------------
@@ -230,7 +254,11 @@ def _normalize_layer(entry, keras2, where):
     entry.setdefault("registered_name", None)
     if class_name == "InputLayer" and "batch_input_shape" in config:
         config.setdefault("batch_shape", config.pop("batch_input_shape"))
-    if class_name in ("LSTM", "LSTMCell"):
+    if class_name in _CUDNN:  # Keras 2's cuDNN-only layers: the Keras 3 layer with cuDNN's math
+        class_name, fixed = _CUDNN[class_name]
+        entry["class_name"] = class_name
+        config.update(fixed)
+    if class_name in _RECURRENT:
         if config.pop("time_major", False):
             raise ValueError(f"{where}: time_major=True (inputs as (T, B, D)) was removed in "
                              "Keras 3 and is not supported; transpose the inputs instead")
@@ -239,13 +267,19 @@ def _normalize_layer(entry, keras2, where):
             config["_keras2_activations"] = True  # 0.2 x + 0.5, not Keras 3's relu6(x + 3) / 6
     if class_name == "Embedding":
         config.pop("input_length", None)
-    if config.get("activity_regularizer", 0) is None and class_name != "LSTM":
+    if config.get("activity_regularizer", 0) is None and class_name not in (
+            "LSTM", "GRU", "SimpleRNN"):
         config.pop("activity_regularizer")
     for key in _WRAPPED_KEYS:
         if isinstance(config.get(key), dict):
             inner = _normalize_layer(config[key], keras2, f"{where} > {key}")
             inner["config"].pop("batch_input_shape", None)
             config[key] = inner
+    if isinstance(config.get("cell"), dict):
+        config["cell"] = _normalize_layer(config["cell"], keras2, f"{where} > cell")
+    if isinstance(config.get("cells"), list):
+        config["cells"] = [_normalize_layer(c, keras2, f"{where} > cells")
+                           if isinstance(c, dict) else c for c in config["cells"]]
     entry["config"] = config
     if "inbound_nodes" in entry and isinstance(entry["inbound_nodes"], list):
         entry["inbound_nodes"] = [_convert_node(n, class_name, where)

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from ..layers._snapshot import publish
-from . import _h5
+from . import _cudnn, _h5
 
 
 class LegacyH5:
@@ -124,9 +124,10 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
             f"({', '.join(n for n, _ in file_layers)}), the model has "
             f"{len(model_layers)} layers with weights "
             f"({', '.join(layer.name for layer in model_layers)})")
-    checked = []
+    checked = []  # (variable, entry): (shape, key in the file) or (shape, converted array)
     for layer, (name, entries) in zip(model_layers, file_layers):
         variables = layer.weights
+        entries = _from_cudnn(legacy, layer, entries)
         if len(entries) != len(variables):
             raise ValueError(f"{path}: layer {layer.name!r} expects {len(variables)} weights, "
                              f"the file's layer {name!r} holds {len(entries)}")
@@ -135,12 +136,42 @@ def load_by_order(legacy: LegacyH5, model, path: str, skip=()) -> None:
             if entry[0] != tuple(var.shape):
                 raise ValueError(f"{path}: {what} has shape {entry[0]} in the file (layer "
                                  f"{name!r}), the model expects {tuple(var.shape)}")
-            if legacy.dtype(entry).kind != "f":
-                raise ValueError(f"{path}: {what} has dtype {legacy.dtype(entry)}; a float was "
-                                 "expected")
+            dtype = _entry_dtype(legacy, entry)
+            if dtype.kind != "f":
+                raise ValueError(f"{path}: {what} has dtype {dtype}; a float was expected")
             checked.append((var, entry))
-    values = legacy.read_many([(entry, tuple(var.shape)) for var, entry in checked])
+    unread = [(entry, tuple(var.shape)) for var, entry in checked
+              if not isinstance(entry[1], np.ndarray)]
+    read = iter(legacy.read_many(unread) if unread else ())
+    values = [entry[1] if isinstance(entry[1], np.ndarray) else next(read)
+              for _, entry in checked]
     publish([var for var, _ in checked], values, copy=False)  # fresh arrays: no copy
+
+
+def _entry_dtype(legacy, entry) -> np.dtype:
+    return entry[1].dtype if isinstance(entry[1], np.ndarray) else legacy.dtype(entry)
+
+
+def _from_cudnn(legacy, layer, entries):
+    """A file layer's entries, with Keras 2 CuDNNGRU / CuDNNLSTM weights (cuDNN's layout,
+    told apart by the bias shape) read and converted for the GRU / LSTM the config became:
+    those entries hold the converted array instead of the file's key."""
+    subs = [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") \
+        else [layer]
+    if len(entries) != 3 * len(subs):
+        return entries
+    out = []
+    for k, sub in enumerate(subs):
+        part = entries[3 * k:3 * k + 3]
+        kind = type(sub).__name__
+        if _cudnn.is_cudnn_layout(kind, [shape for shape, _ in part]):
+            if kind == "GRU" and not sub.cell.reset_after:
+                raise ValueError(f"layer {sub.name!r}: CuDNNGRU weights fit GRU(reset_after="
+                                 "True) only, not reset_after=False")
+            arrays = legacy.read_many([(entry, entry[0]) for entry in part])
+            part = [(a.shape, a) for a in _cudnn.from_cudnn(kind, arrays)]
+        out += part
+    return out
 
 
 def legacy_h5_bytes(model, model_config: dict | None, keras_version: str) -> bytes:

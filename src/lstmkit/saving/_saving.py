@@ -173,6 +173,8 @@ def _sublayers(layer):
         sub = getattr(layer, attr, None) if attr in vars(layer) else None
         if sub is not None:
             yield from _sublayers(sub)
+    for sub in vars(layer).get("cells", ()):  # StackedRNNCells
+        yield from _sublayers(sub)
 
 
 def _use_keras2_hard_sigmoid(model):
@@ -185,7 +187,8 @@ def _use_keras2_hard_sigmoid(model):
     for layer in model.layers:
         for sub in _sublayers(layer):
             for attr in ("activation", "recurrent_activation"):
-                if type(sub).__name__ == "LSTMCell" and getattr(sub, attr, None) is keras3:
+                if type(sub).__name__ in ("LSTMCell", "GRUCell", "SimpleRNNCell") and \
+                        getattr(sub, attr, None) is keras3:
                     setattr(sub, attr, activations.hard_sigmoid_keras2)
 
 
@@ -267,13 +270,11 @@ def _check_savable(model):
     from ..activations import hard_sigmoid_keras2
 
     for layer in model.layers:
-        for sub in (layer, getattr(layer, "forward_layer", None),
-                    getattr(layer, "backward_layer", None), getattr(layer, "layer", None)):
-            cell = getattr(sub, "cell", None) if sub is not None else None
-            if cell is not None and hard_sigmoid_keras2 in (cell.activation,
-                                                            cell.recurrent_activation):
+        for sub in _sublayers(layer):
+            if hard_sigmoid_keras2 in (getattr(sub, "activation", None),
+                                       getattr(sub, "recurrent_activation", None)):
                 raise ValueError(
-                    f"Layer {sub.name!r} uses Keras 2's hard_sigmoid (0.2 x + 0.5), which a "
+                    f"Layer {layer.name!r} uses Keras 2's hard_sigmoid (0.2 x + 0.5), which a "
                     "Keras 3 file cannot express: Keras would compute relu6(x + 3) / 6")
 
 

@@ -32,14 +32,24 @@ from ._archive import check_member
 def var_groups(layer, prefix: str) -> list:
     """[(path, [Variable, ...])] for a layer and its sublayers, Keras's paths and order."""
     kind = type(layer).__name__
-    if kind == "LSTM":
-        return [(prefix, []), (f"{prefix}/cell", list(layer.cell._weights))]
+    if kind in ("LSTM", "GRU", "SimpleRNN", "RNN"):
+        return [(prefix, [])] + _cell_groups(layer.cell, f"{prefix}/cell")
     if kind == "Bidirectional":
         return ([(prefix, [])] + var_groups(layer.backward_layer, f"{prefix}/backward_layer")
                 + var_groups(layer.forward_layer, f"{prefix}/forward_layer"))
     if kind == "TimeDistributed":
         return [(prefix, list(layer._weights))] + var_groups(layer.layer, f"{prefix}/layer")
     return [(prefix, list(layer._weights))]
+
+
+def _cell_groups(cell, prefix: str) -> list:
+    """A cell's variables; a StackedRNNCells' cells under `cells/<snake_case class name>`."""
+    if hasattr(cell, "cells"):
+        groups = [(prefix, [])]
+        for sub, path in layer_paths(cell.cells):
+            groups += _cell_groups(sub, f"{prefix}/cells/{path[len('layers/'):]}")
+        return groups
+    return [(prefix, list(cell._weights))]
 
 
 def layer_paths(layers) -> list:

@@ -1,0 +1,237 @@
+"""Fused GRU and SimpleRNN loops (numba), forward and backward, float32 and float64.
+
+The shape of the LSTM kernels (`_forward.py`): the input projection of every step is
+one GEMM before the loop (`cells.py`, X @ kernel + input bias, as XZ (T, B, nH)); each
+step then does one product with the recurrent kernel (BLAS, or a loop when small) and
+one fused elementwise pass; training keeps the activations backward needs; backward
+keeps per-step gradients of the projections so that the weight gradients are single
+GEMMs over all steps after the loop. Everything is time-major, in processing order.
+
+GRU step (`reference_gru.gru_step`, gates z, r, h), with rz = h @ R + b_rec:
+
+    z = sigmoid(XZ_z + rz_z);  r = sigmoid(XZ_r + rz_r)
+    reset_after=True:  hh = tanh(XZ_h + r * rz_h)          (RH[t] keeps rz_h)
+    reset_after=False: hh = tanh(XZ_h + (r * h) @ R_h)     (a second product; RH[t] = r * h)
+    h' = z * h + (1 - z) * hh
+
+SimpleRNN step: h' = tanh(XZ + h @ R). Masked steps keep the state and repeat the
+previous output (zeros before the first valid step), or output zeros with
+`zero_output`, as Keras's `rnn()`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._math import sigmoid, tanh
+
+#: Below this many multiply-adds a step's product is a plain loop: a BLAS call costs more.
+SMALL_MACS = 1 << 16
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _dot(a, b, out):
+    """out = a @ b; small products as a loop that LLVM vectorizes over out's columns."""
+    M, K = a.shape
+    N = b.shape[1]
+    if M * K * N >= SMALL_MACS:
+        np.dot(a, b, out)
+        return
+    for i in range(M):
+        for j in range(N):
+            out[i, j] = 0
+        for k in range(K):
+            aik = a[i, k]
+            for j in range(N):
+                out[i, j] += aik * b[k, j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, train,
+                     zero_output):
+    """XZ (T, B, 3H), R (H, 3H), b_rec (3H,) (zeros without a recurrent bias), S (T+1, B, H)
+    with S[0] = h0 when `train`, else (2, B, H); out (T, B, H); Zs, Rs, HHs, RH (T, B, H)
+    kept when `train` (else size 0); mask (T, B) uint8 or size 0.
+
+    Each pass writes buffers it does not read (zb, rb, rec, hh): a store into an array the
+    loop reads would stop LLVM from vectorizing it (see `_forward._fused_pass`).
+    """
+    T, B, H3 = XZ.shape
+    H = H3 // 3
+    dt = XZ.dtype
+    rz = np.empty((B, H3), dt)
+    rz2 = np.empty((B, 2 * H), dt)
+    zb = np.empty((B, H), dt)
+    rb = np.empty((B, H), dt)
+    rh = np.empty((B, H), dt)
+    rec = np.empty((B, H), dt)
+    hh = np.empty((B, H), dt)
+    Rzr = np.ascontiguousarray(R[:, :2 * H])
+    Rh = np.ascontiguousarray(R[:, 2 * H:])
+    has_mask = mask.size > 0
+    for t in range(T):
+        cur = t if train else t % 2
+        nxt = t + 1 if train else (t + 1) % 2
+        h = S[cur]
+        if reset_after:
+            _dot(h, R, rz)
+            for b in range(B):
+                for j in range(H):
+                    zb[b, j] = sigmoid(XZ[t, b, j] + (rz[b, j] + b_rec[j]))
+                    rb[b, j] = sigmoid(XZ[t, b, H + j] + (rz[b, H + j] + b_rec[H + j]))
+                for j in range(H):
+                    rec[b, j] = rz[b, 2 * H + j] + b_rec[2 * H + j]
+                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rb[b, j] * rec[b, j])
+        else:
+            _dot(h, Rzr, rz2)
+            for b in range(B):
+                for j in range(H):
+                    zb[b, j] = sigmoid(XZ[t, b, j] + rz2[b, j])
+                    rb[b, j] = sigmoid(XZ[t, b, H + j] + rz2[b, H + j])
+                    rh[b, j] = rb[b, j] * h[b, j]
+            _dot(rh, Rh, rec)
+            for b in range(B):
+                for j in range(H):
+                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rec[b, j])
+        for b in range(B):
+            if (not has_mask) or mask[t, b] != 0:
+                for j in range(H):
+                    h_new = hh[b, j] + zb[b, j] * (h[b, j] - hh[b, j])  # z h + (1 - z) hh
+                    S[nxt, b, j] = h_new
+                    out[t, b, j] = h_new
+            else:
+                for j in range(H):
+                    S[nxt, b, j] = h[b, j]
+                    out[t, b, j] = 0 if (zero_output or t == 0) else out[t - 1, b, j]
+        if train:
+            for b in range(B):
+                for j in range(H):
+                    Zs[t, b, j] = zb[b, j]
+                    Rs[t, b, j] = rb[b, j]
+                    HHs[t, b, j] = hh[b, j]
+                    RH[t, b, j] = rec[b, j] if reset_after else rh[b, j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _masked_grads(t, mask, d_out, dh, d_next, dnew, keep_grad, zero_output):
+    """Split the state gradient at step t: dnew (into the step), keep_grad (past a masked
+    step); d_next carries the output gradient of a masked step to the step before."""
+    B, H = dh.shape
+    has_mask, has_dout = mask.size > 0, d_out.size > 0
+    for b in range(B):
+        m = (not has_mask) or mask[t, b] != 0
+        for j in range(H):
+            g = d_next[b, j] + (d_out[t, b, j] if has_dout else 0)
+            if m:
+                dnew[b, j] = dh[b, j] + g
+                keep_grad[b, j] = 0
+                d_next[b, j] = 0
+            else:
+                dnew[b, j] = 0
+                keep_grad[b, j] = dh[b, j]
+                d_next[b, j] = 0 if zero_output else g
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def gru_backward_loop(S, Zs, Rs, HHs, RH, R, mask, d_out, dh, reset_after, zero_output, dA,
+                      dRec):
+    """Backward through time. d_out (T, B, H) or size 0; dh (B, H): the gradient of the
+    final state, overwritten with that of h0. Fills dA (T, B, 3H), the gradients of the
+    input projections (z, r, h), and dRec (T, B, 3H), those of the recurrent products:
+    [z, r, h @ R_h + b'_h] (reset_after) or [z, r, (r * h) @ R_h]."""
+    T, B, H = Zs.shape
+    dt = Zs.dtype
+    RT = np.ascontiguousarray(R.T)  # (3H, H)
+    RzrT = np.ascontiguousarray(R[:, :2 * H].T)  # (2H, H)
+    RhT = np.ascontiguousarray(R[:, 2 * H:].T)  # (H, H)
+    d_next = np.zeros((B, H), dt)  # gradient reaching out[t] through out[t+1] = out[t]
+    dnew = np.empty((B, H), dt)
+    keep_grad = np.empty((B, H), dt)
+    dah = np.empty((B, H), dt)  # gradient of the candidate's pre-activation
+    dzr = np.empty((B, 2 * H), dt)
+    d_rh = np.empty((B, H), dt)
+    back = np.empty((B, H), dt)
+    for t in range(T - 1, -1, -1):
+        _masked_grads(t, mask, d_out, dh, d_next, dnew, keep_grad, zero_output)
+        for b in range(B):
+            for j in range(H):
+                z, hh, h = Zs[t, b, j], HHs[t, b, j], S[t, b, j]
+                dn = dnew[b, j]
+                dah[b, j] = dn * (1 - z) * (1 - hh * hh)
+                dzr[b, j] = dn * (h - hh) * z * (1 - z)
+                dh[b, j] = dn * z + keep_grad[b, j]
+        if reset_after:
+            for b in range(B):
+                for j in range(H):
+                    r = Rs[t, b, j]
+                    dzr[b, H + j] = dah[b, j] * RH[t, b, j] * r * (1 - r)
+                    dRec[t, b, 2 * H + j] = dah[b, j] * r
+        else:
+            _dot(dah, RhT, d_rh)  # the gradient of r * h
+            for b in range(B):
+                for j in range(H):
+                    r = Rs[t, b, j]
+                    dzr[b, H + j] = d_rh[b, j] * S[t, b, j] * r * (1 - r)
+                    dh[b, j] += d_rh[b, j] * r
+                    dRec[t, b, 2 * H + j] = dah[b, j]
+        for b in range(B):
+            for j in range(2 * H):
+                dA[t, b, j] = dzr[b, j]
+                dRec[t, b, j] = dzr[b, j]
+            for j in range(H):
+                dA[t, b, 2 * H + j] = dah[b, j]
+        if reset_after:
+            _dot(dRec[t], RT, back)
+        else:
+            _dot(dzr, RzrT, back)
+        for b in range(B):
+            for j in range(H):
+                dh[b, j] += back[b, j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
+    """XZ (T, B, H) = x @ kernel + bias; S (T+1, B, H) with S[0] = h0 when `train`, else
+    (2, B, H); out (T, B, H)."""
+    T, B, H = XZ.shape
+    a = np.empty((B, H), XZ.dtype)
+    has_mask = mask.size > 0
+    for t in range(T):
+        cur = t if train else t % 2
+        nxt = t + 1 if train else (t + 1) % 2
+        h = S[cur]
+        _dot(h, R, a)
+        for b in range(B):
+            keep = (not has_mask) or mask[t, b] != 0
+            for j in range(H):
+                h_new = tanh(XZ[t, b, j] + a[b, j])
+                if keep:
+                    S[nxt, b, j] = h_new
+                    out[t, b, j] = h_new
+                else:
+                    S[nxt, b, j] = h[b, j]
+                    out[t, b, j] = 0 if (zero_output or t == 0) else out[t - 1, b, j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def simple_rnn_backward_loop(S, R, mask, d_out, dh, zero_output, dA):
+    """S (T+1, B, H) the states (S[t+1] is the step's tanh output at a valid step); fills
+    dA (T, B, H) with the gradients of the pre-activations; dh ends as that of h0."""
+    T, B, H = dA.shape
+    dt = dA.dtype
+    RT = np.ascontiguousarray(R.T)
+    d_next = np.zeros((B, H), dt)
+    dnew = np.empty((B, H), dt)
+    keep_grad = np.empty((B, H), dt)
+    back = np.empty((B, H), dt)
+    for t in range(T - 1, -1, -1):
+        _masked_grads(t, mask, d_out, dh, d_next, dnew, keep_grad, zero_output)
+        for b in range(B):
+            for j in range(H):
+                y = S[t + 1, b, j]
+                dA[t, b, j] = dnew[b, j] * (1 - y * y)
+        _dot(dA[t], RT, back)
+        for b in range(B):
+            for j in range(H):
+                dh[b, j] = back[b, j] + keep_grad[b, j]

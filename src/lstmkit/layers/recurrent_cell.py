@@ -1,0 +1,151 @@
+"""What every lstmkit cell shares: one step called on arrays, and a sequence run on the
+reference loop (`reference_rnn`) for the `RNN` layer.
+
+A cell class mixes in `RecurrentCell` and defines `step_fns(masks)` (its step with
+the weights bound, `reference_rnn.StepFns`) and `make_dropout_masks(batch, training)`.
+`LSTMCell` overrides `run_sequence` with the fused kernels.
+
+Example:
+    >>> import numpy as np
+    >>> import lstmkit as lk
+    >>> cell = lk.layers.GRUCell(4)
+    >>> h, [h_again] = cell(np.ones((2, 3), "float32"), cell.get_initial_state(2))
+    >>> h.shape
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import reference_rnn as _rr
+from .base import check_array
+from .rnn import RunResult, _flatten, state_sizes
+
+
+def cell_config(layer, cell_keys, activity_before) -> dict:
+    """A GRU/SimpleRNN layer's Keras config: the RNN keys, then the cell's, flat.
+
+    `activity_before`: the cell key that `activity_regularizer` precedes (Keras's order).
+    """
+    from .rnn import RNN
+
+    config = RNN.get_config(layer)
+    config.pop("cell")
+    cell = layer.cell.get_config()
+    from .. import regularizers as _regularizers
+
+    for key in cell_keys:
+        if key == activity_before:
+            config["activity_regularizer"] = _regularizers.serialize(
+                layer.activity_regularizer)
+        config[key] = cell[key]
+    return config
+
+
+def _resolve(backend):
+    from ..kernels import resolve_backend
+
+    return resolve_backend(backend)
+
+
+class RecurrentCell:
+    """Mixin for `Layer` cells that run on the reference loop."""
+
+    def get_initial_state(self, batch_size=None):
+        return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
+
+    def _check_built(self, input_dim):
+        if input_dim is None:
+            raise ValueError(f"The last dimension of the inputs to {self.name!r} must be known")
+
+    def run_sequence(self, x, states, *, mask=None, go_backwards=False,
+                     zero_output_for_mask=False, training=False, return_sequences=True,
+                     keep_cache=False, backend=None) -> RunResult:
+        """Run the cell over x (B, T, D) from `states` (flat list, or None for zeros)."""
+        B = x.shape[0]
+        masks = self.make_dropout_masks(B, training)
+        kind = getattr(self, "kernel_kind", None)  # "GRU" / "SimpleRNN": a fused kernel exists
+        backend = _resolve(backend)
+        if backend != "reference":
+            reason = f"lstmkit has no fused kernel for {type(self).__name__}" if kind is None \
+                else self._kernel_reason(x, states, masks)
+            if reason is not None and backend == "kernel":
+                raise ValueError(
+                    f"backend='kernel' (or use_cudnn=True) cannot run {type(self).__name__}: "
+                    f"{reason}. Use backend='auto' or 'reference' (or use_cudnn='auto').")
+            if reason is None:
+                return self._run_kernel(x, states, masks, mask, go_backwards,
+                                        zero_output_for_mask, keep_cache)
+        step = self.step_fns(masks)
+        if states is None:
+            states = self.get_initial_state(B)
+        seq = _rr.rnn_sequence(step, x, states, mask, go_backwards, zero_output_for_mask,
+                               keep_steps=keep_cache)
+        return RunResult(seq.outputs, seq.outputs[:, -1], seq.states,
+                         (step, seq) if keep_cache else None, "reference")
+
+    def _kernel_reason(self, x, states, masks):
+        from ..kernels import cells as _cells
+
+        arrays = [w.value for w in self._weights] + list(states or []) + list(masks)
+        return _cells.unsupported_reason(self.kernel_kind, x, arrays, self.activation,
+                                         getattr(self, "recurrent_activation", None),
+                                         masks[1])
+
+    def _run_kernel(self, x, states, masks, mask, go_backwards, zero_output_for_mask,
+                    keep_cache):
+        from ..kernels import cells as _cells
+
+        run = _cells.run_forward(
+            self.kernel_kind, x, self.kernel.value, self.recurrent_kernel.value,
+            None if self.bias is None else self.bias.value, None if states is None else states[0],
+            reset_after=getattr(self, "reset_after", False), mask=mask,
+            go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
+            dropout_mask=masks[0], keep_cache=keep_cache)
+        return RunResult(run.outputs, run.outputs[:, -1], run.states, run.cache, "kernel")
+
+    def run_sequence_backward(self, result: RunResult, d_seq, d_states, input_grad=True):
+        """(dx (B, T, D), d_initial_states (flat), d_weights) for a `run_sequence` result."""
+        if result.cache is None:
+            raise ValueError("run_sequence_backward needs a run with keep_cache=True")
+        if result.backend == "kernel":
+            from ..kernels import cells as _cells
+
+            return _cells.run_backward(result.cache, d_seq, d_states[0])
+        step, seq = result.cache
+        return _rr.rnn_sequence_backward(step, seq, d_seq, d_states)
+
+    def __call__(self, inputs, states, training=False):
+        inputs = check_array(inputs, self.dtype)
+        if inputs.ndim != 2:
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
+                f"ndim=2 (batch, features), found ndim={inputs.ndim}. "
+                f"Full shape received: {inputs.shape}"
+            )
+        if not self.built:
+            self.build(inputs.shape)
+        return self.call(inputs, states, training=training)
+
+    def call(self, inputs, states, training=False):
+        """One step: returns (output, new_states) as the Keras cell does."""
+        B, D = inputs.shape
+        if D != self.input_dim:
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
+                f"axis -1 of input shape to have value {self.input_dim}, but received input "
+                f"with shape {inputs.shape}"
+            )
+        sizes = state_sizes(self)
+        flat = _flatten(states) if isinstance(states, (list, tuple)) else [states]
+        if len(flat) != len(sizes):
+            raise ValueError(f"Layer {self.name!r} expects {len(sizes)} states, got {len(flat)}")
+        flat = [check_array(s, self.dtype, "states") for s in flat]
+        for s, size in zip(flat, sizes):
+            if s.shape != (B, size):
+                raise ValueError(
+                    f"A state of layer {self.name!r} must have shape (batch, units) = "
+                    f"{(B, size)}, got {s.shape}")
+        out, new, _ = self.step_fns(self.make_dropout_masks(B, training)).forward(inputs, flat)
+        return out, new

@@ -1,0 +1,163 @@
+"""`SimpleRNNCell` and `SimpleRNN`, as keras/src/layers/rnn/simple_rnn.py.
+
+Weights: kernel (D, H), recurrent_kernel (H, H), bias (H,); the step is
+`reference_simple_rnn.simple_rnn_step`: h_t = activation(x @ K + b + h @ R). One state:
+`return_state=True` gives `(output, h)`.
+
+Example:
+    >>> import numpy as np
+    >>> import lstmkit as lk
+    >>> x = np.random.normal(size=(32, 10, 8)).astype("float32")
+    >>> lk.layers.SimpleRNN(4)(x).shape
+    (32, 4)
+"""
+
+from __future__ import annotations
+
+from .. import activations as _activations
+from .. import constraints as _constraints
+from .. import initializers as _initializers
+from .. import reference_rnn as _rr
+from .. import regularizers as _regularizers
+from ..utils import SeedGenerator
+from . import lstm_cell as _lstm_cell
+from .base import Layer
+from .gru import _CON_KEYS, _INIT_KEYS, _REG_KEYS, _cell_property, _ser
+from .lstm_cell import _rate, _units
+from .recurrent_cell import RecurrentCell, cell_config
+from .rnn import RNN
+
+CELL_KEYS = ("units", "activation", "use_bias", *_INIT_KEYS, *_REG_KEYS, *_CON_KEYS, "dropout",
+             "recurrent_dropout", "seed")
+
+
+class SimpleRNNCell(RecurrentCell, Layer):
+    """One step: `(x_t (B, D), [h (B, H)]) -> (h_t, [h_t])`; Keras's `SimpleRNNCell` arguments."""
+
+    #: the fused kernel (`kernels.cells`) that runs this cell's sequences
+    kernel_kind = "SimpleRNN"
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
+        keras2 = kwargs.pop("_keras2_activations", False)
+        super().__init__(**kwargs)
+        self.units = _units(units)
+        self.activation = _activations.get(activation, keras2=keras2)
+        self.use_bias = bool(use_bias)
+        for key, value in zip(_INIT_KEYS, (kernel_initializer, recurrent_initializer,
+                                           bias_initializer)):
+            setattr(self, key, _initializers.get(value))
+        for key, value in zip(_REG_KEYS, (kernel_regularizer, recurrent_regularizer,
+                                          bias_regularizer)):
+            setattr(self, key, _regularizers.get(value))
+        for key, value in zip(_CON_KEYS, (kernel_constraint, recurrent_constraint,
+                                          bias_constraint)):
+            setattr(self, key, _constraints.get(value))
+        self.dropout = _rate(dropout, "dropout")
+        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
+        self.seed = seed
+        self.seed_generator = SeedGenerator(seed)
+        self.state_size = self.units
+        self.output_size = self.units
+        self.kernel = self.recurrent_kernel = self.bias = None
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self._check_built(input_dim)
+        H = self.units
+        prefix = getattr(self, "_path_prefix", self.name)
+        self._weights = []
+        self.kernel = self.add_weight(
+            "kernel", (input_dim, H), self.kernel_initializer, self.kernel_regularizer,
+            self.kernel_constraint, path=f"{prefix}/kernel")
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", (H, H), self.recurrent_initializer, self.recurrent_regularizer,
+            self.recurrent_constraint, path=f"{prefix}/recurrent_kernel")
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (H,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint,
+                                        path=f"{prefix}/bias")
+        self.input_dim = int(input_dim)
+        self.built = True
+
+    def make_dropout_masks(self, batch_size, training):
+        """(input mask (B, D), recurrent mask (B, H)), None where unused.
+
+        SimpleRNNCell.call applies a mask whenever its rate is above 0 (a rate of 1 drops all).
+        """
+        use_dm, use_rm = training and self.dropout > 0, training and self.recurrent_dropout > 0
+        if not (use_dm or use_rm):
+            return None, None
+        rng = self.seed_generator.next()
+        dm = rm = None
+        if use_dm:
+            dm = _lstm_cell.dropout_mask(rng, (batch_size, self.input_dim), self.dropout,
+                                         self.dtype)
+        if use_rm:
+            rm = _lstm_cell.dropout_mask(rng, (batch_size, self.units), self.recurrent_dropout,
+                                         self.dtype)
+        return dm, rm
+
+    def step_fns(self, masks) -> _rr.StepFns:
+        return _rr.simple_rnn_step_fns(
+            self.kernel.value, self.recurrent_kernel.value,
+            None if self.bias is None else self.bias.value, self.activation, *masks)
+
+    def get_config(self):
+        config = {**Layer.get_config(self), "units": self.units,
+                  "activation": _activations.serialize(self.activation),
+                  "use_bias": self.use_bias}
+        for key in (*_INIT_KEYS, *_REG_KEYS, *_CON_KEYS):
+            config[key] = _ser(key, getattr(self, key))
+        config.update(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
+                      seed=self.seed)
+        return config
+
+
+class SimpleRNN(RNN):
+    """Fully-connected RNN whose output is fed back as input; Keras 3's arguments.
+
+    Args: as `SimpleRNNCell`, plus activity_regularizer and `RNN`'s (return_sequences,
+    return_state, go_backwards, stateful, unroll, zero_output_for_mask, backend).
+
+    Call: `layer(inputs (B, T, D), initial_state=[h0], mask=(B, T) bool, training=False)`.
+    """
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, seed=None,
+                 zero_output_for_mask=False, backend=None, **kwargs):
+        cell_kwargs = {k: kwargs.pop(k) for k in ("_keras2_activations",) if k in kwargs}
+        cell = SimpleRNNCell(
+            units, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, seed=seed, name="simple_rnn_cell",
+            dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, backend=backend, **kwargs)
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+
+    def get_config(self):
+        # Keras's SimpleRNN.get_config leaves out the seed (its cell's config has it)
+        return cell_config(self, CELL_KEYS[:-1], "kernel_constraint")
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+for _key in (*CELL_KEYS, "kernel", "recurrent_kernel", "bias", "input_dim"):
+    if _key != "units":
+        setattr(SimpleRNN, _key, _cell_property(_key))
