@@ -235,7 +235,9 @@ def _layer_args(k):
             "Activation": ("relu",), "Conv1D": (2, 2), "Reshape": ((2,),), "Permute": ((1,),),
             "RepeatVector": (2,), "Dropout": (0.1,), "AveragePooling1D": (2,),
             "MaxPooling1D": (2,), "Bidirectional": (L.LSTM(2),),
-            "TimeDistributed": (L.Dense(2),)}
+            "TimeDistributed": (L.Dense(2),), "GRU": (2,), "GRUCell": (2,),
+            "SimpleRNN": (2,), "SimpleRNNCell": (2,), "RNN": (L.LSTMCell(2),),
+            "StackedRNNCells": ([L.LSTMCell(2), L.GRUCell(2)],)}
 
 
 @pytest.mark.parametrize("name", sorted(n for n in lk.layers.__all__ if n[0].isupper()

@@ -52,6 +52,8 @@ def _resolve(backend):
 class RecurrentCell:
     """Mixin for `Layer` cells that run on the reference loop."""
 
+    supports_masking = False  # as Keras 3 sets it on its cells (the RNN layer takes the mask)
+
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
 
