@@ -113,6 +113,9 @@ class ArrayOperators:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy ufuncs on a Tensor run the `lk.ops` function of the same math."""
+        if current() is None:  # nothing records: plain NumPy on the values
+            values = tuple(value_of(i) for i in inputs)
+            return getattr(ufunc, method)(*values, **kwargs)
         name = {"true_divide": "divide"}.get(ufunc.__name__, ufunc.__name__)
         fn = None
         if method == "__call__" and not kwargs:
