@@ -353,6 +353,7 @@ class TracedCache(NamedTuple):
     inputs: object
     outputs: object
     masks: list
+    activity_loss: float = 0.0  # the trainer adds it; sublayers' activity penalties are not kept
 
 
 def _output_masks(outputs) -> list:

@@ -30,6 +30,8 @@ import numpy as np
 
 from .. import kernels as _kernels
 from .. import regularizers as _regularizers
+from ..ops import _tape
+from . import _custom
 from .base import Layer, check_array
 from .lstm_cell import LSTMCell
 
@@ -62,6 +64,11 @@ class SequenceCall:
         if (type(inputs) is not np.ndarray or initial_state is not None or mask is not None) \
                 and self._is_symbolic_call(inputs, initial_state, mask):
             return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
+        if _tape.current() is not None:  # inside a traced call: one op on the tape
+            return _custom.record_layer(self, inputs, {
+                "initial_state": initial_state, "mask": mask, "training": training})
+        if mask is None:  # Keras passes the mask an earlier layer attached
+            mask = getattr(inputs, "_keras_mask", None)
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
         return outputs

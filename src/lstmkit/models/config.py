@@ -219,7 +219,7 @@ def serialize(model) -> dict:
 
 def deserialize(entry: dict):
     """A model from `serialize`'s entry (class_name "Sequential", "Functional" or "Model")."""
-    from .model import Model
+    from .model import Functional
     from .sequential import Sequential
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"A model entry must be a dict with 'class_name', got {entry!r}")
@@ -227,7 +227,7 @@ def deserialize(entry: dict):
     if name == "Sequential":
         return Sequential.from_config(entry["config"])
     if name in ("Functional", "Model"):
-        return Model.from_config(entry["config"])
+        return Functional.from_config(entry["config"])
     raise ValueError(f"Unknown model class {name!r}; expected Sequential or Functional")
 
 

@@ -24,11 +24,41 @@ from .. import layers as _layers
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, flatten
+from . import _subclassed
 from . import graph as _graph
 from ._api import ModelAPI
 
 
-class Model(ModelAPI, Layer):
+def _functional_args(args, kwargs) -> bool:
+    return (len(args) == 2 or (len(args) == 1 and "outputs" in kwargs)
+            or ("inputs" in kwargs and "outputs" in kwargs))
+
+
+class Model(ModelAPI, _subclassed.SubclassedModel, Layer):
+    """Keras's `Model`: `Model(inputs, outputs)` makes a functional model; a subclass
+    writes `__init__` / `build` / `call(inputs, training=None, mask=None)` and trains
+    through the tape (see `models/_subclassed.py`).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and _functional_args(args, kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if _functional_args(args, kwargs):
+            if not isinstance(self, Functional):  # a Model subclass built from tensors
+                _subclassed.inject_functional(type(self), Model, Functional)
+            Functional.__init__(self, *args, **kwargs)
+            return
+        if not self._traced:
+            raise TypeError(
+                "lk.Model takes inputs and outputs (tensors from lk.Input), or is subclassed "
+                "with a `call` method; use lk.Sequential([...]) for a stack of layers")
+        _subclassed.SubclassedModel.__init__(self, **kwargs)
+
+
+class Functional(Model):
     """A functional model: `Model(inputs, outputs, name=None)`.
 
     Args:
@@ -39,10 +69,7 @@ class Model(ModelAPI, Layer):
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if inputs is None or outputs is None:
-            raise TypeError(
-                "lstmkit supports functional models: lk.Model(inputs, outputs) with tensors "
-                "from lk.Input (subclassed models are not supported), or lk.Sequential([...])"
-            )
+            raise TypeError("A functional model needs inputs and outputs (tensors from lk.Input)")
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable,
                        **kwargs)
         self._init_graph(inputs, outputs)
@@ -244,5 +271,3 @@ class Model(ModelAPI, Layer):
         from .config import functional_from_config
         return functional_from_config(config, cls)
 
-
-Functional = Model
