@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from typing import NamedTuple
@@ -48,6 +49,16 @@ def uses_tape(cls) -> bool:
     call_owner = next(k for k in cls.__mro__ if "call" in vars(k))
     forward_owner = next(k for k in cls.__mro__ if "forward" in vars(k))
     return not issubclass(forward_owner, call_owner)
+
+
+def marks_built(build):
+    """`build` that sets `built = True` afterwards, as Keras's build wrapper does."""
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        return result
+    return wrapper
 
 
 def call_params(cls):
@@ -208,9 +219,11 @@ def run_call(layer, inputs, args=(), kwargs=None, training=None):
         training = context_training() if training is None else training
         if training is not None and ("training" in names or var_kw):
             kwargs["training"] = training
+    mask = kwargs.get("mask", previous)
+    if "mask" in kwargs and "mask" not in names and not var_kw:
+        del kwargs["mask"]  # Keras passes a mask only to a call that takes one
     outputs = layer.call(inputs, *args, **kwargs)
     if supports_masking(layer):
-        mask = kwargs.get("mask", previous)
         set_masks(outputs, layer.compute_mask(inputs, mask))
     return outputs
 
@@ -453,8 +466,9 @@ def set_symbolic_masks(layer, inputs, kwargs, outputs):
     if not supports_masking(layer) or hasattr(layer, "_run_order"):
         return
     first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-    previous = kwargs.get("mask", None if "initial_state" in kwargs
-                          else getattr(first, "_keras_mask", None))
+    previous = kwargs.get("mask")
+    if previous is None and kwargs.get("initial_state") is None:
+        previous = getattr(first, "_keras_mask", None)
     size = PROBE_SIZES[0]
     arrays = layer._convert_inputs(_node.map_structure(lambda t: _probe(t, size), inputs)) \
         if not layer._traced else _node.map_structure(lambda t: _probe(t, size), inputs)

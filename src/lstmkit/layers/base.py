@@ -142,6 +142,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._traced = _custom.uses_tape(cls)
+        if cls._traced and "build" in vars(cls):  # Keras marks a layer built after build()
+            cls.build = _custom.marks_built(vars(cls)["build"])
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -262,7 +264,12 @@ class Layer:
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
-        return self.call(inputs, *args, **kwargs)
+        outputs = self.call(inputs, *args, **kwargs)
+        if isinstance(outputs, np.ndarray) and _custom.supports_masking(self):
+            mask = self.compute_mask(inputs, kwargs.get("mask"))
+            if mask is not None:  # Keras attaches the mask to the output
+                outputs = _custom.with_mask(outputs, np.asarray(mask))
+        return outputs
 
     # -- symbolic calls (functional models) ------------------------------------------------
     @staticmethod
