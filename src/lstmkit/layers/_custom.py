@@ -44,11 +44,12 @@ _PARAMS: dict = {}
 PROBE_SIZES = (12, 24)
 
 
-def uses_tape(cls) -> bool:
-    """Whether `cls` writes its own `call` below the class that defines `forward`."""
+def uses_tape(cls, base) -> bool:
+    """Whether `cls` writes its own `call` below the class that defines `forward` (`base`
+    is `Layer`, whose `call` is abstract)."""
     call_owner = next(k for k in cls.__mro__ if "call" in vars(k))
     forward_owner = next(k for k in cls.__mro__ if "forward" in vars(k))
-    return not issubclass(forward_owner, call_owner)
+    return call_owner is not base and not issubclass(forward_owner, call_owner)
 
 
 def marks_built(build):

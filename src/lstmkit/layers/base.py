@@ -57,6 +57,7 @@ _AUTO_NODE_KWARGS = {
     "Dropout": ("training",),
     "Sequential": ("mask",),
     "Model": ("mask",),
+    "Functional": ("mask",),
 }
 
 
@@ -141,7 +142,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._traced = _custom.uses_tape(cls)
+        cls._traced = _custom.uses_tape(cls, Layer)
         if cls._traced and "build" in vars(cls):  # Keras marks a layer built after build()
             cls.build = _custom.marks_built(vars(cls)["build"])
 

@@ -57,6 +57,15 @@ class Model(ModelAPI, _subclassed.SubclassedModel, Layer):
                 "with a `call` method; use lk.Sequential([...]) for a stack of layers")
         _subclassed.SubclassedModel.__init__(self, **kwargs)
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A functional config revives a Functional (as Keras's `Model.from_config`);
+        otherwise `cls(**config)`."""
+        keys = ("name", "layers", "input_layers", "output_layers")
+        if cls is Model and all(k in config for k in keys):
+            return Functional.from_config(config)
+        return _subclassed.SubclassedModel.from_config.__func__(cls, config, custom_objects)
+
 
 class Functional(Model):
     """A functional model: `Model(inputs, outputs, name=None)`.

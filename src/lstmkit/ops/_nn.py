@@ -14,10 +14,14 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from ._math import _float
 from ._tape import record, value_of
+
+
+def _expit(a):
+    """The logistic function as `(1 + tanh(a / 2)) / 2`: no overflow for large |a|."""
+    return 0.5 * (1 + np.tanh(0.5 * a))
 
 
 def relu(x):
@@ -33,7 +37,7 @@ def relu6(x):
 
 def sigmoid(x):
     """`1 / (1 + e ** -x)`."""
-    return record(lambda a: special.expit(_float(a)), (x,),
+    return record(lambda a: _expit(_float(a)), (x,),
                   lambda out, a: lambda g: (g * out * (1 - out),))
 
 
@@ -46,7 +50,7 @@ def hard_sigmoid(x):
 def softplus(x):
     """`log(1 + e ** x)`, computed stably."""
     return record(lambda a: np.logaddexp(_float(a), 0), (x,),
-                  lambda out, a: lambda g: (g * special.expit(a),))
+                  lambda out, a: lambda g: (g * _expit(a),))
 
 
 def softsign(x):
@@ -58,9 +62,9 @@ def softsign(x):
 def silu(x):
     """`x * sigmoid(x)` (swish)."""
     def vjp(out, a):
-        s = special.expit(a)
+        s = _expit(a)
         return lambda g: (g * s * (1 + a * (1 - s)),)
-    return record(lambda a: a * special.expit(_float(a)), (x,), vjp)
+    return record(lambda a: a * _expit(_float(a)), (x,), vjp)
 
 
 swish = silu
@@ -94,6 +98,7 @@ def gelu(x, approximate=True):
         a = _float(a)
         if approximate:
             return 0.5 * a * (1 + np.tanh(c * (a + 0.044715 * a ** 3)))
+        from scipy import special  # only the exact gelu needs erf; `import lstmkit` stays light
         return 0.5 * a * (1 + special.erf(a / np.sqrt(2)))
 
     def vjp(out, a):
@@ -101,6 +106,7 @@ def gelu(x, approximate=True):
             t = np.tanh(c * (a + 0.044715 * a ** 3))
             d = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * c * (1 + 3 * 0.044715 * a * a)
         else:
+            from scipy import special
             d = 0.5 * (1 + special.erf(a / np.sqrt(2))) + a * np.exp(-a * a / 2) / np.sqrt(
                 2 * np.pi)
         return lambda g: (g * d,)

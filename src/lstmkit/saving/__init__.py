@@ -23,5 +23,12 @@ from ._saving import (
                       to_json,
 )
 
-__all__ = ["load_model", "save_model", "load_weights", "save_weights", "to_json",
+from .._registration import (
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+
+__all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object",
+           "load_model", "save_model", "load_weights", "save_weights", "to_json",
            "model_from_json", "read_model_file"]
