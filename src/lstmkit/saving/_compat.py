@@ -272,6 +272,8 @@ def normalize_config(entry: dict, keras2: bool) -> dict:
     entry = copy.deepcopy(entry)
     class_name = entry["class_name"]
     config = entry["config"]
+    if "layers" not in config:  # a registered subclassed model: its own config
+        return entry
     layers = []
     for i, layer in enumerate(config["layers"]):
         where = f"layer {_name(layer)!r}"

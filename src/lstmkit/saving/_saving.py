@@ -121,7 +121,7 @@ def read_model_file(filepath) -> LoadedFile:
 def _fill_adapted_normalization(config, store, kind):
     """An adapted Keras Normalization keeps mean/variance as variables (adapt_mean,
     adapt_variance, count) and None in its config; lstmkit's takes them in the config."""
-    entries = config["config"]["layers"]
+    entries = config["config"].get("layers", [])  # none in a subclassed model's config
     targets = [e for e in entries if e.get("class_name") == "Normalization"
                and (e.get("config") or {}).get("mean") is None]
     consumed = set()
@@ -188,6 +188,8 @@ def _use_keras2_hard_sigmoid(model):
 
 def _config_layers(model, config):
     """The model's layers in the order of the file's config (the order Keras saved)."""
+    if "layers" not in config["config"]:  # a subclassed model: weights by attribute paths
+        return model.layers
     entries = config["config"]["layers"]
     names = [e.get("name") or (e.get("config") or {}).get("name") for e in entries
              if (e.get("class_name") != "InputLayer" or config["class_name"] != "Sequential")
