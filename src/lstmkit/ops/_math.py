@@ -26,10 +26,10 @@ def _float(a):
 
 
 def _result_dtype(a, b, out):
-    """float64 only when an array argument was float64 (Python floats are weak)."""
+    """float64 only when a NumPy argument was float64 (Python numbers are weak)."""
     out = np.asarray(out)
     if out.dtype == np.float64 and not any(
-            isinstance(v, np.ndarray) and v.dtype == np.float64 for v in (a, b)):
+            isinstance(v, (np.ndarray, np.generic)) and v.dtype == np.float64 for v in (a, b)):
         return out.astype("float32")
     return out
 

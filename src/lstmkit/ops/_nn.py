@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._math import _float
@@ -92,14 +94,14 @@ def leaky_relu(x, negative_slope=0.2):
 
 def gelu(x, approximate=True):
     """Gaussian error linear unit (the tanh approximation by default, as Keras)."""
-    c = np.sqrt(2 / np.pi)
+    c = math.sqrt(2 / math.pi)  # Python floats keep float32 inputs float32
 
     def fn(a):
         a = _float(a)
         if approximate:
             return 0.5 * a * (1 + np.tanh(c * (a + 0.044715 * a ** 3)))
         from scipy import special  # only the exact gelu needs erf; `import lstmkit` stays light
-        return 0.5 * a * (1 + special.erf(a / np.sqrt(2)))
+        return 0.5 * a * (1 + special.erf(a / math.sqrt(2)))
 
     def vjp(out, a):
         if approximate:
@@ -107,8 +109,8 @@ def gelu(x, approximate=True):
             d = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * c * (1 + 3 * 0.044715 * a * a)
         else:
             from scipy import special
-            d = 0.5 * (1 + special.erf(a / np.sqrt(2))) + a * np.exp(-a * a / 2) / np.sqrt(
-                2 * np.pi)
+            d = 0.5 * (1 + special.erf(a / math.sqrt(2))) + a * np.exp(-a * a / 2) / math.sqrt(
+                2 * math.pi)
         return lambda g: (g * d,)
     return record(fn, (x,), vjp)
 

@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ._math import _float, sqrt
@@ -45,7 +47,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 (keras.ops.sum)
 def mean(x, axis=None, keepdims=False):
     """Mean over `axis`; integer inputs give float32."""
     def vjp(out, a):
-        n = a.size // max(np.size(out), 1) if a.size else 1
+        n = a.size // builtins.max(np.size(out), 1) if a.size else 1
         return lambda g: (np.broadcast_to(_expand(g, a.shape, axis, keepdims) / n, a.shape),)
     return record(lambda a: np.mean(_float(a), axis=axis, keepdims=keepdims), (x,), vjp)
 
@@ -85,7 +87,7 @@ def prod(x, axis=None, keepdims=False):
 def var(x, axis=None, keepdims=False):
     """Population variance over `axis` (ddof 0, as keras.ops.var)."""
     def vjp(out, a):
-        n = a.size // max(np.size(out), 1) if a.size else 1
+        n = a.size // builtins.max(np.size(out), 1) if a.size else 1
         centred = a - np.mean(a, axis=_axes(axis, a.ndim), keepdims=True)
         return lambda g: (_expand(g, a.shape, axis, keepdims) * 2 * centred / n,)
     return record(lambda a: np.var(_float(a), axis=axis, keepdims=keepdims), (x,), vjp)
