@@ -6,12 +6,10 @@ Forward within 1e-5 given the same weights; one SGD step's weight change within 
 """
 
 import numpy as np
-import pytest
-
-import lstmkit as lk
-from lstmkit import ops
 
 import _oracle
+import lstmkit as lk
+from lstmkit import ops
 
 
 def _feedback_classes(keras):

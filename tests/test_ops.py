@@ -7,9 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lstmkit import ops
-
 import _oracle
+from lstmkit import ops
 
 
 def _loss_grads(fn, arrays, seed=0):
@@ -62,7 +61,8 @@ UNARY = {
     "sum": lambda x: ops.sum(x, axis=-1, keepdims=True), "sum_all": ops.sum,
     "mean": lambda x: ops.mean(x, axis=0), "max": lambda x: ops.max(x, axis=-1),
     "min": ops.min, "prod": lambda x: ops.prod(ops.exp(x), axis=0), "var": ops.var,
-    "std": lambda x: ops.std(ops.concatenate([x, x + 1], axis=-1), axis=-1), "logsumexp": lambda x: ops.logsumexp(x, axis=-1),
+    "std": lambda x: ops.std(ops.concatenate([x, x + 1], axis=-1), axis=-1),
+    "logsumexp": lambda x: ops.logsumexp(x, axis=-1),
     "transpose": ops.transpose, "reshape": lambda x: ops.reshape(x, (-1,)),
     "expand_dims": lambda x: ops.expand_dims(x, 1), "squeeze": lambda x: ops.squeeze(
         ops.expand_dims(x, 0)), "flip": lambda x: ops.flip(x, -1), "tile": lambda x: ops.tile(

@@ -58,6 +58,9 @@ def marks_built(build):
     def wrapper(self, *args, **kwargs):
         result = build(self, *args, **kwargs)
         self.built = True
+        after = getattr(self, "_after_build", None)  # a subclassed model builds its layers
+        if after is not None:
+            after(args[0] if args else kwargs.get("input_shape"))
         return result
     return wrapper
 

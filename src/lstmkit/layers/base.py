@@ -185,7 +185,12 @@ class Layer:
             name, shape, initializer, regularizer = None, name, shape, initializer
             if isinstance(regularizer, str) and regularizer not in ("l1", "l2", "l1_l2"):
                 dtype, regularizer = regularizer, None
-        dtype = _config.standardize_dtype(dtype) if dtype is not None else self.dtype
+        if dtype is None:
+            dtype = self.dtype
+        elif np.dtype(getattr(dtype, "name", dtype)).kind in "biu":  # counters, ids, flags
+            dtype = np.dtype(getattr(dtype, "name", dtype)).name
+        else:
+            dtype = _config.standardize_dtype(dtype)
         if name is None:
             name = unique_name("variable")
         if initializer is None:

@@ -71,7 +71,12 @@ class SubclassedModel:
     def build(self, input_shape=None):
         """Create the weights by running `call` on zeros of `input_shape` (batch 1)."""
         self.built = True
-        if input_shape is None:
+        self._after_build(input_shape)
+
+    def _after_build(self, input_shape):
+        """After `build` (the default or the subclass's): run `call` once on zeros of
+        `input_shape`, so every sublayer has its weights (as Keras builds a model)."""
+        if input_shape is None or self.inputs is not None:
             return
 
         def zeros(shape):
@@ -108,7 +113,6 @@ class SubclassedModel:
         arrays = self._standardize_inputs(x)
         self._multi_input = isinstance(x, (list, tuple))
         first = [a[:1] for a in arrays]
-        self.built = True
         out, _ = _custom.traced_forward(self, first if self._multi_input else first[0],
                                         training=False, keep_cache=False)
         self._multi_output = isinstance(out, (list, tuple))

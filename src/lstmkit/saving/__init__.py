@@ -13,6 +13,11 @@ Example:
     ['series', 'lstm', 'logits', 'probs']
 """
 
+from .._registration import (
+                      get_registered_name,
+                      get_registered_object,
+                      register_keras_serializable,
+)
 from ._saving import (
                       load_model,
                       load_weights,
@@ -21,12 +26,6 @@ from ._saving import (
                       save_model,
                       save_weights,
                       to_json,
-)
-
-from .._registration import (
-    get_registered_name,
-    get_registered_object,
-    register_keras_serializable,
 )
 
 __all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object",

@@ -1,0 +1,188 @@
+"""Custom layers and subclassed models: Keras's contract, masks, and gradients through the
+tape (finite differences in float64; Keras as the oracle for LSTMCell steps)."""
+
+import numpy as np
+import pytest
+
+import _oracle
+import lstmkit as lk
+from lstmkit import ops
+
+
+class Stepper(lk.Model):
+    """An LSTMCell stepped by hand, a Dense on every step, ops in between."""
+
+    def __init__(self, units, dtype=None):
+        super().__init__(dtype=dtype)
+        self.cell = lk.layers.LSTMCell(units, dtype=dtype)
+        self.head = lk.layers.Dense(2, activation="tanh", dtype=dtype)
+        self.gain = None
+
+    def build(self, input_shape):
+        self.gain = self.add_weight(shape=(2,), initializer="ones", name="gain")
+
+    def call(self, inputs, training=None):
+        states = self.cell.get_initial_state(ops.shape(inputs)[0])
+        outs = []
+        for t in range(ops.shape(inputs)[1]):
+            h, states = self.cell(inputs[:, t], states, training=training)
+            outs.append(self.head(h) * self.gain + ops.sum(states[1], axis=-1, keepdims=True))
+        return ops.stack(outs, axis=1)
+
+
+def _loss(model, x, g):
+    return float(np.sum(model.predict(x, verbose=0) * g))
+
+
+def test_tape_gradients_of_a_subclassed_model_match_finite_differences():
+    rng = np.random.default_rng(0)
+    model = Stepper(3, dtype="float64")
+    x = rng.normal(size=(2, 4, 3))
+    model.build((None, 4, 3))
+    g = rng.normal(size=(2, 4, 2))
+    out, cache = model.forward(x, training=True)
+    d_x, d_weights = model.backward(cache, g)
+    assert [w.name for w in model.trainable_weights][:1] == ["gain"]
+    eps = 1e-6
+    for var, grad in zip(model.trainable_weights, d_weights):
+        numeric = np.zeros_like(var.value)
+        for idx in np.ndindex(var.shape):
+            old = var.value[idx]
+            var.value[idx] = old + eps
+            plus = _loss(model, x, g)
+            var.value[idx] = old - eps
+            minus = _loss(model, x, g)
+            var.value[idx] = old
+            numeric[idx] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7, err_msg=var.path)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        numeric[idx] = (_loss(model, xp, g) - _loss(model, xm, g)) / (2 * eps)
+    np.testing.assert_allclose(d_x, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_lstm_cell_called_per_step_matches_keras():
+    keras = _oracle.keras()
+    torch = _oracle.torch()
+    rng = np.random.default_rng(1)
+    k_cell = keras.layers.LSTMCell(4)
+    x = rng.normal(size=(3, 5)).astype("float32")
+    states = [rng.normal(size=(3, 4)).astype("float32") for _ in range(2)]
+    with _oracle.quiet(), torch.no_grad():
+        k_h, k_states = k_cell(torch.from_numpy(x), [torch.from_numpy(s) for s in states])
+    cell = lk.layers.LSTMCell(4)
+    cell.build(x.shape)
+    cell.set_weights(_oracle.keras_weights(k_cell))
+    h, (h_state, c) = cell(x, states, training=False)
+    np.testing.assert_allclose(h, k_h.numpy(), atol=1e-6)
+    np.testing.assert_allclose(h_state, k_states[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(c, k_states[1].numpy(), atol=1e-6)
+
+
+def test_subclassed_model_fit_evaluate_predict_and_weights(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 4, 3)).astype("float32")
+    y = rng.normal(size=(16, 4, 2)).astype("float32")
+    model = Stepper(5)
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    history = model.fit(x, y, epochs=4, batch_size=8, verbose=0, validation_split=0.25)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert set(history.history) == {"loss", "mae", "val_loss", "val_mae"}
+    loss, mae = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(loss) and np.isfinite(mae)
+    assert model.predict(x, verbose=0).shape == (16, 4, 2)
+    assert len(model.layers) == 2 and model.count_params() == 2 + 4 * 5 * (3 + 5 + 1) + 12
+    path = str(tmp_path / "stepper.weights.h5")
+    model.save_weights(path)
+    other = Stepper(5)
+    other.build((None, 4, 3))
+    other.load_weights(path)
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_plain_model_without_call_is_a_type_error():
+    with pytest.raises(TypeError, match="inputs and outputs"):
+        lk.Model()
+
+
+class Counter(lk.layers.Layer):
+    """Keras's contract: __init__ / build / call(inputs, training, mask) / get_config."""
+
+    def __init__(self, units, rate=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.rate = rate
+        self.dropout = lk.layers.Dropout(rate, seed=1)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.calls = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                     trainable=False, name="calls")
+
+    def call(self, inputs, training=None, mask=None):
+        self.calls.assign(self.calls + 1)
+        return self.dropout(ops.matmul(inputs, self.kernel))
+
+
+def test_custom_layer_contract():
+    layer = Counter(3)
+    x = np.ones((4, 2), "float32")
+    out = layer(x)
+    assert out.shape == (4, 3) and layer.built
+    assert layer.calls.dtype == np.int32 and int(layer.calls.value) == 1
+    assert [w.name for w in layer.trainable_weights] == ["kernel"]
+    assert [w.name for w in layer.non_trainable_weights] == ["calls"]
+    config = layer.get_config()
+    assert config["units"] == 3 and config["rate"] == 0.5 and config["name"] == layer.name
+    clone = Counter.from_config(config)
+    assert clone.units == 3
+    # training reaches the Dropout inside call through the enclosing call's flag
+    np.testing.assert_array_equal(layer(x, training=False), layer(x))
+    train_out, _ = layer.forward(x, training=True)
+    assert (train_out == 0).any()
+
+
+def test_custom_layer_in_functional_graph_without_compute_output_shape():
+    inputs = lk.Input((None, 2))
+    x = Counter(3, rate=0.0)(inputs)
+    outputs = lk.layers.Add()([x, x])
+    model = lk.Model(inputs, outputs)
+    assert model.output_shape == (None, None, 3)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 5, 2)), np.zeros((4, 5, 3)), verbose=0)
+
+
+def test_masking_guide_custom_layer_with_lstm_matches_keras():
+    """The guide's MyLayer: Embedding(mask_zero) and LSTM inside a custom layer."""
+    keras = _oracle.keras()
+
+    def make(mod, layers, base):
+        class MyLayer(base):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.embedding = layers.Embedding(input_dim=50, output_dim=4, mask_zero=True)
+                self.lstm = layers.LSTM(3)
+
+            def call(self, inputs):
+                x = self.embedding(inputs)
+                mask = self.embedding.compute_mask(inputs)
+                return self.lstm(x, mask=mask)
+        return MyLayer()
+
+    ours, theirs = make(lk, lk.layers, lk.layers.Layer), make(keras, keras.layers,
+                                                               keras.layers.Layer)
+    ids = np.array([[3, 4, 0, 0], [7, 1, 9, 0]], "int32")
+    with _oracle.quiet():
+        expected = _oracle.keras_call(theirs, ids)
+    ours(ids)
+    ours.set_weights(_oracle.keras_weights(theirs))
+    np.testing.assert_allclose(ours(ids), expected, atol=1e-5)
+    inputs = lk.Input((None,), dtype="int32")
+    model = lk.Model(inputs, lk.layers.Dense(1)(ours(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    before = [w.copy() for w in ours.get_weights()]
+    model.fit(ids, np.ones((2, 1)), verbose=0)
+    assert all((a != b).any() for a, b in zip(before, ours.get_weights()))
