@@ -137,6 +137,9 @@ from ._shape import (
 from ._tape import Tape, Tensor
 
 __all__ = [
+    "dot",
+    "einsum",
+    "matmul",
     "Tape",
     "Tensor",
     "abs",
