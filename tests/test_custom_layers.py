@@ -186,3 +186,47 @@ def test_masking_guide_custom_layer_with_lstm_matches_keras():
     before = [w.copy() for w in ours.get_weights()]
     model.fit(ids, np.ones((2, 1)), verbose=0)
     assert all((a != b).any() for a, b in zip(before, ours.get_weights()))
+
+
+def test_functional_model_inside_a_subclassed_model_trains_through_the_tape():
+    inputs = lk.Input((3, 2), dtype="float64")
+    encoder = lk.Model(inputs, lk.layers.LSTM(3, dtype="float64")(inputs))
+
+    class Wrapper(lk.Model):
+        def __init__(self):
+            super().__init__(dtype="float64")
+            self.encoder = encoder
+            self.head = lk.layers.Dense(1, dtype="float64")
+
+        def call(self, inputs):
+            return self.head(ops.tanh(self.encoder(inputs)))
+
+    rng = np.random.default_rng(5)
+    x, g = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 1))
+    model = Wrapper()
+    model.build((None, 3, 2))
+    assert len(model.trainable_weights) == 5
+    _, cache = model.forward(x, training=True)
+    _, d_weights = model.backward(cache, g)
+    var, grad, eps = model.trainable_weights[0], d_weights[0], 1e-6
+    numeric = np.zeros_like(var.value)
+    for idx in np.ndindex(var.shape):
+        old = var.value[idx]
+        var.value[idx] = old + eps
+        plus = _loss(model, x, g)
+        var.value[idx] = old - eps
+        minus = _loss(model, x, g)
+        var.value[idx] = old
+        numeric[idx] = (plus - minus) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_eager_lstm_passes_and_attaches_keras_masks():
+    ids = np.array([[1, 2, 0], [3, 0, 0]])
+    embedded = lk.layers.Embedding(5, 2, mask_zero=True)(ids)
+    layer = lk.layers.LSTM(2, return_sequences=True)
+    seq = layer(embedded)  # takes the mask the embedding attached
+    np.testing.assert_array_equal(seq._keras_mask, ids != 0)
+    plain = np.asarray(embedded)
+    np.testing.assert_array_equal(seq, layer(plain, mask=ids != 0))
+    assert not np.array_equal(seq, layer(plain))

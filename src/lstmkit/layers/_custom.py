@@ -270,18 +270,24 @@ def eager_call(layer, inputs, args, kwargs):
         return record_layer(layer, inputs, kwargs, args)
     inputs = convert_inputs(layer, inputs)
     outputs = run_call(layer, inputs, args, kwargs)
-    if supports_masking(layer) and not isinstance(outputs, (Tensor, list, tuple)):
+    if supports_masking(layer):
         mask = kwargs.get("mask", _first_mask(inputs))
-        m = layer.compute_mask(inputs, mask)
-        if m is not None:
-            outputs = with_mask(outputs, np.asarray(value_of(m)))
-    elif isinstance(outputs, (list, tuple)) and supports_masking(layer):
-        ms = layer.compute_mask(inputs, kwargs.get("mask", _first_mask(inputs)))
-        if isinstance(ms, (list, tuple)):
-            outputs = type(outputs)(o if m is None or isinstance(o, Tensor)
-                                    else with_mask(o, np.asarray(value_of(m)))
-                                    for o, m in zip(outputs, ms))
+        outputs = attach_masks(outputs, layer.compute_mask(inputs, mask))
     return outputs
+
+
+def attach_masks(outputs, masks):
+    """Eager outputs with `_keras_mask` attached (one mask per output, or one for one)."""
+    if masks is None:
+        return outputs
+    if isinstance(outputs, (list, tuple)):
+        if not isinstance(masks, (list, tuple)):
+            return outputs
+        return type(outputs)(attach_masks(o, m) for o, m in zip(outputs, masks))
+    if isinstance(masks, (list, tuple)) or isinstance(outputs, Tensor):
+        set_masks(outputs, masks)
+        return outputs
+    return with_mask(outputs, np.asarray(value_of(masks)))
 
 
 # -- a built-in layer as one op on the tape --------------------------------------------------

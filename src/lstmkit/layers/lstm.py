@@ -71,6 +71,8 @@ class SequenceCall:
             mask = getattr(inputs, "_keras_mask", None)
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
+        if mask is not None:  # Keras attaches the output masks (return_sequences)
+            outputs = _custom.attach_masks(outputs, self.compute_mask(inputs, mask))
         return outputs
 
     def call(self, inputs, initial_state=None, mask=None, training=False):
