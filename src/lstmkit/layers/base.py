@@ -108,6 +108,14 @@ class Variable(_tape.ArrayOperators):
             )
         self.value = value.astype(self.value.dtype, order="C", copy=True)
 
+    def assign_add(self, value) -> None:
+        """`assign(self + value)` (Keras's name)."""
+        self.assign(self.value + np.asarray(value))
+
+    def assign_sub(self, value) -> None:
+        """`assign(self - value)` (Keras's name)."""
+        self.assign(self.value - np.asarray(value))
+
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
 
