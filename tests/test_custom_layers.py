@@ -230,3 +230,19 @@ def test_eager_lstm_passes_and_attaches_keras_masks():
     plain = np.asarray(embedded)
     np.testing.assert_array_equal(seq, layer(plain, mask=ids != 0))
     assert not np.array_equal(seq, layer(plain))
+
+
+def test_readme_feedback_example_trains():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("Custom layers and subclassed models train too")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.DOTALL).group(1)
+    namespace = {"lk": lk}
+    exec(code, namespace)  # noqa: S102 (the README's own example)
+    model = namespace["FeedBack"](8, 3, 2)
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 5, 2)).astype("float32")
+    model.fit(x, np.zeros((8, 3, 2)), verbose=0)
+    assert model.predict(x, verbose=0).shape == (8, 3, 2)

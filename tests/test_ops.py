@@ -234,3 +234,15 @@ def test_split_unstack_match_keras():
             np.testing.assert_array_equal(got, exp.numpy())
         np.testing.assert_array_equal(
             ops.stack([x, x], axis=1), keras.ops.stack([torch.from_numpy(x)] * 2, axis=1).numpy())
+
+
+@pytest.mark.parametrize("name", [
+    "lstmkit.ops", "lstmkit.ops._tape", "lstmkit.ops._math", "lstmkit.ops._reduce",
+    "lstmkit.ops._shape", "lstmkit.ops._linalg", "lstmkit.ops._nn", "lstmkit.ops._creation",
+    "lstmkit.layers._custom", "lstmkit.models._subclassed", "lstmkit._registration"])
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
