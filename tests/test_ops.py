@@ -239,7 +239,8 @@ def test_split_unstack_match_keras():
 @pytest.mark.parametrize("name", [
     "lstmkit.ops", "lstmkit.ops._tape", "lstmkit.ops._math", "lstmkit.ops._reduce",
     "lstmkit.ops._shape", "lstmkit.ops._linalg", "lstmkit.ops._nn", "lstmkit.ops._creation",
-    "lstmkit.layers._custom", "lstmkit.models._subclassed", "lstmkit._registration"])
+    "lstmkit.layers._custom", "lstmkit.layers._masks", "lstmkit.layers._traced",
+    "lstmkit.layers._probe", "lstmkit.models._subclassed", "lstmkit._registration"])
 def test_doctests(name):
     import doctest
     import importlib

@@ -27,7 +27,7 @@ from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..ops import _tape
-from . import _custom
+from . import _custom, _masks, _probe, _traced
 from . import node as _node
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -273,16 +273,16 @@ class Layer:
         if _node.any_symbolic(inputs, args, kwargs):
             return self._symbolic_call(inputs, *args, **kwargs)
         if self._traced or _tape.current() is not None:
-            return _custom.eager_call(self, inputs, args, kwargs)
+            return _traced.eager_call(self, inputs, args, kwargs)
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
         outputs = self.call(inputs, *args, **kwargs)
-        if isinstance(outputs, np.ndarray) and _custom.supports_masking(self):
+        if isinstance(outputs, np.ndarray) and _masks.supports_masking(self):
             mask = self.compute_mask(inputs, kwargs.get("mask"))
             if mask is not None:  # Keras attaches the mask to the output
-                outputs = _custom.with_mask(outputs, np.asarray(mask))
+                outputs = _masks.with_mask(outputs, np.asarray(mask))
         return outputs
 
     # -- symbolic calls (functional models) ------------------------------------------------
@@ -312,7 +312,7 @@ class Layer:
             self.build(shapes)
             self.built = True
         if self._traced and type(self).compute_output_shape is Layer.compute_output_shape:
-            outputs = _custom.symbolic_outputs(self, inputs, kwargs)  # Keras traces call
+            outputs = _probe.symbolic_outputs(self, inputs, kwargs)  # Keras traces call
         else:
             out_shape = self.compute_output_shape(shapes)
             out_dtype = getattr(self, "_output_dtype", self.dtype)
@@ -320,7 +320,7 @@ class Layer:
                 outputs = [_node.KerasTensor(s, out_dtype) for s in out_shape]
             else:
                 outputs = _node.KerasTensor(out_shape, out_dtype)
-        _custom.set_symbolic_masks(self, inputs, kwargs, outputs)
+        _probe.set_symbolic_masks(self, inputs, kwargs, outputs)
         config_kwargs = {k: v for k, v in kwargs.items() if v is not None}
         single_tensor = kwargs.get("initial_state") is None
         for key in _AUTO_NODE_KWARGS.get(type(self).__name__, ()):
@@ -352,6 +352,7 @@ class Layer:
     def compute_output_shape(self, input_shape):
         raise NotImplementedError(f"{type(self).__name__}.compute_output_shape")
 
+    @_masks.default
     def compute_mask(self, inputs, mask=None):
         return mask
 
@@ -361,13 +362,13 @@ class Layer:
 
         A custom layer (its own `call`) runs `call` under a tape (see `_custom`)."""
         if self._traced:
-            return _custom.traced_forward(self, inputs, training=training, mask=mask, **kwargs)
+            return _traced.traced_forward(self, inputs, training=training, mask=mask, **kwargs)
         raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
 
     def backward(self, cache, d_outputs):
         """Gradients: returns `(d_inputs, d_weights)`, d_weights aligned with trainable_weights."""
         if self._traced:
-            return _custom.traced_backward(self, cache, d_outputs)
+            return _traced.traced_backward(self, cache, d_outputs)
         raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
 
     # -- config ----------------------------------------------------------------------

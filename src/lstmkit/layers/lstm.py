@@ -31,7 +31,7 @@ import numpy as np
 from .. import kernels as _kernels
 from .. import regularizers as _regularizers
 from ..ops import _tape
-from . import _custom
+from . import _masks, _traced
 from .base import Layer, check_array
 from .lstm_cell import LSTMCell
 
@@ -65,14 +65,14 @@ class SequenceCall:
                 and self._is_symbolic_call(inputs, initial_state, mask):
             return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
         if _tape.current() is not None:  # inside a traced call: one op on the tape
-            return _custom.record_layer(self, inputs, {
+            return _traced.record_layer(self, inputs, {
                 "initial_state": initial_state, "mask": mask, "training": training})
         if mask is None:  # Keras passes the mask an earlier layer attached
             mask = getattr(inputs, "_keras_mask", None)
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
         if mask is not None:  # Keras attaches the output masks (return_sequences)
-            outputs = _custom.attach_masks(outputs, self.compute_mask(inputs, mask))
+            outputs = _masks.attach_masks(outputs, self.compute_mask(inputs, mask))
         return outputs
 
     def call(self, inputs, initial_state=None, mask=None, training=False):

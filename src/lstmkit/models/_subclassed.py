@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import _custom
+from ..layers import _custom, _traced
 from ..layers.base import Layer, to_snake_case, unique_name
 from ..layers.node import KerasTensor, flatten
+from ._api import ModelAPI
 
 
 def inject_functional(cls, model_cls, functional_cls):
@@ -46,7 +47,6 @@ class SubclassedModel:
     """What `lk.Model` does for a subclass with its own `call` (mixed into `Model`)."""
 
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
-        from ._api import ModelAPI
         Layer.__init__(self, name=name or unique_name(to_snake_case(type(self).__name__)),
                        trainable=trainable, dtype=dtype, **kwargs)
         ModelAPI.__init__(self)
@@ -113,7 +113,7 @@ class SubclassedModel:
         arrays = self._standardize_inputs(x)
         self._multi_input = isinstance(x, (list, tuple))
         first = [a[:1] for a in arrays]
-        out, _ = _custom.traced_forward(self, first if self._multi_input else first[0],
+        out, _ = _traced.traced_forward(self, first if self._multi_input else first[0],
                                         training=False, keep_cache=False)
         self._multi_output = isinstance(out, (list, tuple))
         self.inputs = [KerasTensor((None, *a.shape[1:]), a.dtype) for a in arrays]
@@ -124,12 +124,12 @@ class SubclassedModel:
         """Run `call` (under the tape when `keep_cache`): `(outputs, TracedCache)`."""
         self._ensure_built(inputs)
         arrays = self._standardize_inputs(inputs)
-        return _custom.traced_forward(self, arrays if self._multi_input else arrays[0],
+        return _traced.traced_forward(self, arrays if self._multi_input else arrays[0],
                                       training=training, mask=mask, keep_cache=keep_cache)
 
     def backward(self, cache, d_outputs, input_grads=True):
         """`(d_inputs, d_weights)`, d_weights aligned with `trainable_weights`."""
-        return _custom.traced_backward(self, cache, d_outputs)
+        return _traced.traced_backward(self, cache, d_outputs)
 
     def output_masks(self, run) -> list:
         return list(run.masks)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layers as _layers
-from ..layers import _custom
+from ..layers import _traced
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, flatten
@@ -234,7 +234,7 @@ class Functional(Model):
             # A model used as a layer of another model (keras: nested models).
             return Layer._symbolic_call(self, inputs)
         if _tape.current() is not None:  # inside a traced call: one op on the tape
-            return _custom.record_layer(self, inputs, {"training": training})
+            return _traced.record_layer(self, inputs, {"training": training})
         outputs, _ = self.forward(inputs, training=bool(training), keep_cache=False)
         return outputs
 
