@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import _oracle
 import lstmkit as lk
 from lstmkit import ops
 
@@ -134,3 +135,62 @@ def test_registry_api():
     assert lk.saving.get_registered_object("Tests>Scale") is Scale
     assert lk.saving.get_registered_name(Unregistered) == "Unregistered"
     assert lk.saving.get_registered_object("Nope>Nope") is None
+
+
+def _keras_stacked(keras, package):
+    @keras.saving.register_keras_serializable(package=package)
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+
+        def call(self, inputs):
+            return inputs * self.w * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    @keras.saving.register_keras_serializable(package=package)
+    class Stacked(keras.Model):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.blocks = [keras.layers.LSTM(units, return_sequences=True),
+                           keras.layers.LSTM(units)]
+            self.scale = Scale(2.0)
+            self.head = keras.layers.Dense(1)
+
+        def call(self, inputs, training=None):
+            x = inputs
+            for block in self.blocks:
+                x = block(x, training=training)
+            return self.head(keras.ops.relu(self.scale(x)))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return Stacked
+
+
+def test_subclassed_model_files_interoperate_with_keras(tmp_path):
+    """Keras's file of the same registered classes loads in lstmkit, and lstmkit's in Keras
+    (weights by Keras's attribute paths: blocks/lstm/cell, head, layers/scale)."""
+    keras = _oracle.keras()
+    KStacked = _keras_stacked(keras, "Tests")
+    x, _ = _data()
+    k_model = KStacked(3)
+    with _oracle.quiet():
+        expected = _oracle.keras_call(k_model, x)
+        k_model.save(str(tmp_path / "k.keras"))
+    ours = lk.models.load_model(str(tmp_path / "k.keras"))
+    assert type(ours) is Stacked
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=1e-6)
+    ours.set_weights([w * 1.5 for w in ours.get_weights()])
+    ours.save(str(tmp_path / "ours.keras"))
+    with _oracle.quiet():
+        back = keras.saving.load_model(str(tmp_path / "ours.keras"))
+        np.testing.assert_allclose(_oracle.keras_call(back, x), ours.predict(x, verbose=0),
+                                   atol=1e-6)

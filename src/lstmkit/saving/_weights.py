@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from ..layers import _custom
 from ..layers.base import to_snake_case
 from . import _h5
 from ._archive import check_member
@@ -46,12 +47,15 @@ def var_groups(layer, prefix: str, visited=None) -> list:
 def traced_var_groups(layer, prefix: str, visited: set) -> list:
     """A custom layer or subclassed model as keras/src/saving/saving_lib.py walks it: its own
     variables, then each attribute holding a layer (by attribute name, sorted) or a list of
-    layers (`<attr>/<snake_case class>`), each object once."""
-    from ..layers import _custom
+    layers (`<attr>/<snake_case class>`), each object once; a model's `layers` property is
+    one of the attributes (so a layer first reached through it is under `layers/...`)."""
 
     visited.add(id(layer))
     groups = [(prefix, list(layer._weights))] if layer._weights or prefix else []
-    for attr, child in sorted(_custom.tracked_children(layer), key=lambda item: item[0]):
+    children = _custom.tracked_children(layer)
+    if isinstance(getattr(type(layer), "layers", None), property):
+        children.append(("layers", layer.layers))  # a model's `layers` is walked too, by name
+    for attr, child in sorted(children, key=lambda item: item[0]):
         path = f"{prefix}/{attr}" if prefix else attr
         if isinstance(child, list):
             for sub, sub_path in layer_paths([c for c in child if id(c) not in visited]):
