@@ -158,6 +158,15 @@ def test_outside_a_tape_ops_are_plain_numpy():
 def test_unknown_numpy_function_on_a_tensor_is_a_clear_error():
     with ops.Tape() as tape, pytest.raises(TypeError, match="lk.ops"):
         np.arctan2(tape.watch(np.ones(2)), 1.0)
+    with ops.Tape() as tape, pytest.raises(TypeError, match="lk.ops"):
+        np.sort(tape.watch(np.ones(2)))
+
+
+def test_numpy_functions_on_tensors_record_their_gradient():
+    with ops.Tape() as tape:
+        x = tape.watch(np.array([1.0, 2.0]))
+        y = np.sum(np.stack([x, np.square(x)]), axis=0)
+    np.testing.assert_array_equal(tape.gradients([y], [np.ones(2)])[id(x)], [3.0, 5.0])
 
 
 # -- against keras.ops (torch backend), float32 -----------------------------------------------

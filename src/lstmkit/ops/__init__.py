@@ -14,6 +14,8 @@ Example:
     [1.0, 1.0]
 """
 
+# The tape first: its operators need the op modules, which it imports once it is defined.
+from . import _tape  # noqa: F401
 from ._creation import (
     arange,
     convert_to_numpy,

@@ -127,6 +127,26 @@ class ArrayOperators:
         return fn(*inputs)
 
 
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions on a Tensor run the `lk.ops` function of the same name."""
+        if current() is None:  # nothing records: plain NumPy on the values
+            return func(*_values(args), **_values(kwargs))
+        for module in (_math, _shape, _linalg, _reduce, _creation):
+            fn = getattr(module, func.__name__, None)
+            if fn is not None:
+                return fn(*args, **kwargs)
+        raise TypeError(f"np.{func.__name__} is not differentiable by lstmkit's tape: use "
+                        f"lk.ops functions inside a layer's call")
+
+
+def _values(structure):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_values(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _values(v) for k, v in structure.items()}
+    return value_of(structure)
+
+
 class Tensor(ArrayOperators):
     """An array on a tape: `value` (a NumPy array) and the mask Keras may attach.
 
@@ -301,4 +321,4 @@ def unbroadcast(g, shape):
 
 
 # The operators above call the ops, and the ops record on this tape: imported last.
-from . import _linalg, _math, _shape  # noqa: E402
+from . import _creation, _linalg, _math, _reduce, _shape  # noqa: E402
