@@ -246,3 +246,16 @@ def test_readme_feedback_example_trains():
     x = np.random.default_rng(0).normal(size=(8, 5, 2)).astype("float32")
     model.fit(x, np.zeros((8, 3, 2)), verbose=0)
     assert model.predict(x, verbose=0).shape == (8, 3, 2)
+
+
+def test_model_subclass_built_from_tensors_is_functional():
+    class Functional(lk.Model):
+        def __init__(self):
+            x = lk.Input((5, 3))
+            super().__init__(x, lk.layers.Dense(2)(lk.layers.LSTM(4)(x)), name="f")
+
+    model = Functional()
+    assert isinstance(model, lk.models.Functional) and isinstance(model, lk.Model)
+    assert model.predict(np.zeros((2, 5, 3)), verbose=0).shape == (2, 2)
+    x = lk.Input((3,))
+    assert type(lk.Model(inputs=x, outputs=lk.layers.Dense(1)(x))) is lk.models.Functional
