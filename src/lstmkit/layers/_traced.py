@@ -91,9 +91,7 @@ def record_layer(layer, inputs, kwargs, args=()):
                       ) and getattr(layer, "can_skip_input_grad", False)
 
     def vjp(gs):
-        d_out = _node.map_structure(lambda _: gs.pop(0), out) if multi else gs[0]
-        if multi:
-            d_out = _fill(d_out, out)
+        d_out = _fill(_pack_like(out, iter(gs)), out) if multi else gs[0]
         if skip_dx:
             d_in, d_w = layer.backward(cache, d_out, input_grad=False)
         else:
