@@ -259,3 +259,31 @@ def test_model_subclass_built_from_tensors_is_functional():
     assert model.predict(np.zeros((2, 5, 3)), verbose=0).shape == (2, 2)
     x = lk.Input((3,))
     assert type(lk.Model(inputs=x, outputs=lk.layers.Dense(1)(x))) is lk.models.Functional
+
+
+def test_activity_regularizer_inside_a_traced_call_counts_like_in_a_graph():
+    """The same Dense with an activity penalty, in a functional graph and in a subclass."""
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
+    inputs = lk.Input((3,))
+    dense = lk.layers.Dense(2, activity_regularizer="l2")
+    graph = lk.Model(inputs, dense(inputs))
+
+    class Sub(lk.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = lk.layers.Dense(2, activity_regularizer="l2")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    sub = Sub()
+    sub.build((None, 3))
+    sub.set_weights(graph.get_weights())
+    for model in (graph, sub):
+        model.compile(optimizer=lk.optimizers.SGD(0.1), loss="mse")
+    assert sub.evaluate(x, y, verbose=0) == pytest.approx(graph.evaluate(x, y, verbose=0))
+    graph.train_on_batch(x, y)
+    sub.train_on_batch(x, y)
+    for a, b in zip(graph.get_weights(), sub.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -31,7 +31,13 @@ import numpy as np
 from ..ops import _tape
 from ..ops._tape import Tape, Tensor, value_of
 from . import node as _node
-from ._custom import context_training, convert_inputs, run_call, training_context
+from ._custom import (
+    context_training,
+    convert_inputs,
+    run_call,
+    tracked_layers,
+    training_context,
+)
 from ._masks import attach_masks, first_mask, output_masks, set_masks, supports_masking
 
 
@@ -105,6 +111,9 @@ def record_layer(layer, inputs, kwargs, args=()):
 
     results = [Tensor(o) for o in flat_out]
     tape.entries.append((results, parents, vjp))
+    reg = getattr(layer, "activity_regularizer", None)
+    if reg is not None:  # Keras adds reg(output) / batch to the loss, as graph.run_forward
+        tape.activity.extend((t, reg) for t in results)
     packed = _pack_like(out, iter(results)) if multi else results[0]
     if supports_masking(layer):
         set_masks(packed, layer.compute_mask(values, mask_value))
@@ -134,7 +143,7 @@ class TracedCache(NamedTuple):
     inputs: object
     outputs: object
     masks: list
-    activity_loss: float = 0.0  # the trainer adds it; sublayers' activity penalties are not kept
+    activity_loss: float = 0.0  # the sublayers' activity penalties, which the trainer adds
 
 
 def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **kwargs):
@@ -143,6 +152,9 @@ def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **
     if mask is not None:
         kwargs["mask"] = mask
     inputs = convert_inputs(layer, inputs)
+    if not keep_cache and _has_activity_penalty(layer):  # the loss needs the penalties
+        outputs, cache = traced_forward(layer, inputs, training, keep_cache=True, **kwargs)
+        return outputs, cache._replace(tape=None, inputs=None, outputs=None)
     if not keep_cache:
         with training_context(training):
             outputs = run_call(layer, inputs, (), kwargs, training=training)
@@ -154,8 +166,20 @@ def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **
             inputs)
         outputs = run_call(layer, watched, (), kwargs, training=training)
     masks = output_masks(outputs)
+    activity = sum(float(reg(t.value)) / _batch(t.value) for t, reg in tape.activity)
     return (_node.map_structure(lambda o: np.asarray(value_of(o)), outputs),
-            TracedCache(tape, watched, outputs, masks))
+            TracedCache(tape, watched, outputs, masks, activity))
+
+
+def _has_activity_penalty(layer) -> bool:
+    """Whether a sublayer (tracked from attributes, at any depth) has an activity_regularizer."""
+    return any(getattr(sub, "activity_regularizer", None) is not None
+               or (sub._traced and _has_activity_penalty(sub))
+               for sub in tracked_layers(layer))
+
+
+def _batch(value):
+    return max(value.shape[0], 1) if value.ndim else 1
 
 
 def traced_backward(layer, cache: TracedCache, d_outputs):
@@ -163,6 +187,8 @@ def traced_backward(layer, cache: TracedCache, d_outputs):
     flat_out = _node.flatten(cache.outputs)
     d_flat = _node.flatten(d_outputs) if isinstance(cache.outputs, (list, tuple)) \
         else [d_outputs]
+    for t, reg in cache.tape.activity:  # the activity penalties' gradients join the seeds
+        flat_out, d_flat = flat_out + [t], d_flat + [reg.grad(t.value) / _batch(t.value)]
     grads = cache.tape.gradients(flat_out, d_flat)
     d_inputs = _node.map_structure(
         lambda t: grads.get(id(t)) if isinstance(t, Tensor) else None, cache.inputs)

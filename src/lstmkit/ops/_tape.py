@@ -197,6 +197,7 @@ class Tape:
     def __init__(self):
         self.entries: list = []  # (outputs tuple, parents tuple, vjp), in run order
         self.variables: dict = {}  # id(Variable) -> (Variable, its leaf Tensor)
+        self.activity: list = []  # (Tensor, regularizer): layers' activity penalties
 
     def __enter__(self):
         if not hasattr(_state, "stack"):
