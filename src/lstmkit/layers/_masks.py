@@ -38,9 +38,12 @@ def default(method):
 
 
 def first_mask(inputs):
-    first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else inputs
-    return getattr(first, "_keras_mask", None)
-
+    """The masks the first call argument carries, in its structure (None when it has none),
+    as Keras passes `previous_mask`: one mask for a tensor, a list for a list of tensors."""
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return getattr(inputs, "_keras_mask", None)
 
 
 class MaskedArray(np.ndarray):

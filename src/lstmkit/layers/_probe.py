@@ -21,7 +21,7 @@ import numpy as np
 from ..ops._tape import value_of
 from . import node as _node
 from ._custom import run_call
-from ._masks import supports_masking
+from ._masks import first_mask, supports_masking
 
 #: Sizes a probe run gives to unknown dimensions (divisible by 2, 3 and 4).
 PROBE_SIZES = (12, 24)
@@ -54,10 +54,9 @@ def symbolic_outputs(layer, inputs, kwargs):
             elif key == "training":
                 kw[key] = value
         if "mask" not in kw:
-            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-            mask_spec = getattr(first, "_keras_mask", None)
+            mask_spec = first_mask(inputs)
             if mask_spec is not None:
-                kw["mask"] = _probe_mask(mask_spec, size)
+                kw["mask"] = _node.map_structure(lambda t, n=size: _probe_mask(t, n), mask_spec)
         with np.errstate(all="ignore"):
             try:
                 out = run_call(layer, arrays, (), kw, training=False)
@@ -85,10 +84,9 @@ def set_symbolic_masks(layer, inputs, kwargs, outputs):
     """Set `_keras_mask` (a KerasTensor) on symbolic outputs where Keras would."""
     if not supports_masking(layer) or hasattr(layer, "_run_order"):
         return
-    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
     previous = kwargs.get("mask")
     if previous is None and kwargs.get("initial_state") is None:
-        previous = getattr(first, "_keras_mask", None)
+        previous = first_mask(inputs)
     size = PROBE_SIZES[0]
     arrays = layer._convert_inputs(_node.map_structure(lambda t: _probe(t, size), inputs)) \
         if not layer._traced else _node.map_structure(lambda t: _probe(t, size), inputs)
