@@ -54,10 +54,13 @@ def main():
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--sizes", nargs="*", default=None,
+                        help='sizes as "B,T,D,H" (default: three of the grid)')
     args = parser.parse_args()
+    sizes = [tuple(map(int, s.split(","))) for s in args.sizes] if args.sizes else SIZES
     print("| B, T, D, H | train_on_batch ms before | after | after / before |")
     print("| --- | --- | --- | --- |")
-    for size in SIZES:
+    for size in sizes:
         results = {"before": [], "after": []}
         for r in range(args.rounds):
             order = ("before", "after") if r % 2 == 0 else ("after", "before")
