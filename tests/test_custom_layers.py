@@ -287,3 +287,48 @@ def test_activity_regularizer_inside_a_traced_call_counts_like_in_a_graph():
     sub.train_on_batch(x, y)
     for a, b in zip(graph.get_weights(), sub.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_add_loss_trains_like_keras():
+    """The subclassing guide's ActivityRegularizationLayer inside a subclassed model."""
+    keras = _oracle.keras()
+
+    def make(mod, layers, base, ops_module):
+        class ActivityRegularizationLayer(base):
+            def __init__(self, rate=1e-2):
+                super().__init__()
+                self.rate = rate
+
+            def call(self, inputs):
+                self.add_loss(self.rate * ops_module.mean(inputs))
+                return inputs
+
+        class Net(mod.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = layers.Dense(3)
+                self.reg = ActivityRegularizationLayer(0.5)
+                self.out = layers.Dense(1)
+
+            def call(self, inputs):
+                return self.out(self.reg(ops_module.relu(self.dense(inputs))))
+        return Net()
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 1)).astype("float32")
+    theirs = make(keras, keras.layers, keras.layers.Layer, keras.ops)
+    with _oracle.quiet():
+        _oracle.keras_call(theirs, x)
+    ours = make(lk, lk.layers, lk.layers.Layer, ops)
+    ours.build((None, 4))
+    ours.set_weights(_oracle.keras_weights(theirs))
+    theirs.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    ours.compile(optimizer=lk.optimizers.SGD(0.5), loss="mse")
+    with _oracle.quiet():
+        k_loss = theirs.evaluate(x, y, verbose=0)
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(k_loss, rel=1e-5)
+    with _oracle.quiet():
+        theirs.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    for a, b in zip(_oracle.keras_weights(theirs), ours.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

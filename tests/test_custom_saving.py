@@ -194,3 +194,16 @@ def test_subclassed_model_files_interoperate_with_keras(tmp_path):
         back = keras.saving.load_model(str(tmp_path / "ours.keras"))
         np.testing.assert_allclose(_oracle.keras_call(back, x), ours.predict(x, verbose=0),
                                    atol=1e-6)
+
+
+def test_subclassed_model_as_a_layer_of_a_functional_model(tmp_path):
+    inputs = lk.Input((4, 3))
+    model = lk.Model(inputs, lk.layers.Dense(2)(Stacked(3)(inputs)))
+    assert model.output_shape == (None, 2)
+    x, _ = _data()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, np.zeros((6, 2)), verbose=0)
+    path = str(tmp_path / "nested.keras")
+    model.save(path)
+    np.testing.assert_array_equal(lk.models.load_model(path).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))

@@ -84,6 +84,25 @@ def training_context(training):
         _context.training = previous
 
 
+@contextlib.contextmanager
+def collecting_losses():
+    """Collect what `add_loss` receives within it (a traced call's extra losses)."""
+    previous = getattr(_context, "losses", None)
+    _context.losses = collected = []
+    try:
+        yield collected
+    finally:
+        _context.losses = previous
+
+
+def add_loss(layer, loss):
+    """Keras's `Layer.add_loss`: inside a traced call the loss joins the model's loss."""
+    collected = getattr(_context, "losses", None)
+    if collected is None:
+        return  # an eager call outside training: nothing adds it up (as a Keras eager call)
+    collected.append(loss)
+
+
 # -- tracked sublayers and weights ----------------------------------------------------------
 def is_layer(value) -> bool:
     """A Layer (or model): it has weights and records calls (duck-typed: base imports us)."""

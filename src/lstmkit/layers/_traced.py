@@ -32,6 +32,7 @@ from ..ops import _tape
 from ..ops._tape import Tape, Tensor, value_of
 from . import node as _node
 from ._custom import (
+    collecting_losses,
     context_training,
     convert_inputs,
     run_call,
@@ -143,7 +144,8 @@ class TracedCache(NamedTuple):
     inputs: object
     outputs: object
     masks: list
-    activity_loss: float = 0.0  # the sublayers' activity penalties, which the trainer adds
+    activity_loss: float = 0.0  # activity penalties and add_loss values; the trainer adds it
+    added_losses: tuple = ()  # what add_loss got (Tensors get a gradient of ones)
 
 
 def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **kwargs):
@@ -156,11 +158,12 @@ def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **
         outputs, cache = traced_forward(layer, inputs, training, keep_cache=True, **kwargs)
         return outputs, cache._replace(tape=None, inputs=None, outputs=None)
     if not keep_cache:
-        with training_context(training):
+        with training_context(training), collecting_losses() as added:
             outputs = run_call(layer, inputs, (), kwargs, training=training)
         masks = output_masks(outputs)
-        return _node.map_structure(value_of, outputs), TracedCache(None, None, None, masks)
-    with Tape() as tape, training_context(training):
+        return _node.map_structure(value_of, outputs), TracedCache(
+            None, None, None, masks, _added_total(added))
+    with Tape() as tape, training_context(training), collecting_losses() as added:
         watched = _node.map_structure(
             lambda a: tape.watch(a) if a is not None and np.asarray(a).dtype.kind == "f" else a,
             inputs)
@@ -168,7 +171,12 @@ def traced_forward(layer, inputs, training=False, mask=None, keep_cache=True, **
     masks = output_masks(outputs)
     activity = sum(float(reg(t.value)) / _batch(t.value) for t, reg in tape.activity)
     return (_node.map_structure(lambda o: np.asarray(value_of(o)), outputs),
-            TracedCache(tape, watched, outputs, masks, activity))
+            TracedCache(tape, watched, outputs, masks, activity + _added_total(added),
+                        tuple(added)))
+
+
+def _added_total(added) -> float:
+    return sum(float(np.sum(value_of(loss))) for loss in added)
 
 
 def _has_activity_penalty(layer) -> bool:
@@ -189,6 +197,9 @@ def traced_backward(layer, cache: TracedCache, d_outputs):
         else [d_outputs]
     for t, reg in cache.tape.activity:  # the activity penalties' gradients join the seeds
         flat_out, d_flat = flat_out + [t], d_flat + [reg.grad(t.value) / _batch(t.value)]
+    for loss in cache.added_losses:  # each added loss counts as its sum
+        if isinstance(loss, Tensor):
+            flat_out, d_flat = flat_out + [loss], d_flat + [np.ones_like(loss.value)]
     grads = cache.tape.gradients(flat_out, d_flat)
     d_inputs = _node.map_structure(
         lambda t: grads.get(id(t)) if isinstance(t, Tensor) else None, cache.inputs)

@@ -260,6 +260,10 @@ class Layer:
         for var, value in zip(own, weights):
             var.assign(value)
 
+    def add_loss(self, loss) -> None:
+        """Add a loss (summed) to the model's loss, from inside `call` (Keras's `add_loss`)."""
+        _custom.add_loss(self, loss)
+
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"Layer {self.name!r} is not built yet; call build() or call it first")
