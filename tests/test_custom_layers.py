@@ -143,6 +143,13 @@ def test_custom_layer_contract():
     np.testing.assert_array_equal(layer(x, training=False), layer(x))
     train_out, _ = layer.forward(x, training=True)
     assert (train_out == 0).any()
+    assert (layer(x, training=True) == 0).any()  # an explicit flag reaches nested calls too
+
+    class NoFlag(lk.layers.Layer):
+        def call(self, inputs):
+            return inputs + 1
+
+    np.testing.assert_array_equal(NoFlag()(x, training=True), x + 1)  # not passed on
 
 
 def test_custom_layer_in_functional_graph_without_compute_output_shape():

@@ -219,15 +219,18 @@ def run_call(layer, inputs, args=(), kwargs=None, training=None):
     previous = first_mask(inputs)
     if "mask" not in kwargs and previous is not None and ("mask" in names or var_kw):
         kwargs["mask"] = previous
-    if kwargs.get("training") is None:
-        kwargs.pop("training", None)
-        training = context_training() if training is None else training
-        if training is not None and ("training" in names or var_kw):
-            kwargs["training"] = training
+    explicit = kwargs.pop("training", None)
+    if explicit is not None:
+        training = explicit
+    elif training is None:
+        training = context_training()
+    if training is not None and ("training" in names or var_kw):
+        kwargs["training"] = training  # Keras passes training only to a call that takes it
     mask = kwargs.get("mask", previous)
     if "mask" in kwargs and "mask" not in names and not var_kw:
-        del kwargs["mask"]  # Keras passes a mask only to a call that takes one
-    outputs = layer.call(inputs, *args, **kwargs)
+        del kwargs["mask"]  # and a mask only to a call that takes one
+    with training_context(training):  # nested calls without `training` inherit it
+        outputs = layer.call(inputs, *args, **kwargs)
     if supports_masking(layer):
         set_masks(outputs, layer.compute_mask(inputs, mask))
     return outputs

@@ -278,6 +278,9 @@ class Layer:
             return self._symbolic_call(inputs, *args, **kwargs)
         if self._traced or _tape.current() is not None:
             return _traced.eager_call(self, inputs, args, kwargs)
+        if kwargs.get("training") is None and _custom.context_training() is not None:
+            if "training" in _custom.call_params(type(self))[0]:  # inside a custom call
+                kwargs["training"] = _custom.context_training()
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self.build(self._shape_of(inputs))

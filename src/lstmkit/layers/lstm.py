@@ -31,7 +31,7 @@ import numpy as np
 from .. import kernels as _kernels
 from .. import regularizers as _regularizers
 from ..ops import _tape
-from . import _masks, _traced
+from . import _custom, _masks, _traced
 from .base import Layer, check_array
 from .lstm_cell import LSTMCell
 
@@ -69,6 +69,8 @@ class SequenceCall:
                 "initial_state": initial_state, "mask": mask, "training": training})
         if mask is None:  # Keras passes the mask an earlier layer attached
             mask = getattr(inputs, "_keras_mask", None)
+        if training is None:  # inside a custom call: its training flag
+            training = _custom.context_training()
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
         if mask is not None:  # Keras attaches the output masks (return_sequences)

@@ -21,7 +21,7 @@ from .. import reference as _ref
 from .. import regularizers as _regularizers
 from ..ops import _tape
 from ..utils import SeedGenerator
-from . import _traced
+from . import _custom, _traced
 from .base import Layer, check_array
 
 
@@ -145,6 +145,8 @@ class LSTMCell(Layer):
     def __call__(self, inputs, states, training=None):
         if _tape.current() is not None:  # inside a traced call: one op on the tape
             return _traced.record_layer(self, inputs, {"states": states, "training": training})
+        if training is None:  # inside a custom call: its training flag
+            training = _custom.context_training()
         inputs = check_array(inputs, self.dtype)
         if inputs.ndim != 2:
             raise ValueError(
