@@ -108,6 +108,12 @@ def sqrt(x):
                   lambda out, a: lambda g: (g / (2 * out),))
 
 
+def rsqrt(x):
+    """`1 / sqrt(x)`."""
+    return record(lambda a: 1 / np.sqrt(_float(a)), (x,),
+                  lambda out, a: lambda g: (-0.5 * g * out / a,))
+
+
 def reciprocal(x):
     """`1 / x`."""
     return record(lambda a: np.reciprocal(_float(a)), (x,),
@@ -222,3 +228,5 @@ logical_xor = _constant(np.logical_xor)
 isnan = _constant(np.isnan)
 isfinite = _constant(np.isfinite)
 isinf = _constant(np.isinf)
+floor_divide = _constant(np.floor_divide)
+mod = _constant(np.mod)

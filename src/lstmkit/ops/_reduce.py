@@ -18,7 +18,7 @@ import builtins
 
 import numpy as np
 
-from ._math import _float, sqrt
+from ._math import _float, sqrt, square
 from ._tape import record, value_of
 
 
@@ -96,6 +96,17 @@ def var(x, axis=None, keepdims=False):
 def std(x, axis=None, keepdims=False):
     """Population standard deviation over `axis`."""
     return sqrt(var(x, axis=axis, keepdims=keepdims))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (keras.ops.norm)
+    """The Euclidean norm over `axis` (the Frobenius norm of a flattened matrix).
+
+    Other orders (1, inf, nuclear, a matrix's spectral 2-norm) are not supported.
+    """
+    vector = isinstance(axis, (int, np.integer)) or np.ndim(value_of(x)) == 1
+    if not (ord in (None, "fro", "euclidean") or (ord == 2 and vector)):
+        raise ValueError(f"lk.ops.norm supports the Euclidean norm, got ord={ord!r}")
+    return sqrt(sum(square(x), axis=axis, keepdims=keepdims))
 
 
 def logsumexp(x, axis=None, keepdims=False):
