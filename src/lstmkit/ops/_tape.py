@@ -2,11 +2,14 @@
 
 While a `Tape` records, every `lk.ops` function that gets a `Tensor` (a watched
 array, or a result of a recorded op) appends one entry `(outputs, parents, vjp)`
-to the tape, written beside its forward in the op's module, as micrograd keeps
-`_backward` beside each operator and HIPS autograd keeps `defvjp` beside each
-primitive. `Tape.gradients` walks the entries in reverse (a Wengert list, so no
-topological sort is needed) and calls each `vjp(g) -> grads of the parents`.
-Outside a tape the ops take and return plain NumPy arrays and record nothing.
+to the tape. Each op passes its forward and, beside it, a `vjp_maker(out,
+*args) -> (g -> gradients of the args)`: the shape of HIPS autograd's
+`defvjp(fun, vjpmaker)`, written at the op's definition as micrograd writes
+`_backward` beside each operator (tinygrad keeps the pair as a `Function` class
+with `forward`/`backward`). There is no registry of primitives and no graph to
+sort: `Tape.gradients` walks the entries in reverse (a Wengert list; autograd
+toposorts from the end node instead) and calls each `vjp`. Outside a tape the ops
+take and return plain NumPy arrays and record nothing.
 
 Variables (a layer's weights) are leaves: inside a tape an op given a `Variable`
 watches it once, and its gradient is collected by `id(variable)`.
