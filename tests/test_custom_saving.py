@@ -207,3 +207,15 @@ def test_subclassed_model_as_a_layer_of_a_functional_model(tmp_path):
     model.save(path)
     np.testing.assert_array_equal(lk.models.load_model(path).predict(x, verbose=0),
                                   model.predict(x, verbose=0))
+
+
+def test_unregistered_custom_layer_in_a_functional_model_is_not_saved(tmp_path):
+    class Loose(lk.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2
+
+    inputs = lk.Input((3,))
+    model = lk.Model(inputs, Loose()(inputs))
+    with pytest.raises(ValueError, match="'Loose'.*register_keras_serializable"):
+        model.save(str(tmp_path / "loose.keras"))
+    assert not (tmp_path / "loose.keras").exists()

@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from .. import _registration
 from . import _archive, _budget, _compat, _legacy_h5, _weights
 
 #: The Keras format version lstmkit writes (config.json and weights as Keras 3.15 writes them).
@@ -265,6 +266,15 @@ def _compile(model, loaded):
 def _check_savable(model):
     from ..activations import hard_sigmoid_keras2
 
+    if not model._traced:  # a subclassed model's own config names its layers' classes
+        for layer in model.layers:
+            cls = type(layer)
+            if (layer._traced or cls.__module__.split(".")[0] != "lstmkit") and \
+                    not _registration.is_registered(cls):
+                raise ValueError(
+                    f"Layer {layer.name!r} is an instance of the custom class "
+                    f"{cls.__name__!r}, which is not registered: decorate it with "
+                    f"@lk.saving.register_keras_serializable() so that a file can name it")
     for layer in model.layers:
         for sub in (layer, getattr(layer, "forward_layer", None),
                     getattr(layer, "backward_layer", None), getattr(layer, "layer", None)):
