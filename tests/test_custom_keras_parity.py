@@ -6,6 +6,7 @@ Forward within 1e-5 given the same weights; one SGD step's weight change within 
 """
 
 import numpy as np
+import pytest
 
 import _oracle
 import lstmkit as lk
@@ -267,3 +268,37 @@ def test_symbolic_masks_and_shapes():
     model = lk.Model(inputs, outputs)
     out = model.predict(np.array([[3, 4, 5, 6]]), verbose=0)
     assert out.shape == (1, 4, 1)
+
+
+def test_subclassed_model_output_mask_weights_the_loss_like_keras():
+    """Embedding(mask_zero) -> LSTM(return_sequences) -> Dense in a subclassed model: the
+    outputs carry the mask, and the loss skips the padded steps, as in Keras."""
+    keras = _oracle.keras()
+
+    def make(mod, layers):
+        class Tagger(mod.Model):
+            def __init__(self):
+                super().__init__()
+                self.embedding = layers.Embedding(12, 4, mask_zero=True)
+                self.lstm = layers.LSTM(5, return_sequences=True)
+                self.dense = layers.Dense(2)
+
+            def call(self, inputs, training=None):
+                return self.dense(self.lstm(self.embedding(inputs), training=training))
+        return Tagger()
+
+    rng = np.random.default_rng(8)
+    ids = _ids(rng, (4, 6), 12)
+    y = rng.normal(size=(4, 6, 2)).astype("float32")
+    theirs, ours = make(keras, keras.layers), make(lk, lk.layers)
+    with _oracle.quiet():
+        expected = _oracle.keras_call(theirs, ids)
+    ours.build((None, 6))
+    ours.set_weights(_oracle.keras_weights(theirs))
+    np.testing.assert_allclose(ours.predict(ids, verbose=0), expected, atol=1e-5)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    ours.compile(optimizer=lk.optimizers.SGD(0.5), loss="mse")
+    with _oracle.quiet():
+        k_loss = theirs.evaluate(ids, y, verbose=0)
+    assert ours.evaluate(ids, y, verbose=0) == pytest.approx(k_loss, rel=1e-5)
+    _step_parity(keras, theirs, ours, ids, y)

@@ -281,13 +281,18 @@ class Layer:
         if kwargs.get("training") is None and _custom.context_training() is not None:
             if "training" in _custom.call_params(type(self))[0]:  # inside a custom call
                 kwargs["training"] = _custom.context_training()
+        previous = kwargs.get("mask")
+        if previous is None:  # Keras passes on the mask an earlier layer attached
+            previous = _masks.first_mask(inputs)
+            if previous is not None and "mask" in _custom.call_params(type(self))[0]:
+                kwargs["mask"] = previous
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
         outputs = self.call(inputs, *args, **kwargs)
         if isinstance(outputs, np.ndarray) and _masks.supports_masking(self):
-            mask = self.compute_mask(inputs, kwargs.get("mask"))
+            mask = self.compute_mask(inputs, previous)
             if mask is not None:  # Keras attaches the mask to the output
                 outputs = _masks.with_mask(outputs, np.asarray(mask))
         return outputs
