@@ -24,6 +24,7 @@ PAGES = {
     "lstmkit": ("lstmkit", "lstmkit"),
     "layers": ("lstmkit.layers", "lstmkit.layers"),
     "models": ("lstmkit.models", "lstmkit.models"),
+    "ops": ("lstmkit.ops", "lstmkit.ops"),
     "optimizers": ("lstmkit.optimizers", "lstmkit.training.optimizers"),
     "schedules": ("lstmkit.optimizers.schedules", "lstmkit.training.schedules"),
     "losses": ("lstmkit.losses", "lstmkit.training.losses"),
@@ -63,6 +64,12 @@ def public_names(module) -> list[str]:
     return found
 
 
+def _defined(value) -> bool:
+    """Whether griffe finds `value` by its qualified name: not one a factory made
+    (`lk.ops.max = _extremum(np.max)`), which is documented as the module's attribute."""
+    return "<locals>" not in value.__qualname__
+
+
 def _page_of(module_name: str) -> str | None:
     return next((page for page, (_, mod) in PAGES.items() if mod == module_name), None)
 
@@ -76,7 +83,7 @@ def _homes() -> dict[str, str]:
         module = importlib.import_module(module_name)
         for name in public_names(module):
             value = getattr(module, name)
-            if inspect.isclass(value) or inspect.isfunction(value):
+            if (inspect.isclass(value) or inspect.isfunction(value)) and _defined(value):
                 homes.setdefault(f"{value.__module__}.{value.__qualname__}", page)
     return homes
 
@@ -93,7 +100,7 @@ def render(page: str, homes: dict[str, str]) -> str:
             where = f"[{value.__name__}]({target}.md)" if target else f"`{value.__name__}`"
             lines += [f"## {title}.{name}", "", f"The module {where}.", ""]
             continue
-        if inspect.isclass(value) or inspect.isfunction(value):
+        if (inspect.isclass(value) or inspect.isfunction(value)) and _defined(value):
             path = f"{value.__module__}.{value.__qualname__}"
             home = homes.get(path, page)
             if home != page:  # one page renders it; others link there

@@ -35,6 +35,7 @@ _LAZY = {
     "data": ("lstmkit.data", None),
     "saving": ("lstmkit.saving", None),
     "kernels": ("lstmkit.kernels", None),
+    "ops": ("lstmkit.ops", None),
 }
 
 

@@ -241,6 +241,37 @@ def lstm_sequence_backward(seq: Sequence, d_outputs=None, d_h=None, d_c=None) ->
     return Gradients(dx, dK, dR, d_bias, dh, dc)
 
 
+def lstm_step_backward(step: Step, x_t, h, c, kernel, recurrent_kernel, activation=TANH,
+                       recurrent_activation=SIGMOID, d_out=None, d_h=None, d_c=None,
+                       dropout_mask=None, recurrent_dropout_mask=None) -> Gradients:
+    """Backward of `lstm_step` (`LSTMCell` called once): gradients w.r.t. x_t, h, c, weights.
+
+    Args:
+        step: `lstm_step`'s result for (x_t (B, D), h (B, H), c (B, H)).
+        d_out, d_h, d_c: (B, H) gradients w.r.t. the step's output h, its state h and its
+            state c (the output and the state h are the same array; None counts as zero).
+
+    Returns:
+        `Gradients` with x (B, D), h0 / c0 the gradients w.r.t. the incoming h and c.
+    """
+    dh = sum(g for g in (d_out, d_h) if g is not None) if (d_out is not None
+                                                          or d_h is not None) else 0
+    dc = 0 if d_c is None else d_c
+    act, rec_act = activation, recurrent_activation
+    phi_c = act(step.c)
+    dc_total = dc + dh * step.o * act.grad(step.c, phi_c)  # (B, H)
+    z_i, z_f, z_g, z_o = np.split(step.z, 4, axis=-1)
+    dz = np.concatenate([
+        dc_total * step.g * rec_act.grad(z_i, step.i),
+        dc_total * c * rec_act.grad(z_f, step.f),
+        dc_total * step.i * act.grad(z_g, step.g),
+        dh * phi_c * rec_act.grad(z_o, step.o),
+    ], axis=-1).astype(x_t.dtype, copy=False)  # (B, 4H)
+    dx, dh_prev, dK, dR = _gate_inputs_backward(dz, x_t, h, kernel, recurrent_kernel,
+                                                dropout_mask, recurrent_dropout_mask)
+    return Gradients(dx, dK, dR, dz.sum(axis=0), dh_prev, dc_total * step.f)
+
+
 def _gate_inputs_backward(dz, x_t, h, K, R, dm, rm):
     """Backward of `gate_inputs`: (dx_t, dh, dK, dR) for one step."""
     H = R.shape[0]

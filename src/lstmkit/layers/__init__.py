@@ -10,6 +10,7 @@ registered here can be deserialized: a file never names code to run.
 
 import importlib
 
+from .. import _registration
 from .base import Layer, Variable
 from .lstm import LSTM
 from .lstm_cell import LSTMCell
@@ -94,16 +95,27 @@ def get(class_name: str):
 
 
 def serialize(layer) -> dict:
-    """Keras 3's entry for a layer."""
+    """Keras 3's entry for a layer (a registered custom class carries its registered name)."""
+    cls = type(layer)
+    if _registration.is_registered(cls):
+        return {"module": cls.__module__, "class_name": cls.__name__,
+                "config": layer.get_config(),
+                "registered_name": _registration.get_registered_name(cls)}
     return {"module": "keras.layers", "class_name": type(layer).__name__,
             "config": layer.get_config(), "registered_name": None}
 
 
 def deserialize(entry: dict):
-    """A layer from a Keras entry `{"class_name", "config", ...}`."""
+    """A layer from a Keras entry `{"class_name", "config", ...}`.
+
+    A custom class is built only if registered under the entry's `registered_name`
+    (`lk.saving.register_keras_serializable`); its `module` is never imported.
+    """
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"A layer entry must be a dict with 'class_name', got {entry!r}")
-    return get(entry["class_name"]).from_config(dict(entry.get("config") or {}))
+    custom = _registration.get_registered_object(entry.get("registered_name"))
+    cls = custom if custom is not None else get(entry["class_name"])
+    return cls.from_config(dict(entry.get("config") or {}))
 
 
 __all__ = [

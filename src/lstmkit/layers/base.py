@@ -26,7 +26,8 @@ from .. import _config
 from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
-from . import _snapshot
+from ..ops import _tape
+from . import _custom, _masks, _probe, _snapshot, _traced
 from . import node as _node
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -59,6 +60,7 @@ _AUTO_NODE_KWARGS = {
     "Dropout": ("training",),
     "Sequential": ("mask",),
     "Model": ("mask",),
+    "Functional": ("mask",),
 }
 
 
@@ -76,8 +78,12 @@ def _is_shape_list(shape) -> bool:
         isinstance(s, (list, tuple)) for s in shape)
 
 
-class Variable:
-    """A named weight: a NumPy array with Keras's `path`, trainability, regularizer, constraint."""
+class Variable(_tape.ArrayOperators):
+    """A named weight: a NumPy array with Keras's `path`, trainability, regularizer, constraint.
+
+    Python operators and `lk.ops` work on it as on its array; inside a traced call they
+    record its gradient.
+    """
 
     def __init__(self, value, name, path=None, trainable=True, regularizer=None,
                  constraint=None):
@@ -101,6 +107,14 @@ class Variable:
     def assign(self, value) -> None:
         """Replace the value; the shape must stay the same."""
         _snapshot.publish([self], [value])
+
+    def assign_add(self, value) -> None:
+        """`assign(self + value)` (Keras's name)."""
+        self.assign(self.value + np.asarray(value))
+
+    def assign_sub(self, value) -> None:
+        """`assign(self - value)` (Keras's name)."""
+        self.assign(self.value - np.asarray(value))
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
@@ -131,6 +145,21 @@ class Layer:
         trainable: whether the weights are updated by training.
     """
 
+    #: Whether the class writes its own `call`, so trains through the tape (see _custom).
+    _traced = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._traced = _custom.uses_tape(cls, Layer)
+        if cls._traced and "build" in vars(cls):  # Keras marks a layer built after build()
+            cls.build = _custom.marks_built(vars(cls)["build"])
+
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        if cls._traced:  # Keras's automatic get_config for custom classes
+            obj._auto_config = _custom.auto_config(cls, args, kwargs)
+        return obj
+
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         input_shape = kwargs.pop("input_shape", None)
         batch_size = kwargs.pop("batch_size", None)
@@ -153,13 +182,33 @@ class Layer:
         self._input_shape_arg = None if input_shape is None else (batch_size, *input_shape)
 
     # -- weights ---------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, constraint=None,
-                   trainable=True, path=None):
-        """Create a weight from an initializer (a name, dict, Initializer or array)."""
-        if isinstance(initializer, np.ndarray):
-            value = initializer.astype(self.dtype)
+    def add_weight(self, name=None, shape=None, initializer=None, regularizer=None,
+                   constraint=None, trainable=True, path=None, dtype=None, autocast=True,
+                   aggregation="none", overwrite_with_gradient=False):
+        """Create a weight from an initializer (a name, dict, Initializer or array).
+
+        Keras's keyword form works too, and its positional order when the first argument
+        is a shape: `add_weight((3, 4), "zeros", "float32")`. `dtype` defaults to the
+        layer's; `initializer` to "glorot_uniform" for floats and "zeros" otherwise.
+        """
+        if name is not None and not isinstance(name, str):  # keras: (shape, initializer, dtype)
+            name, shape, initializer, regularizer = None, name, shape, initializer
+            if isinstance(regularizer, str) and regularizer not in ("l1", "l2", "l1_l2"):
+                dtype, regularizer = regularizer, None
+        if dtype is None:
+            dtype = self.dtype
+        elif np.dtype(getattr(dtype, "name", dtype)).kind in "biu":  # counters, ids, flags
+            dtype = np.dtype(getattr(dtype, "name", dtype)).name
         else:
-            value = _initializers.get(initializer)(tuple(shape), dtype=self.dtype)
+            dtype = _config.standardize_dtype(dtype)
+        if name is None:
+            name = unique_name("variable")
+        if initializer is None:
+            initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
+        if isinstance(initializer, np.ndarray):
+            value = initializer.astype(dtype)
+        else:
+            value = _initializers.get(initializer)(tuple(shape), dtype=dtype)
         var = Variable(
             value, name, path=path or f"{self.name}/{name}", trainable=trainable,
             regularizer=_regularizers.get(regularizer), constraint=_constraints.get(constraint),
@@ -186,6 +235,8 @@ class Layer:
 
     def _all_weights(self) -> list[Variable]:
         """Own weights, then those of sublayers (overridden by wrappers)."""
+        if self._traced:
+            return _custom.all_weights(self)
         return list(self._weights)
 
     def get_weights(self) -> list[np.ndarray]:
@@ -210,6 +261,10 @@ class Layer:
                 )
         _snapshot.publish(own, weights)  # all at once for concurrent calls
 
+    def add_loss(self, loss) -> None:
+        """Add a loss (summed) to the model's loss, from inside `call` (Keras's `add_loss`)."""
+        _custom.add_loss(self, loss)
+
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"Layer {self.name!r} is not built yet; call build() or call it first")
@@ -222,12 +277,27 @@ class Layer:
     def __call__(self, inputs, *args, **kwargs):
         if _node.any_symbolic(inputs, args, kwargs):
             return self._symbolic_call(inputs, *args, **kwargs)
+        if self._traced or _tape.current() is not None:
+            return _traced.eager_call(self, inputs, args, kwargs)
+        if kwargs.get("training") is None and _custom.context_training() is not None:
+            if "training" in _custom.call_params(type(self))[0]:  # inside a custom call
+                kwargs["training"] = _custom.context_training()
+        previous = kwargs.get("mask")
+        if previous is None:  # Keras passes on the mask an earlier layer attached
+            previous = _masks.first_mask(inputs)
+            if previous is not None and "mask" in _custom.call_params(type(self))[0]:
+                kwargs["mask"] = previous
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self.build(self._shape_of(inputs))
             self.built = True
-        with _snapshot.reading(self._all_weights):
-            return self.call(inputs, *args, **kwargs)
+        with _snapshot.reading(self._all_weights):  # one set, whatever other threads publish
+            outputs = self.call(inputs, *args, **kwargs)
+        if isinstance(outputs, np.ndarray) and _masks.supports_masking(self):
+            mask = self.compute_mask(inputs, previous)
+            if mask is not None:  # Keras attaches the mask to the output
+                outputs = _masks.with_mask(outputs, np.asarray(mask))
+        return outputs
 
     # -- symbolic calls (functional models) ------------------------------------------------
     @staticmethod
@@ -255,12 +325,16 @@ class Layer:
         if not self.built:
             self.build(shapes)
             self.built = True
-        out_shape = self.compute_output_shape(shapes)
-        out_dtype = getattr(self, "_output_dtype", self.dtype)
-        if _is_shape_list(out_shape):
-            outputs = [_node.KerasTensor(s, out_dtype) for s in out_shape]
+        if self._traced and type(self).compute_output_shape is Layer.compute_output_shape:
+            outputs = _probe.symbolic_outputs(self, inputs, kwargs)  # Keras traces call
         else:
-            outputs = _node.KerasTensor(out_shape, out_dtype)
+            out_shape = self.compute_output_shape(shapes)
+            out_dtype = getattr(self, "_output_dtype", self.dtype)
+            if _is_shape_list(out_shape):
+                outputs = [_node.KerasTensor(s, out_dtype) for s in out_shape]
+            else:
+                outputs = _node.KerasTensor(out_shape, out_dtype)
+        _probe.set_symbolic_masks(self, inputs, kwargs, outputs)
         config_kwargs = {k: v for k, v in kwargs.items() if v is not None}
         single_tensor = kwargs.get("initial_state") is None
         for key in _AUTO_NODE_KWARGS.get(type(self).__name__, ()):
@@ -311,20 +385,30 @@ class Layer:
     def compute_output_shape(self, input_shape):
         raise NotImplementedError(f"{type(self).__name__}.compute_output_shape")
 
+    @_masks.default
     def compute_mask(self, inputs, mask=None):
         return mask
 
     # -- training protocol -------------------------------------------------------------
     def forward(self, inputs, training=False, mask=None, **kwargs):
-        """Compute outputs and keep what `backward` needs: returns `(outputs, cache)`."""
+        """Compute outputs and keep what `backward` needs: returns `(outputs, cache)`.
+
+        A custom layer (its own `call`) runs `call` under a tape (see `_custom`)."""
+        if self._traced:
+            return _traced.traced_forward(self, inputs, training=training, mask=mask, **kwargs)
         raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
 
     def backward(self, cache, d_outputs):
         """Gradients: returns `(d_inputs, d_weights)`, d_weights aligned with trainable_weights."""
+        if self._traced:
+            return _traced.traced_backward(self, cache, d_outputs)
         raise NotImplementedError(f"{type(self).__name__} has no forward/backward yet")
 
     # -- config ----------------------------------------------------------------------
     def get_config(self) -> dict:
+        auto = getattr(self, "_auto_config", None)
+        if auto is not None and type(self).get_config is Layer.get_config:
+            return _custom.auto_get_config(self, auto)
         return {
             "name": self.name,
             "trainable": self.trainable,

@@ -19,7 +19,9 @@ from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import reference as _ref
 from .. import regularizers as _regularizers
+from ..ops import _tape
 from ..utils import SeedGenerator
+from . import _custom, _traced
 from .base import Layer, check_array
 
 
@@ -142,7 +144,11 @@ class LSTMCell(Layer):
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, self.units), self.dtype) for _ in range(2)]
 
-    def __call__(self, inputs, states, training=False):
+    def __call__(self, inputs, states, training=None):
+        if _tape.current() is not None:  # inside a traced call: one op on the tape
+            return _traced.record_layer(self, inputs, {"states": states, "training": training})
+        if training is None:  # inside a custom call: its training flag
+            training = _custom.context_training()
         inputs = check_array(inputs, self.dtype)
         if inputs.ndim != 2:
             raise ValueError(
@@ -156,6 +162,15 @@ class LSTMCell(Layer):
 
     def call(self, inputs, states, training=False):
         """One step: returns (h, [h, c])."""
+        (h, (_, c)), _ = self.forward(inputs, training=training, states=states,
+                                      keep_cache=False)
+        return h, [h, c]
+
+    def forward(self, inputs, training=False, mask=None, states=None, keep_cache=True):
+        """One step: `((h, [h, c]), cache)`; the cache feeds `backward`."""
+        inputs = check_array(inputs, self.dtype)
+        if not self.built:
+            self.build(inputs.shape)
         B, D = inputs.shape
         if D != self.input_dim:
             raise ValueError(
@@ -180,7 +195,22 @@ class LSTMCell(Layer):
         step = _ref.lstm_step(inputs, h, c, self.kernel.value, self.recurrent_kernel.value,
                               None if self.bias is None else self.bias.value, self.activation,
                               self.recurrent_activation, dm, rm)
-        return step.h, [step.h, step.c]
+        cache = (inputs, h, c, step, dm, rm) if keep_cache else None
+        return (step.h, [step.h, step.c]), cache
+
+    def backward(self, cache, d_outputs):
+        """Gradients of one step: `((dx, [dh, dc]), [d_kernel, d_recurrent_kernel, d_bias])`.
+
+        `d_outputs` is `(d_h_out, [d_h_state, d_c_state])`, entries may be None.
+        """
+        x, h, c, step, dm, rm = cache
+        d_out, (d_h, d_c) = d_outputs
+        grads = _ref.lstm_step_backward(
+            step, x, h, c, self.kernel.value, self.recurrent_kernel.value, self.activation,
+            self.recurrent_activation, d_out, d_h, d_c, dm, rm)
+        d_weights = [grads.kernel, grads.recurrent_kernel] + (
+            [grads.bias] if self.bias is not None else [])
+        return (grads.x, [grads.h0, grads.c0]), (d_weights if self.trainable else [])
 
     def get_config(self):
         return {

@@ -34,7 +34,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import kernels as _kernels
-from . import _snapshot
+from ..ops import _tape
+from . import _custom, _masks, _snapshot, _traced
 from .base import Layer, check_array
 
 
@@ -49,8 +50,17 @@ class SequenceCall:
         if (type(inputs) is not np.ndarray or initial_state is not None or mask is not None) \
                 and self._is_symbolic_call(inputs, initial_state, mask):
             return self._symbolic_call(inputs, initial_state=initial_state, mask=mask)
+        if _tape.current() is not None:  # inside a traced call: one op on the tape
+            return _traced.record_layer(self, inputs, {
+                "initial_state": initial_state, "mask": mask, "training": training})
+        if mask is None:  # Keras passes the mask an earlier layer attached
+            mask = getattr(inputs, "_keras_mask", None)
+        if training is None:  # inside a custom call: its training flag
+            training = _custom.context_training()
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
+        if mask is not None:  # Keras attaches the output masks (return_sequences)
+            outputs = _masks.attach_masks(outputs, self.compute_mask(inputs, mask))
         return outputs
 
     def call(self, inputs, initial_state=None, mask=None, training=False):

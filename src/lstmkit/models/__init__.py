@@ -14,7 +14,7 @@ from .sequential import Sequential
 
 # Models nest as layers: a file's nested "Sequential" / "Functional" entry deserializes.
 _layers.register(Sequential)
-_layers.register(Model, "Functional")
+_layers.register(Functional, "Model")
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

@@ -24,6 +24,11 @@ class ModelAPI:
     # -- weights -------------------------------------------------------------------------
     def _unique(self, attr):
         seen, out = set(), []
+        if self._weights:  # a subclassed model's own weights (add_weight) come first
+            for w in self._weights:
+                if attr == "weights" or w.trainable == (attr == "trainable_weights"):
+                    seen.add(id(w))
+                    out.append(w)
         for layer in self.layers:
             for v in getattr(layer, attr):
                 if id(v) not in seen:

@@ -13,6 +13,7 @@ Loading builds only registered lstmkit layers (`lstmkit.layers.deserialize`).
 
 from __future__ import annotations
 
+from .. import _registration
 from .. import layers as _layers
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, map_structure
@@ -199,9 +200,30 @@ def sequential_from_config(config, cls):
     return model
 
 
+def _subclassed_entry(model) -> dict:
+    cls = type(model)
+    if not _registration.is_registered(cls):
+        raise ValueError(
+            f"Model {model.name!r} is an instance of the subclassed model {cls.__name__!r}, "
+            f"which is not registered: decorate the class with "
+            f"@lk.saving.register_keras_serializable() so that a file can name it")
+    shape = None if model.inputs is None else (
+        [list(t.shape) for t in model.inputs] if model._multi_input
+        else list(model.inputs[0].shape))
+    return {"module": cls.__module__, "class_name": cls.__name__, "config": model.get_config(),
+            "registered_name": _registration.get_registered_name(cls),
+            "build_config": {"input_shape": shape}}
+
+
 def serialize(model) -> dict:
     """The model's whole entry, as `keras.saving.serialize_keras_object(model)` writes it."""
+    from .model import Functional
     from .sequential import Sequential
+    if not isinstance(model, Functional):
+        entry = _subclassed_entry(model)
+        state = getattr(model, "_compile_state", None)
+        entry["compile_config"] = {} if state is None else state.get_config()
+        return entry
     if isinstance(model, Sequential):
         entry = {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
                  "registered_name": None}
@@ -219,15 +241,23 @@ def serialize(model) -> dict:
 
 def deserialize(entry: dict):
     """A model from `serialize`'s entry (class_name "Sequential", "Functional" or "Model")."""
-    from .model import Model
+    from .model import Functional
     from .sequential import Sequential
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"A model entry must be a dict with 'class_name', got {entry!r}")
     name = entry["class_name"]
+    custom = _registration.get_registered_object(entry.get("registered_name"))
+    if custom is not None and name not in ("Sequential", "Functional"):
+        model = custom.from_config(dict(entry.get("config") or {}))
+        shape = (entry.get("build_config") or {}).get("input_shape")
+        if shape is not None:  # as Keras's build_from_config: creates the weights
+            model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list)
+                        else tuple(shape))
+        return model
     if name == "Sequential":
         return Sequential.from_config(entry["config"])
     if name in ("Functional", "Model"):
-        return Model.from_config(entry["config"])
+        return Functional.from_config(entry["config"])
     raise ValueError(f"Unknown model class {name!r}; expected Sequential or Functional")
 
 

@@ -21,15 +21,55 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layers as _layers
-from ..layers import _snapshot
+from ..layers import _snapshot, _traced
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor, flatten
+from ..ops import _tape
+from . import _subclassed
 from . import graph as _graph
 from ._api import ModelAPI
 
 
-class Model(ModelAPI, Layer):
+def _functional_args(args, kwargs) -> bool:
+    return (len(args) == 2 or (len(args) == 1 and "outputs" in kwargs)
+            or ("inputs" in kwargs and "outputs" in kwargs))
+
+
+class Model(ModelAPI, _subclassed.SubclassedModel, Layer):
+    """Keras's `Model`: `Model(inputs, outputs)` makes a functional model; a subclass
+    writes `__init__` / `build` / `call(inputs, training=None, mask=None)` and trains
+    through the tape (see `models/_subclassed.py`).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and _functional_args(args, kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if _functional_args(args, kwargs):
+            if not isinstance(self, Functional):  # a Model subclass built from tensors
+                _subclassed.inject_functional(type(self), Model, Functional)
+            Functional.__init__(self, *args, **kwargs)
+            return
+        if not self._traced:
+            raise TypeError(
+                "lk.Model takes inputs and outputs (tensors from lk.Input), or is subclassed "
+                "with a `call` method; use lk.Sequential([...]) for a stack of layers")
+        _subclassed.SubclassedModel.__init__(self, **kwargs)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A functional config revives a Functional (as Keras's `Model.from_config`);
+        otherwise `cls(**config)`."""
+        keys = ("name", "layers", "input_layers", "output_layers")
+        if cls is Model and all(k in config for k in keys):
+            return Functional.from_config(config)
+        return _subclassed.SubclassedModel.from_config.__func__(cls, config, custom_objects)
+
+
+class Functional(Model):
     """A functional model: `Model(inputs, outputs, name=None)`.
 
     Args:
@@ -40,10 +80,7 @@ class Model(ModelAPI, Layer):
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if inputs is None or outputs is None:
-            raise TypeError(
-                "lstmkit supports functional models: lk.Model(inputs, outputs) with tensors "
-                "from lk.Input (subclassed models are not supported), or lk.Sequential([...])"
-            )
+            raise TypeError("A functional model needs inputs and outputs (tensors from lk.Input)")
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable,
                        **kwargs)
         self._init_graph(inputs, outputs)
@@ -215,6 +252,8 @@ class Model(ModelAPI, Layer):
         if _layers.base._node.any_symbolic(inputs):
             # A model used as a layer of another model (keras: nested models).
             return Layer._symbolic_call(self, inputs)
+        if _tape.current() is not None:  # inside a traced call: one op on the tape
+            return _traced.record_layer(self, inputs, {"training": training})
         outputs, _ = self.forward(inputs, training=bool(training), keep_cache=False)
         return outputs
 
@@ -264,5 +303,3 @@ class Model(ModelAPI, Layer):
         from .config import functional_from_config
         return functional_from_config(config, cls)
 
-
-Functional = Model

@@ -19,10 +19,10 @@ import numpy as np
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor
-from .model import Model
+from .model import Functional
 
 
-class Sequential(Model):
+class Sequential(Functional):
     """`Sequential(layers=None, name=None)`; `.add(layer)` appends.
 
     Args:

@@ -13,6 +13,11 @@ Example:
     ['series', 'lstm', 'logits', 'probs']
 """
 
+from .._registration import (
+                      get_registered_name,
+                      get_registered_object,
+                      register_keras_serializable,
+)
 from ._saving import (
                       load_model,
                       load_weights,
@@ -23,5 +28,6 @@ from ._saving import (
                       to_json,
 )
 
-__all__ = ["load_model", "save_model", "load_weights", "save_weights", "to_json",
+__all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object",
+           "load_model", "save_model", "load_weights", "save_weights", "to_json",
            "model_from_json", "read_model_file"]

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import copy
 
+from .. import _registration
+
 #: Largest value accepted for a size in a config (units, input_dim, output_dim, n, a shape).
 MAX_DIM = 1 << 24
 #: Largest number of weights a config may ask for before any file check (2**31 floats).
@@ -96,8 +98,9 @@ def _known_class(class_name: str, where: str):
         layers.get(class_name)
     except ValueError:
         raise ValueError(f"{where} has class {class_name!r}, which lstmkit does not know; "
-                         "lstmkit builds only its own layer classes and never imports a module "
-                         "named in a file") from None
+                         "lstmkit builds only its own layer classes and classes registered "
+                         "with lk.saving.register_keras_serializable, and never imports a "
+                         "module named in a file") from None
 
 
 def _min_weights(class_name, config) -> int:
@@ -132,9 +135,12 @@ def check_layer_entry(entry, where: str = "model", depth: int = 0) -> int:
     if not isinstance(config, dict):
         raise ValueError(f"{where}: 'config' must be an object, got {type(config).__name__}")
     registered = entry.get("registered_name")
-    if registered not in (None, class_name) and class_name not in _MODEL_CLASSES:
-        _known_class(str(registered), where)  # a custom registered class: refused by name
-    _known_class(class_name, where)
+    if isinstance(registered, str) and _registration.get_registered_object(registered):
+        pass  # a class this process registered (lk.saving.register_keras_serializable)
+    elif registered not in (None, class_name) and class_name not in _MODEL_CLASSES:
+        _known_class(str(registered), where)  # a custom class nobody registered: refused
+    else:
+        _known_class(class_name, where)
     for key in _SIZE_KEYS:
         if key in config and config[key] is not None:
             _check_size(config[key], key, where)
@@ -161,6 +167,9 @@ def check_config(entry, where: str = "config") -> int:
         raise ValueError(f"{where}: a model entry with 'class_name' and 'config' expected, got "
                          f"{entry!r:.80}")
     class_name = entry["class_name"]
+    registered = entry.get("registered_name")
+    if isinstance(registered, str) and _registration.get_registered_object(registered):
+        return check_layer_entry(entry, where)  # a registered subclassed model
     if class_name not in _MODEL_CLASSES:
         check_layer_entry(entry, where)
         raise ValueError(f"{where}: the file holds a single {class_name} layer, not a model "
@@ -297,6 +306,8 @@ def normalize_config(entry: dict, keras2: bool) -> dict:
     entry = copy.deepcopy(entry)
     class_name = entry["class_name"]
     config = entry["config"]
+    if "layers" not in config:  # a registered subclassed model: its own config
+        return entry
     layers = []
     for i, layer in enumerate(config["layers"]):
         where = f"layer {_name(layer)!r}"

@@ -20,7 +20,7 @@ import zipfile
 
 import numpy as np
 
-from .. import _files
+from .. import _files, _registration
 from . import _archive, _budget, _compat, _legacy_h5, _weights
 
 #: The Keras format version lstmkit writes (config.json and weights as Keras 3.15 writes them).
@@ -123,7 +123,7 @@ def read_model_file(filepath) -> LoadedFile:
 def _fill_adapted_normalization(config, store, kind):
     """An adapted Keras Normalization keeps mean/variance as variables (adapt_mean,
     adapt_variance, count) and None in its config; lstmkit's takes them in the config."""
-    entries = config["config"]["layers"]
+    entries = config["config"].get("layers", [])  # none in a subclassed model's config
     targets = [e for e in entries if e.get("class_name") == "Normalization"
                and (e.get("config") or {}).get("mean") is None]
     consumed = set()
@@ -194,6 +194,8 @@ def _use_keras2_hard_sigmoid(model):
 
 def _config_layers(model, config):
     """The model's layers in the order of the file's config (the order Keras saved)."""
+    if "layers" not in config["config"]:  # a subclassed model: weights by attribute paths
+        return model.layers
     entries = config["config"]["layers"]
     names = [e.get("name") or (e.get("config") or {}).get("name") for e in entries
              if (e.get("class_name") != "InputLayer" or config["class_name"] != "Sequential")
@@ -269,6 +271,15 @@ def _compile(model, loaded):
 def _check_savable(model):
     from ..activations import hard_sigmoid_keras2
 
+    if not model._traced:  # a subclassed model's own config names its layers' classes
+        for layer in model.layers:
+            cls = type(layer)
+            if (layer._traced or cls.__module__.split(".")[0] != "lstmkit") and \
+                    not _registration.is_registered(cls):
+                raise ValueError(
+                    f"Layer {layer.name!r} is an instance of the custom class "
+                    f"{cls.__name__!r}, which is not registered: decorate it with "
+                    f"@lk.saving.register_keras_serializable() so that a file can name it")
     for layer in model.layers:
         for sub in _sublayers(layer):
             if hard_sigmoid_keras2 in (getattr(sub, "activation", None),

@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from ..layers import _custom
 from ..layers._snapshot import publish
 from ..layers.base import to_snake_case
 from . import _h5
@@ -29,8 +30,10 @@ from ._archive import check_member
 
 
 # -- which variables a layer owns, by path --------------------------------------------------
-def var_groups(layer, prefix: str) -> list:
+def var_groups(layer, prefix: str, visited=None) -> list:
     """[(path, [Variable, ...])] for a layer and its sublayers, Keras's paths and order."""
+    if getattr(layer, "_traced", False):
+        return traced_var_groups(layer, prefix, set() if visited is None else visited)
     kind = type(layer).__name__
     if kind in ("LSTM", "GRU", "SimpleRNN", "RNN"):
         return [(prefix, [])] + _cell_groups(layer.cell, f"{prefix}/cell")
@@ -52,6 +55,39 @@ def _cell_groups(cell, prefix: str) -> list:
     return [(prefix, list(cell._weights))]
 
 
+def traced_var_groups(layer, prefix: str, visited: set) -> list:
+    """A custom layer or subclassed model as keras/src/saving/saving_lib.py walks it: its own
+    variables, then each attribute holding a layer (by attribute name, sorted) or a list of
+    layers (`<attr>/<snake_case class>`), each object once; a model's `layers` property is
+    one of the attributes (so a layer first reached through it is under `layers/...`)."""
+
+    visited.add(id(layer))
+    groups = [(prefix, list(layer._weights))] if layer._weights or prefix else []
+    children = _custom.tracked_children(layer)
+    if isinstance(getattr(type(layer), "layers", None), property):
+        children.append(("layers", layer.layers))  # a model's `layers` is walked too, by name
+    for attr, child in sorted(children, key=lambda item: item[0]):
+        path = f"{prefix}/{attr}" if prefix else attr
+        if isinstance(child, list):
+            for sub, sub_path in layer_paths([c for c in child if id(c) not in visited]):
+                visited.add(id(sub))
+                groups += var_groups(sub, f"{path}/{sub_path[len('layers/'):]}", visited)
+        elif id(child) not in visited:
+            visited.add(id(child))
+            groups += _unvisited(var_groups(child, path, visited), child, visited)
+    return groups
+
+
+def _unvisited(groups, child, visited):
+    """Drop the groups of a wrapped cell already saved elsewhere (an RNN sharing a cell)."""
+    cell = getattr(child, "cell", None) if "cell" in vars(child) else None
+    if cell is not None and id(cell) in visited and not getattr(child, "_traced", False):
+        return [g for g in groups if not g[0].endswith("/cell")]
+    if cell is not None:
+        visited.add(id(cell))
+    return groups
+
+
 def layer_paths(layers) -> list:
     """[(layer, "layers/<snake>")] with Keras's counters for repeated class names."""
     used: dict[str, int] = {}
@@ -69,6 +105,8 @@ def layer_paths(layers) -> list:
 
 def model_var_groups(model, layers=None) -> list:
     """[(path, [Variable])] for every layer of a model (its `layers` unless given)."""
+    if getattr(model, "_traced", False):  # a subclassed model: attribute paths, as Keras
+        return traced_var_groups(model, "", set())
     groups = []
     for layer, prefix in layer_paths(model.layers if layers is None else layers):
         groups += var_groups(layer, prefix)
