@@ -41,20 +41,20 @@ def _feedback_classes(keras):
             return keras.ops.transpose(predictions, [1, 0, 2])
 
     class FeedBack(lk.Model):
-        """The same model; the warmup steps the cell by hand (what RNN(cell) does)."""
+        """The same model, as published: the warmup runs the shared cell in RNN(cell)."""
 
         def __init__(self, units, out_steps, num_features):
             super().__init__()
             self.out_steps = out_steps
             self.units = units
             self.lstm_cell = lk.layers.LSTMCell(units)
+            self.lstm_rnn = lk.layers.RNN(self.lstm_cell, return_state=True)
             self.dense = lk.layers.Dense(num_features)
 
         def warmup(self, inputs):
-            state = self.lstm_cell.get_initial_state(ops.shape(inputs)[0])
-            for t in range(ops.shape(inputs)[1]):
-                x, state = self.lstm_cell(inputs[:, t], states=state)
-            return self.dense(x), state
+            x, *state = self.lstm_rnn(inputs)
+            prediction = self.dense(x)
+            return prediction, state
 
         def call(self, inputs, training=None):
             predictions = []
