@@ -13,15 +13,18 @@ import lstmkit as lk
 from lstmkit import ops
 
 
-def _feedback_classes(keras):
-    class KerasFeedBack(keras.Model):  # as published (tf.keras -> keras, tf.stack -> ops)
+def _feedback_class(lib, lib_ops):
+    """The tutorial's autoregressive `FeedBack` as published (tf.keras -> lib, tf.stack ->
+    lib_ops.stack), for Keras (`keras`, `keras.ops`) or lstmkit (`lk`, `lk.ops`): one source."""
+
+    class FeedBack(lib.Model):
         def __init__(self, units, out_steps, num_features):
             super().__init__()
             self.out_steps = out_steps
             self.units = units
-            self.lstm_cell = keras.layers.LSTMCell(units)
-            self.lstm_rnn = keras.layers.RNN(self.lstm_cell, return_state=True)
-            self.dense = keras.layers.Dense(num_features)
+            self.lstm_cell = lib.layers.LSTMCell(units)
+            self.lstm_rnn = lib.layers.RNN(self.lstm_cell, return_state=True)  # shares the cell
+            self.dense = lib.layers.Dense(num_features)
 
         def warmup(self, inputs):
             x, *state = self.lstm_rnn(inputs)
@@ -37,38 +40,10 @@ def _feedback_classes(keras):
                 x, state = self.lstm_cell(x, states=state, training=training)
                 prediction = self.dense(x)
                 predictions.append(prediction)
-            predictions = keras.ops.stack(predictions)
-            return keras.ops.transpose(predictions, [1, 0, 2])
+            predictions = lib_ops.stack(predictions)
+            return lib_ops.transpose(predictions, [1, 0, 2])
 
-    class FeedBack(lk.Model):
-        """The same model, as published: the warmup runs the shared cell in RNN(cell)."""
-
-        def __init__(self, units, out_steps, num_features):
-            super().__init__()
-            self.out_steps = out_steps
-            self.units = units
-            self.lstm_cell = lk.layers.LSTMCell(units)
-            self.lstm_rnn = lk.layers.RNN(self.lstm_cell, return_state=True)
-            self.dense = lk.layers.Dense(num_features)
-
-        def warmup(self, inputs):
-            x, *state = self.lstm_rnn(inputs)
-            prediction = self.dense(x)
-            return prediction, state
-
-        def call(self, inputs, training=None):
-            predictions = []
-            prediction, state = self.warmup(inputs)
-            predictions.append(prediction)
-            for _ in range(1, self.out_steps):
-                x = prediction
-                x, state = self.lstm_cell(x, states=state, training=training)
-                prediction = self.dense(x)
-                predictions.append(prediction)
-            predictions = ops.stack(predictions)
-            return ops.transpose(predictions, [1, 0, 2])
-
-    return KerasFeedBack, FeedBack
+    return FeedBack
 
 
 def _step_parity(keras, k_model, l_model, x, y, rtol=1e-4):
@@ -88,7 +63,7 @@ def _step_parity(keras, k_model, l_model, x, y, rtol=1e-4):
 
 def test_feedback_matches_keras():
     keras = _oracle.keras()
-    KerasFeedBack, FeedBack = _feedback_classes(keras)
+    KerasFeedBack, FeedBack = _feedback_class(keras, keras.ops), _feedback_class(lk, ops)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 6, 3)).astype("float32")
     y = rng.normal(size=(4, 5, 3)).astype("float32")
@@ -104,7 +79,7 @@ def test_feedback_matches_keras():
 
 
 def test_feedback_fits_and_round_trips_weights(tmp_path):
-    _, FeedBack = _feedback_classes(_FakeKeras)
+    FeedBack = _feedback_class(lk, ops)
     model = FeedBack(4, 3, 2)
     model.compile(optimizer="adam", loss="mse")
     x = np.random.default_rng(1).normal(size=(16, 5, 2)).astype("float32")
@@ -117,12 +92,6 @@ def test_feedback_fits_and_round_trips_weights(tmp_path):
     other.build((None, 5, 2))
     other.load_weights(path)
     np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
-
-
-class _FakeKeras:
-    """Stands in for keras where only the lstmkit class is used."""
-
-    Model = object
 
 
 # -- the masking guide's custom layers ------------------------------------------------------------
