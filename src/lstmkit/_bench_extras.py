@@ -7,6 +7,7 @@ import contextlib
 import glob
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -81,6 +82,7 @@ def fresh_process_table(runs=7, tf_python=None, cold=False):
             times[name].append(time.perf_counter() - t0)
             if cold:
                 _stop_background_compile(env["NUMBA_CACHE_DIR"])
+                shutil.rmtree(env["NUMBA_CACHE_DIR"], ignore_errors=True)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

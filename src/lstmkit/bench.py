@@ -307,6 +307,10 @@ def run(args):
                       timespec="seconds"),
                   "machine": machine(args.threads), "load_before": load(), "grid": [],
                   "cases": []}
+        isa = result["machine"]["isa"]
+        print(f"{result['machine']['cpu']}: lstmkit kernels compiled for {isa['name']} "
+              f"(LLVM cpu {isa['cpu']}), {args.threads} threads, load {load()[0]:.1f}",
+              flush=True)
         for idx in sizes:
             row = run_size(*GRID[idx], args)
             result["grid"].append(row)
