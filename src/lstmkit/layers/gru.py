@@ -23,10 +23,8 @@ from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import reference_rnn as _rr
 from .. import regularizers as _regularizers
-from ..utils import SeedGenerator
 from . import lstm_cell as _lstm_cell
 from .base import Layer
-from .lstm_cell import _rate, _units
 from .recurrent_cell import RecurrentCell, cell_config
 from .rnn import RNN
 
@@ -67,51 +65,21 @@ class GRUCell(RecurrentCell, Layer):
         implementation = kwargs.pop("implementation", 2)
         keras2 = kwargs.pop("_keras2_activations", False)
         super().__init__(**kwargs)
-        self.units = _units(units)
+        self._set_weight_args(
+            units, use_bias, (kernel_initializer, recurrent_initializer, bias_initializer),
+            (kernel_regularizer, recurrent_regularizer, bias_regularizer),
+            (kernel_constraint, recurrent_constraint, bias_constraint), dropout,
+            recurrent_dropout, seed)
         self.activation = _activations.get(activation, keras2=keras2)
         self.recurrent_activation = _activations.get(recurrent_activation, keras2=keras2)
-        self.use_bias = bool(use_bias)
-        for key, value in zip(_INIT_KEYS, (kernel_initializer, recurrent_initializer,
-                                           bias_initializer)):
-            setattr(self, key, _initializers.get(value))
-        for key, value in zip(_REG_KEYS, (kernel_regularizer, recurrent_regularizer,
-                                          bias_regularizer)):
-            setattr(self, key, _regularizers.get(value))
-        for key, value in zip(_CON_KEYS, (kernel_constraint, recurrent_constraint,
-                                          bias_constraint)):
-            setattr(self, key, _constraints.get(value))
-        self.dropout = _rate(dropout, "dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
         self.reset_after = bool(reset_after)
-        self.seed = seed
-        self.seed_generator = SeedGenerator(seed)
         self.implementation = 1 if self.recurrent_dropout != 0 else implementation
-        self.state_size = self.units
-        self.output_size = self.units
-        self.kernel = self.recurrent_kernel = self.bias = None
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self._check_built(input_dim)
+        # bias (2, 3H): the input and the recurrent bias (Keras: "intentionally different
+        # from CuDNNGRU's (6H,)", so that loaders can tell them apart)
         H = self.units
-        prefix = getattr(self, "_path_prefix", self.name)
-        self._weights = []
-        self.kernel = self.add_weight(
-            "kernel", (input_dim, 3 * H), self.kernel_initializer, self.kernel_regularizer,
-            self.kernel_constraint, path=f"{prefix}/kernel")
-        self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (H, 3 * H), self.recurrent_initializer,
-            self.recurrent_regularizer, self.recurrent_constraint,
-            path=f"{prefix}/recurrent_kernel")
-        if self.use_bias:
-            # (2, 3H): the input and the recurrent bias (Keras: "intentionally different
-            # from CuDNNGRU's (6H,)", so that loaders can tell them apart)
-            shape = (2, 3 * H) if self.reset_after else (3 * H,)
-            self.bias = self.add_weight("bias", shape, self.bias_initializer,
-                                        self.bias_regularizer, self.bias_constraint,
-                                        path=f"{prefix}/bias")
-        self.input_dim = int(input_dim)
-        self.built = True
+        self._build_weights(input_shape, 3 * H, (2, 3 * H) if self.reset_after else (3 * H,))
 
     def make_dropout_masks(self, batch_size, training):
         """(input mask, recurrent mask): None, (B, .) shared, or (3, B, .) per gate."""

@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import constraints as _constraints
+from .. import initializers as _initializers
 from .. import reference_rnn as _rr
+from .. import regularizers as _regularizers
+from ..utils import SeedGenerator
 from .base import check_array
+from .lstm_cell import _rate, _units
 from .rnn import RunResult, _flatten, state_sizes
 
 
@@ -53,6 +58,48 @@ class RecurrentCell:
     """Mixin for `Layer` cells that run on the reference loop."""
 
     supports_masking = False  # as Keras 3 sets it on its cells (the RNN layer takes the mask)
+
+    def _set_weight_args(self, units, use_bias, initializers, regularizers, constraints,
+                         dropout, recurrent_dropout, seed):
+        """The arguments GRUCell and SimpleRNNCell share, checked and resolved as Keras does.
+
+        `initializers`, `regularizers`, `constraints`: (kernel, recurrent, bias) each.
+        """
+        self.units = _units(units)
+        self.use_bias = bool(use_bias)
+        for kind, module, values in (("initializer", _initializers, initializers),
+                                     ("regularizer", _regularizers, regularizers),
+                                     ("constraint", _constraints, constraints)):
+            for weight, value in zip(("kernel", "recurrent", "bias"), values):
+                setattr(self, f"{weight}_{kind}", module.get(value))
+        self.dropout = _rate(dropout, "dropout")
+        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
+        self.seed = seed
+        self.seed_generator = SeedGenerator(seed)
+        self.state_size = self.units
+        self.output_size = self.units
+        self.kernel = self.recurrent_kernel = self.bias = None
+
+    def _build_weights(self, input_shape, width: int, bias_shape: tuple) -> None:
+        """kernel (D, width), recurrent_kernel (H, width) and, with use_bias, bias
+        `bias_shape`, under the layer's Keras paths; then the cell is built."""
+        input_dim = input_shape[-1]
+        self._check_built(input_dim)
+        prefix = getattr(self, "_path_prefix", self.name)
+        self._weights = []
+        self.kernel = self.add_weight(
+            "kernel", (input_dim, width), self.kernel_initializer, self.kernel_regularizer,
+            self.kernel_constraint, path=f"{prefix}/kernel")
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", (self.units, width), self.recurrent_initializer,
+            self.recurrent_regularizer, self.recurrent_constraint,
+            path=f"{prefix}/recurrent_kernel")
+        if self.use_bias:
+            self.bias = self.add_weight("bias", bias_shape, self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint,
+                                        path=f"{prefix}/bias")
+        self.input_dim = int(input_dim)
+        self.built = True
 
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
