@@ -37,13 +37,13 @@ SMALL_H = 16
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
-    """One pass over (B, H): the four gates, c and h of step t (H >= SMALL_H).
+def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train, nb):
+    """One pass over rows [0, nb) of (B, H): the four gates, c and h of step t (H >= SMALL_H).
 
     Direct 2-D/3-D indexing, no per-row views: a view costs reference counting.
     """
-    B, H = S.shape[1], S.shape[2]
-    for b in range(B):
+    H = S.shape[2]
+    for b in range(nb):
         for j in range(H):
             i = sigmoid((Z[t, b, j] + zr[b, j]) + bias[j])
             f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
@@ -62,11 +62,11 @@ def _fused_pass(Z, zr, bias, C, S, arow, t, cur, nxt, train):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _infer_pass(Z, zr, bias, C, S, t, cur, nxt):
+def _infer_pass(Z, zr, bias, C, S, t, cur, nxt, nb):
     """`_fused_pass` for inference, where the gates are not kept: i * g and o * tanh(c')
     take one division each (`sigmoid_tanh`), 3 a unit instead of 5."""
-    B, H = S.shape[1], S.shape[2]
-    for b in range(B):
+    H = S.shape[2]
+    for b in range(nb):
         for j in range(H):
             f = sigmoid((Z[t, b, H + j] + zr[b, H + j]) + bias[H + j])
             ig = sigmoid_tanh((Z[t, b, j] + zr[b, j]) + bias[j],
@@ -78,26 +78,48 @@ def _infer_pass(Z, zr, bias, C, S, t, cur, nxt):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train):
+def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train, nb):
     """The same for small H, where an H-wide loop would not fill a vector register:
-    the gates 4H wide (one sigmoid form for all four), then tanh(c) over all B*H."""
+    the gates 4H wide (one sigmoid form for all four), then tanh(c) over all nb*H."""
     B, H = S.shape[1], S.shape[2]
     G4 = 4 * H
-    for b in range(B):
+    for b in range(nb):
         for j in range(G4):
             act[b, j] = gm[j] * sigmoid(gs[j] * ((Z[t, b, j] + zr[b, j]) + bias[j])) + ga[j]
         for j in range(H):
             C[nxt, b, j] = act[b, H + j] * C[cur, b, j] + act[b, j] * act[b, 2 * H + j]
     cn = C[nxt].reshape(B * H)
-    for n in range(B * H):
+    for n in range(nb * H):
         tc[n] = tanh(cn[n])
-    for b in range(B):
+    for b in range(nb):
         for j in range(H):
             S[nxt, b, j] = act[b, 3 * H + j] * tc[b * H + j]
     if train:
-        for b in range(B):
+        for b in range(nb):
             for j in range(G4):
                 Z[t, b, j] = act[b, j]
+
+
+#: Padded inference skips the rows past each step's last unmasked row when that spares at
+#: least this fraction of the row-steps (the input products then run per step, on the rows
+#: that run, instead of as one GEMM over every row).
+RAGGED_SAVING = 0.125
+
+
+@njit(cache=True, nogil=True)
+def active_rows(mask):
+    """(T,) int: per step of mask (T, B) uint8, 1 + the last row that is not masked (0 if
+    none). Rows from there on hold their state at that step, so a step computes rows
+    [0, active_rows[t]) only; sorting the batch longest first (`_ragged`) makes that the
+    rows still running."""
+    T, B = mask.shape
+    nbs = np.zeros(T, np.int64)
+    for t in range(T):
+        for b in range(B - 1, -1, -1):
+            if mask[t, b] != 0:
+                nbs[t] = b + 1
+                break
+    return nbs
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -120,14 +142,27 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
     S, C: states; (T+1, B, H) when `train` (S[t] is the state step t starts from),
         else (2, B, H) used alternately.
     out (B, T, H) outputs (written when `return_sequences`); last (B, H) the last output.
+
+    Masked inference computes each step for rows [0, active_rows[t]) only ("ragged"),
+    when that spares RAGGED_SAVING of the row-steps: the rows after them hold their state.
     """
     T, B, D = X.shape
     H, G4 = R.shape
     has_mask = mask.size > 0
+    nbs = np.full(T, B, np.int64)  # the rows each step computes
+    ragged = False
+    if has_mask and not train and rmode == 0 and not z_ready:
+        counted = active_rows(mask)
+        ragged = counted.sum() <= (1 - RAGGED_SAVING) * T * B
+        if ragged:
+            nbs = counted
+    Kp = np.empty(0, Z.dtype)  # the kernel packed for per-step input products (ragged)
     if joint:  # [kernel; recurrent_kernel] (D + H, 4H), packed once for all steps
         _gemm.pack_rows(K, Wp, D + H, 0)
         _gemm.pack_rows(R, Wp, D + H, D)
         XH = _gemm.aligned_empty(B * (D + H), Z).reshape((B, D + H))  # the step's [x_t | h]
+    elif ragged:  # each step's input projection for its own rows, in the loop
+        Kp = _gemm.packed_for(K, B, T)
     elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
@@ -165,10 +200,16 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
         cur = t if train else t % 2
         nxt = t + 1 if train else (t + 1) % 2
         tz = t if Z.shape[0] == T else 0
+        nb = nbs[t]
         if joint or rmode > 0 or Rp.size == 0:
             h = S[cur]
-        if joint:
-            for b in range(B):
+        if nb == 0:
+            pass  # every row holds its state (the mask below)
+        elif ragged and not joint:  # rmode 0: rows [0, nb) only
+            _gemm.step_product(X[t, :nb], K, Kp, Z[tz, :nb], t % 2 == 1)
+            _gemm.step_product(S[cur, :nb], R, Rp, zr[:nb], t % 2 == 1)
+        elif joint:
+            for b in range(nb):
                 for j in range(D):
                     XH[b, j] = X[t, b, j]
                 if rmode == 1:
@@ -177,7 +218,7 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
                 else:
                     for j in range(H):
                         XH[b, D + j] = h[b, j]
-            _gemm.matmul(XH, Wp, Z[tz], t % 2 == 1)
+            _gemm.matmul(XH[:nb], Wp, Z[tz, :nb], t % 2 == 1)
         elif rmode == 0 and Rp.size > 0:  # S[cur] @ R, panels zig-zag (no view of S[cur])
             _gemm.matmul_at(S, cur, Rp, zr, t % 2 == 1)
         elif rmode == 0:
@@ -197,11 +238,11 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
                     for j in range(H):
                         zr[b, k * H + j] = zk[b, j]
         if H < SMALL_H:
-            _small_pass(Z, zr, bias, C, S, act, tz, cur, nxt, gs, gm, ga, tc, train)
+            _small_pass(Z, zr, bias, C, S, act, tz, cur, nxt, gs, gm, ga, tc, train, nb)
         elif train:
-            _fused_pass(Z, zr, bias, C, S, arow, tz, cur, nxt, train)
+            _fused_pass(Z, zr, bias, C, S, arow, tz, cur, nxt, train, nb)
         else:
-            _infer_pass(Z, zr, bias, C, S, tz, cur, nxt)
+            _infer_pass(Z, zr, bias, C, S, tz, cur, nxt, nb)
         if not has_mask:  # the output is the new state; `last` is set after the loop
             if return_sequences:
                 for b in range(B):

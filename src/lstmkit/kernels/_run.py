@@ -65,11 +65,15 @@ class KernelCall(NamedTuple):
 
     def rows(self, b0: int, b1: int) -> KernelCall:
         """The same call for batch rows [b0, b1) (a shard)."""
+        return self.take(slice(b0, b1))
+
+    def take(self, rows) -> KernelCall:
+        """The same call for the batch rows `rows` (a slice, or an index array: a copy)."""
         def cut(a, axis=0):
             if a is None:
                 return None
-            return a[b0:b1] if axis == 0 or a.ndim == 2 else a[:, b0:b1]
-        return self._replace(x=self.x[b0:b1], h0=cut(self.h0), c0=cut(self.c0),
+            return a[rows] if axis == 0 or a.ndim == 2 else a[:, rows]
+        return self._replace(x=self.x[rows], h0=cut(self.h0), c0=cut(self.c0),
                              mask=cut(self.mask), dropout_mask=cut(self.dropout_mask, 1),
                              recurrent_dropout_mask=cut(self.recurrent_dropout_mask, 1))
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _config
 from .. import reference as _ref
-from . import _parallel, _run
+from . import _parallel, _ragged, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
 from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
@@ -137,15 +137,29 @@ def _run_shards(fn, arg_lists):
 def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = False) -> tuple:
     """`_run.forward`, split over shards of batch rows when that pays (`n_shards`), or
     over `shards` shards when given; `compiling`: use the OpenMP launch even before it is
-    compiled (`_warm.warmup` compiles every path that way)."""
-    B, T, D = call.x.shape
+    compiled (`_warm.warmup` compiles every path that way). Padded inference runs its
+    rows longest first (`_ragged`)."""
+    B = call.x.shape[0]
     H = call.recurrent_kernel.shape[0]
     n = n_shards(B, H) if shards is None else shards
+    rows = None
+    if call.mask is not None and not call.train:
+        rows = _ragged.order(call.mask, n)
+    if rows is None:
+        return _forward_shards(call, n, _bounds(B, n), compiling)
+    out, last, h, c, _ = _forward_shards(call.take(rows), n, _ragged.shard_bounds(B, n),
+                                         compiling)
+    return (*_ragged.restore(rows, out, last, h, c), None)
+
+
+def _forward_shards(call, n, bounds, compiling):
+    """`forward` of `call`'s rows as they come, in n shards of rows [start, stop) `bounds`."""
     if n == 1:
         return _run.forward(call)
+    B, T, D = call.x.shape
+    H = call.recurrent_kernel.shape[0]
     call = call._replace(kernel=np.ascontiguousarray(call.kernel),
                          recurrent_kernel=np.ascontiguousarray(call.recurrent_kernel))
-    bounds = _bounds(B, n)
     # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
     # rows are one contiguous block); each shard's time-major buffers are its own.
     outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
