@@ -1,6 +1,7 @@
 """The fused kernels against the reference (the spec), forward and backward, and the dispatch."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -443,3 +444,27 @@ def test_kernel_call_rows_cut_every_per_row_array():
     assert part.mask.shape == (2, T) and part.dropout_mask.shape == (4, 2, D)
     assert part.recurrent_dropout_mask.shape == (2, H) and part.kernel is call.kernel
     np.testing.assert_array_equal(part.dropout_mask, call.dropout_mask[:, 1:3])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
+                    reason="NUMBA_CPU_NAME=haswell/generic are x86-64 CPUs")
+@pytest.mark.parametrize("cpu, isa_name", [("haswell", "avx2"), ("generic", "sse")])
+def test_parity_compiled_for_other_isas(tmp_path, cpu, isa_name):
+    """The float32 parity tests above (forward, backward, masks, dropout, the packed one-row
+    path, padded inference) in a process whose numba compiles for AVX2 (Haswell) or
+    generic x86-64 (SSE2), from an empty numba cache of its own: every register block and
+    threshold set runs the LSTM, whatever this machine's ISA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path / "nb"),
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    tests = [__file__, os.path.join(os.path.dirname(__file__), "test_kernel_ragged.py")]
+    args = ["-p", "no:cacheprovider", "-k", "float32 and (masks_and_directions or "
+            "dropout_masks or one_row or inference_pass or padded_batches)"] + tests
+    code = ("import sys, pytest; from lstmkit import kernels; print('isa', kernels.isa().name);"
+            f"sys.exit(pytest.main({args!r}))")
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(__file__),
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.startswith(f"isa {isa_name}\n")
+    summary = run.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b\d+ passed\b", summary) and "skipped" not in summary, summary
