@@ -14,6 +14,7 @@ import lstmkit as lk
 from _oracle import keras as _keras
 from _oracle import quiet, to_numpy, to_torch
 from lstmkit.layers import lstm_cell as lk_lstm_cell
+from test_layers_gru_rnn import MaskBook
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -129,9 +130,12 @@ STACKS = [
 
 
 def _keras_pair(spec, kwargs, seed=0):
+    """A Keras RNN over stacked cells (`spec`: names, or a function of keras.layers giving
+    the cells), random weights, and lstmkit's from its serialized config, on the kernels."""
     K = _keras()
-    k_layer = K.layers.RNN([MAKE[s](K.layers, 3 - k % 2) for k, s in enumerate(spec)],
-                           **kwargs)
+    cells = spec(K.layers) if callable(spec) else [MAKE[s](K.layers, 3 - k % 2)
+                                                   for k, s in enumerate(spec)]
+    k_layer = K.layers.RNN(cells, **kwargs)
     k_layer.build((B, T, D))
     rng = np.random.default_rng(seed)
     weights = [rng.normal(size=w.shape).astype("float32") * 0.6 for w in k_layer.weights]
@@ -187,17 +191,9 @@ def test_stack_gradients_on_kernels_match_keras_autograd(spec, kwargs):
 
 
 def test_stateful_stack_carries_every_cells_states_like_keras():
-    K = _keras()
-    k_layer = K.layers.RNN([K.layers.LSTMCell(3), K.layers.GRUCell(2)], stateful=True,
-                           return_sequences=True)
-    k_layer.build((B, T, D))
+    _, k_layer, l_layer = _keras_pair(lambda m: [m.LSTMCell(3), m.GRUCell(2)],
+                                      {"stateful": True, "return_sequences": True}, seed=6)
     rng = np.random.default_rng(6)
-    weights = [rng.normal(size=w.shape).astype("float32") * 0.5 for w in k_layer.weights]
-    k_layer.set_weights(weights)
-    l_layer = lk.layers.deserialize(K.layers.serialize(k_layer))
-    l_layer.backend = "kernel"
-    l_layer.build((B, T, D))
-    l_layer.set_weights(weights)
     for _ in range(2):
         x = rng.normal(size=(B, T, D)).astype("float32")
         with quiet():
@@ -206,45 +202,18 @@ def test_stateful_stack_carries_every_cells_states_like_keras():
     assert [s.shape for s in l_layer.states] == [(B, 3), (B, 3), (B, 2)]
 
 
-class MaskBook:
-    """The same dropout masks for Keras and lstmkit, in draw order (see test_layers_gru_rnn)."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-        self.masks, self.used = [], 0
-
-    def keras_dropout(self, inputs, rate, noise_shape=None, seed=None):
-        import torch
-
-        mask = ((self.rng.random(tuple(inputs.shape)) >= rate) / (1.0 - rate)).astype("float32")
-        self.masks.append(mask)
-        return torch.as_tensor(mask, dtype=inputs.dtype) * inputs
-
-    def lstmkit_dropout(self, rng, shape, rate, dtype):
-        n = shape[0] if len(shape) == 3 else 1
-        taken = self.masks[self.used:self.used + n]
-        self.used += n
-        return (np.stack(taken) if len(shape) == 3 else taken[0]).astype(dtype)
-
-
 def test_stack_dropout_per_cell_matches_keras_with_the_same_masks(monkeypatch):
-    K = _keras()
+    _keras()
     from keras.src.layers.rnn import dropout_rnn_cell
 
     book = MaskBook(seed=7)
     monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
     monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
-    k_layer = K.layers.RNN([K.layers.LSTMCell(3, dropout=0.3), K.layers.GRUCell(2, dropout=0.4),
-                            K.layers.SimpleRNNCell(2, dropout=0.2)], return_sequences=True,
-                           return_state=True)
-    k_layer.build((B, T, D))
+    _, k_layer, l_layer = _keras_pair(
+        lambda m: [m.LSTMCell(3, dropout=0.3), m.GRUCell(2, dropout=0.4),
+                   m.SimpleRNNCell(2, dropout=0.2)],
+        {"return_sequences": True, "return_state": True}, seed=8)
     rng = np.random.default_rng(8)
-    weights = [rng.normal(size=w.shape).astype("float32") * 0.6 for w in k_layer.weights]
-    k_layer.set_weights(weights)
-    l_layer = lk.layers.deserialize(K.layers.serialize(k_layer))
-    l_layer.backend = "kernel"
-    l_layer.build((B, T, D))
-    l_layer.set_weights(weights)
     x = rng.normal(size=(B, T, D)).astype("float32")
     with quiet():
         want = _flat(to_numpy(k_layer(to_torch(x), mask=to_torch(MASK), training=True)))
