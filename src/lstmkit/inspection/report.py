@@ -160,8 +160,9 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
     """Write (and return) a self-contained HTML report of a model or layer on inputs `x`.
 
     Args:
-        model_or_layer: an `LSTM`, a `Bidirectional`, or a model (each of its LSTM and
-            Bidirectional layers is traced with what the model feeds it).
+        model_or_layer: a recurrent layer (`LSTM`, `GRU`, `SimpleRNN`, `RNN` of one cell or
+            of stacked cells, `Bidirectional`) or a model (each of its recurrent layers is
+            traced with what the model feeds it).
         x: the inputs: (B, T, D) for a layer; what the model takes for a model.
         path: where to write the HTML file (None: only return it).
         mask, initial_state: for a bare layer, as in its call.
