@@ -79,8 +79,10 @@ def test_nn_rnn_becomes_simple_rnn(nonlinearity):
 
 
 def test_conversion_errors_name_the_problem():
-    with pytest.raises(ValueError, match="dropout"):
-        lk.convert.to_torch(_randomized(lk.layers.GRU(2, dropout=0.2)))
+    stateful = lk.layers.GRU(2, stateful=True)
+    stateful(X)
+    with pytest.raises(ValueError, match="is stateful"):
+        lk.convert.to_torch(stateful)
     with pytest.raises(ValueError, match="reset_after=True"):
         lk.convert._torch_gru.gru_keras_to_torch(np.zeros((4, 6)), np.zeros((2, 6)),
                                                  np.zeros(6))

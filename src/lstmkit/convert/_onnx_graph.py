@@ -109,17 +109,16 @@ class Graph:
         return self.op("Gather", [seq, self.const(np.asarray(-1, np.int64))], axis=1)
 
 
-def _operator(layer):
+def _operator(cell, layer_name):
     """(ONNX op, W (nH, D), R (nH, H), B (2nH,), activations, extra attributes, states)."""
-    cell = layer.cell
     kind = type(cell).__name__
-    weights = [w.astype(np.float32) for w in layer.get_weights()]
+    if kind not in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+        raise ValueError(f"to_onnx converts LSTM, GRU, SimpleRNN and RNN of such cells (one, "
+                         f"or a list); layer {layer_name!r} runs a {kind}")
+    weights = [w.astype(np.float32) for w in cell.get_weights()]
     if kind == "LSTMCell":
         acts = [cell.recurrent_activation, cell.activation, cell.activation]
         return ("LSTM", *_gates.keras_to_onnx(*weights), acts, {}, 2)
-    if kind not in ("GRUCell", "SimpleRNNCell"):
-        raise ValueError(f"to_onnx converts LSTM, GRU, SimpleRNN and RNN of one such cell; "
-                         f"layer {layer.name!r} runs a {kind}")
     kernel, recurrent, *bias = weights
     n = kernel.shape[1]
     if not bias:
@@ -137,23 +136,52 @@ def _operator(layer):
 
 
 def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
-    """Add one Keras `LSTM`, `GRU` or `SimpleRNN` (or `RNN` of one of their cells); returns
-    (sequence (B, T, H) in Keras's order, *final states): h, c for an LSTM, h otherwise.
+    """Add one Keras `LSTM`, `GRU` or `SimpleRNN` (or `RNN` of their cells); returns
+    (sequence (B, T, H) in Keras's order, *final states): h, c for an LSTM, h otherwise,
+    each cell's in order for stacked cells.
 
     Args:
         x: name of the (B, T, D) float32 input.
         mask: name of a (B, T) bool mask (True = a valid step) or None. Any mask works:
             see `_compact`.
-        initial_state: names of the initial states (h0, c0 or h0), (B, H) each, or None.
+        initial_state: names of the initial states (h0, c0 or h0; the cells' in order for
+            stacked cells), (B, H) each, or None.
+
+    Stacked cells (Keras's StackedRNNCells) become one node per cell, chained: cell k
+    reads cell k - 1's sequence. That computes what Keras's step-by-step stack computes
+    (a masked step keeps every cell's states; what it feeds the next cell is never used).
+    Under go_backwards the first node reverses the sequence and the others run forward
+    over its output, which is already in processing order.
     """
     if layer.stateful:
         raise ValueError(
             f"Layer {layer.name!r} is stateful; an ONNX graph keeps no state between runs. "
             f"Export a stateful=False copy and feed the initial states."
         )
-    op, W, R, B, activations, extra, n_states = _operator(layer)
+    cells = getattr(layer.cell, "cells", [layer.cell])
+    seq, states, start = x, [], 0
+    for k, cell in enumerate(cells):
+        n = 2 if type(cell).__name__ == "LSTMCell" else 1
+        last = k == len(cells) - 1
+        seq, *st = _emit_cell(
+            g, cell, layer.name, seq, mask,
+            None if initial_state is None else initial_state[start:start + n],
+            layer.go_backwards and k == 0,
+            # an inner cell's masked-step outputs are never read: zeros cost least
+            layer.zero_output_for_mask if last else True)
+        states += st
+        start += n
+        if k == 0 and layer.go_backwards and mask is not None and not last:
+            mask = g.flip_time(mask, 1)  # the next cells run forward in processing order
+    return (seq, *states)
+
+
+def _emit_cell(g: Graph, cell, layer_name, x, mask, initial_state, go_backwards,
+               zero_output_for_mask):
+    """One recurrent node for `cell` over x (B, T, D): (sequence (B, T, H), *final states)."""
+    op, W, R, B, activations, extra, n_states = _operator(cell, layer_name)
     acts = [onnx_activation(a) for a in activations]
-    attrs = {"hidden_size": layer.units, "direction": "forward",
+    attrs = {"hidden_size": cell.units, "direction": "forward",
              "activations": [a[0] for a in acts], **extra}
     alphas = [a[1] for a in acts if a[1] is not None]
     betas = [a[2] for a in acts if a[2] is not None]
@@ -163,7 +191,7 @@ def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
         attrs["activation_beta"] = [float(b) for b in betas]
     xt = g.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, D)
     m = None if mask is None else g.op("Transpose", [mask], perm=[1, 0])  # (T, B)
-    if layer.go_backwards:
+    if go_backwards:
         # Keras runs the reversed sequence and returns outputs in that processing order;
         # ONNX's "reverse" direction would return them in input order (onnxruntime#4187).
         xt = g.flip_time(xt, 0)
@@ -179,7 +207,7 @@ def emit_lstm(g: Graph, layer, x, mask=None, initial_state=None):
              lens or "", *starts], n_out=1 + n_states, **attrs)
     y = g.op("Squeeze", [y, g.ints([1])])  # (T, B, H)
     if m is not None:
-        y = _expand(g, y, m, steps, layer.zero_output_for_mask)
+        y = _expand(g, y, m, steps, zero_output_for_mask)
     seq = g.op("Transpose", [y], perm=[1, 0, 2])  # (B, T, H)
     states = [g.op("Squeeze", [f, g.ints([0])]) for f in finals]  # (B, H) each
     if m is not None and initial_state is not None:

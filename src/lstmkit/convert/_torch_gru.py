@@ -9,9 +9,11 @@ bias as `bias_ih` (row 0) and `bias_hh` (row 1):
 `nn.RNN` is Keras's SimpleRNN (tanh or relu) with two biases (summed for Keras).
 
 `KerasGRU` / `KerasSimpleRNN` hold the `nn.GRU` / `nn.RNN` and run it where PyTorch's
-semantics are Keras's (no mask, tanh/sigmoid, reset_after=True for the GRU); otherwise
-they run Keras's loop (masks, go_backwards, other activations, reset_after=False).
-Dropout is not converted (a layer with dropout gets a ValueError).
+semantics are Keras's (no mask, tanh/sigmoid, reset_after=True for the GRU, no dropout in
+training); otherwise they run Keras's loop (masks, go_backwards, other activations,
+reset_after=False, and in training Keras's dropout: one input and one recurrent mask
+per call, the same at every step; one per gate for a GRU with recurrent dropout), as
+`KerasLSTM` does.
 
 Example:
     >>> import numpy as np, torch
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._torch_modules import ACTIVATIONS
@@ -76,7 +79,7 @@ class _KerasCellModule(nn.Module):
         if self.go_backwards:
             x = torch.flip(x, (1,))  # outputs stay in processing order, as in Keras
             mask = None if mask is None else torch.flip(mask, (1,))
-        if mask is None and self.native():
+        if mask is None and self.native() and not self._dropping():
             y, h_n = self.rnn(x, h[None])  # (B, T, H), (1, B, H)
             h = h_n[0]
         else:
@@ -89,11 +92,28 @@ class _KerasCellModule(nn.Module):
         out = mask if self.return_sequences else None
         return [out, None] if self.return_state else out
 
+    def _dropping(self) -> bool:
+        return self.training and (self._rate_used(self.dropout)
+                                  or self._rate_used(self.recurrent_dropout))
+
+    def _dropout_masks(self, x):
+        """Keras's DropoutRNNCell masks: drawn once per call, the same at every step;
+        (3, B, .) per gate for a GRU with implementation 1, else (B, .)."""
+        B, _, D = x.shape
+        lead = (3,) if getattr(self, "implementation", 2) == 1 else ()
+        dm = rm = None
+        if self.training and self._rate_used(self.dropout):
+            dm = F.dropout(x.new_ones(*lead, B, D), self.dropout, True)
+        if self.training and self._rate_used(self.recurrent_dropout):
+            rm = F.dropout(x.new_ones(*lead, B, self.units), self.recurrent_dropout, True)
+        return dm, rm
+
     def _loop(self, x, h, mask):
         prev_out = x.new_zeros(x.shape[0], self.units)
         outputs = []
+        dm, rm = self._dropout_masks(x)
         for t in range(x.shape[1]):
-            h_new = self.step(x[:, t], h)
+            h_new = self.step(x[:, t], h, dm, rm)
             if mask is None:
                 h, out = h_new, h_new
             else:
@@ -115,9 +135,12 @@ class KerasGRU(_KerasCellModule):
 
     def __init__(self, input_size, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, reset_after=True, return_sequences=False, return_state=False,
-                 go_backwards=False, zero_output_for_mask=False):
+                 go_backwards=False, zero_output_for_mask=False, dropout=0.0,
+                 recurrent_dropout=0.0, implementation=2):
         super().__init__()
         self.units, self.reset_after = units, reset_after
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.implementation = 1 if recurrent_dropout > 0 else implementation
         self.activation, self.recurrent_activation = activation, recurrent_activation
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards, self.zero_output_for_mask = go_backwards, zero_output_for_mask
@@ -132,25 +155,33 @@ class KerasGRU(_KerasCellModule):
         return self.reset_after and (self.activation, self.recurrent_activation) == (
             "tanh", "sigmoid")
 
-    def step(self, x_t, h):
+    @staticmethod
+    def _rate_used(rate):
+        return 0 < rate < 1  # GRUCell.call applies a mask only then
+
+    def step(self, x_t, h, dm=None, rm=None):
         sigma, phi, H = ACTIVATIONS[self.recurrent_activation], ACTIVATIONS[self.activation], \
             self.units
+        # the inputs and states that meet gates z, r, h (Keras's order), dropout applied
+        xs = [x_t if dm is None else x_t * (dm[k] if dm.dim() == 3 else dm) for k in range(3)]
+        hs = [h if rm is None else h * (rm[k] if rm.dim() == 3 else rm) for k in range(3)]
         if self.reset_after:  # PyTorch's layout: rows r, z, n
-            gi = x_t @ self.rnn.weight_ih_l0.T
-            gh = h @ self.rnn.weight_hh_l0.T
+            rows = [slice(H, 2 * H), slice(0, H), slice(2 * H, 3 * H)]  # Keras's z, r, h
+            gi = [xs[k] @ self.rnn.weight_ih_l0[rows[k]].T for k in range(3)]  # 3 x (B, H)
+            gh = [hs[k] @ self.rnn.weight_hh_l0[rows[k]].T for k in range(3)]
             if self.rnn.bias:
-                gi, gh = gi + self.rnn.bias_ih_l0, gh + self.rnn.bias_hh_l0
-            r = sigma(gi[:, :H] + gh[:, :H])
-            z = sigma(gi[:, H:2 * H] + gh[:, H:2 * H])
-            hh = phi(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+                gi = [gi[k] + self.rnn.bias_ih_l0[rows[k]] for k in range(3)]
+                gh = [gh[k] + self.rnn.bias_hh_l0[rows[k]] for k in range(3)]
+            z, r = sigma(gi[0] + gh[0]), sigma(gi[1] + gh[1])
+            hh = phi(gi[2] + r * gh[2])
         else:  # Keras's layout: columns z, r, h
-            gi = x_t @ self.kernel
+            cols = [slice(k * H, (k + 1) * H) for k in range(3)]
+            gi = [xs[k] @ self.kernel[:, cols[k]] for k in range(3)]  # 3 x (B, H)
             if self.bias is not None:
-                gi = gi + self.bias
-            gh = h @ self.recurrent_kernel[:, :2 * H]
-            z = sigma(gi[:, :H] + gh[:, :H])
-            r = sigma(gi[:, H:2 * H] + gh[:, H:])
-            hh = phi(gi[:, 2 * H:] + (r * h) @ self.recurrent_kernel[:, 2 * H:])
+                gi = [gi[k] + self.bias[cols[k]] for k in range(3)]
+            z = sigma(gi[0] + hs[0] @ self.recurrent_kernel[:, cols[0]])
+            r = sigma(gi[1] + hs[1] @ self.recurrent_kernel[:, cols[1]])
+            hh = phi(gi[2] + (r * hs[2]) @ self.recurrent_kernel[:, cols[2]])
         return z * h + (1 - z) * hh
 
 
@@ -159,9 +190,10 @@ class KerasSimpleRNN(_KerasCellModule):
 
     def __init__(self, input_size, units, activation="tanh", use_bias=True,
                  return_sequences=False, return_state=False, go_backwards=False,
-                 zero_output_for_mask=False):
+                 zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0):
         super().__init__()
         self.units, self.activation = units, activation
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards, self.zero_output_for_mask = go_backwards, zero_output_for_mask
         nonlinearity = activation if activation in ("tanh", "relu") else "tanh"
@@ -175,7 +207,13 @@ class KerasSimpleRNN(_KerasCellModule):
     def native(self):
         return self.activation in ("tanh", "relu")
 
-    def step(self, x_t, h):
+    @staticmethod
+    def _rate_used(rate):
+        return rate > 0  # SimpleRNNCell.call applies a mask whenever its rate is above 0
+
+    def step(self, x_t, h, dm=None, rm=None):
+        x_t = x_t if dm is None else x_t * dm
+        h = h if rm is None else h * rm
         a = x_t @ self.rnn.weight_ih_l0.T + h @ self.rnn.weight_hh_l0.T
         if self.rnn.bias:
             a = a + self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
@@ -195,10 +233,6 @@ def _check(layer):
     if layer.stateful:
         raise ValueError(f"Layer {layer.name!r} is stateful: PyTorch modules keep no state "
                          f"between calls; convert a stateful=False copy")
-    if layer.cell.dropout or layer.cell.recurrent_dropout:
-        raise ValueError(f"Layer {layer.name!r} has dropout={layer.cell.dropout}, "
-                         f"recurrent_dropout={layer.cell.recurrent_dropout}: lstmkit.convert "
-                         f"does not convert a GRU's or SimpleRNN's dropout")
     for act in (layer.cell.activation, getattr(layer.cell, "recurrent_activation", None)):
         if act is not None and act.name not in ACTIVATIONS:
             raise ValueError(f"Activation {act.name!r} has no PyTorch equivalent here")
@@ -211,7 +245,8 @@ def gru_to_torch(layer) -> KerasGRU:
     module = KerasGRU(cell.input_dim, cell.units, cell.activation.name,
                       cell.recurrent_activation.name, cell.use_bias, cell.reset_after,
                       layer.return_sequences, layer.return_state, layer.go_backwards,
-                      layer.zero_output_for_mask).to(_DTYPES[layer.dtype])
+                      layer.zero_output_for_mask, cell.dropout, cell.recurrent_dropout,
+                      cell.implementation).to(_DTYPES[layer.dtype])
     module.keras_entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
     weights = layer.get_weights()
     if cell.reset_after:
@@ -233,7 +268,8 @@ def simple_rnn_to_torch(layer) -> KerasSimpleRNN:
     cell = layer.cell
     module = KerasSimpleRNN(cell.input_dim, cell.units, cell.activation.name, cell.use_bias,
                             layer.return_sequences, layer.return_state, layer.go_backwards,
-                            layer.zero_output_for_mask).to(_DTYPES[layer.dtype])
+                            layer.zero_output_for_mask, cell.dropout,
+                            cell.recurrent_dropout).to(_DTYPES[layer.dtype])
     module.keras_entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
     kernel, recurrent_kernel, *bias = layer.get_weights()
     _set(module.rnn.weight_ih_l0, kernel.T)

@@ -224,9 +224,11 @@ def layer_to_torch(layer, torch_dtype):
 def layer_weights(module) -> list:
     """Keras-ordered weights (arrays) of a converted layer module."""
     from ._torch_gru import KerasGRU, KerasSimpleRNN
+    from ._torch_stacked import KerasStackedRNN
     from .torch import torch_weights
 
-    if isinstance(module, (KerasLSTM, KerasBidirectional, KerasGRU, KerasSimpleRNN)):
+    if isinstance(module, (KerasLSTM, KerasBidirectional, KerasGRU, KerasSimpleRNN,
+                           KerasStackedRNN)):
         return torch_weights(module)
     if hasattr(module, "weights"):
         return [p.detach().cpu().numpy() for p in module.weights()]
@@ -248,6 +250,8 @@ def keras_param_groups(module) -> list:
     if isinstance(module, KerasBidirectional):
         return keras_param_groups(module.forward_layer) + keras_param_groups(
             module.backward_layer)
+    if hasattr(module, "cells"):  # KerasStackedRNN: the cells' groups in order
+        return [g for cell in module.cells for g in keras_param_groups(cell)]
     if hasattr(module, "weights"):
         return [[p] for p in module.weights()]
     return []

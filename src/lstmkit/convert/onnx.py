@@ -8,7 +8,10 @@ Layers add, on request:
   `_onnx_graph`). Models compute their masks from `Embedding(mask_zero=True)` and
   `Masking` inside the graph.
 - `initial_h`, `initial_c` (batch, units) (`initial_state=True`); `Bidirectional`
-  takes `initial_h_forward`, `initial_c_forward`, `initial_h_backward`, `initial_c_backward`.
+  takes `initial_h_forward`, `initial_c_forward`, `initial_h_backward`, `initial_c_backward`;
+  stacked cells (`RNN([cell, ...])`, one node per cell) take each cell's, numbered:
+  `initial_h0`, `initial_c0`, `initial_h1`, ... and return `output`, `h0`, `c0`, `h1`, ...
+  (Keras's per-cell lists, flat).
 
 Weights are written as float32 (onnxruntime's LSTM kernel is float32).
 
@@ -35,7 +38,8 @@ from onnx import TensorProto
 
 from .. import _files
 from ..layers import LSTM, Bidirectional
-from ..layers.rnn import RNN
+from ..layers.rnn import RNN, _flatten, state_sizes
+from ..layers.rnn import _state_names as _stack_state_names
 from ._onnx_graph import Graph, bidirectional_outputs, lstm_outputs
 
 DOC = ("Exported by lstmkit. Inputs are batch-major (batch, timesteps, features); Keras's "
@@ -54,12 +58,20 @@ def _one_state(layer) -> bool:
     return not isinstance(sub, LSTM) and type(sub.cell).__name__ != "LSTMCell"
 
 
+def _stacked(layer) -> bool:
+    return hasattr(getattr(layer, "cell", None), "cells")
+
+
 def _state_names(layer):
+    if _stacked(layer):
+        return [f"initial_{n}" for n in _stack_state_names(layer.cell)]
     names = _BIDIRECTIONAL_STATES if isinstance(layer, Bidirectional) else _LSTM_STATES
     return [n for n in names if "_c" not in n] if _one_state(layer) else names
 
 
 def _output_names(layer):
+    if _stacked(layer):
+        return ["output"] + (_stack_state_names(layer.cell) if layer.return_state else [])
     if isinstance(layer, Bidirectional):
         ys = ["output"] if layer.merge_mode is not None else ["output_forward",
                                                               "output_backward"]
@@ -84,7 +96,7 @@ def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
     states = None
     if initial_state:
         units = ([layer.forward_layer.units] * 4 if isinstance(layer, Bidirectional)
-                 else [layer.units] * 2)
+                 else state_sizes(layer.cell) if _stacked(layer) else [layer.units] * 2)
         states = [g.add_input(n, _FLOAT, ["batch", u])
                   for n, u in zip(_state_names(layer), units)]
     emit = bidirectional_outputs if isinstance(layer, Bidirectional) else lstm_outputs
@@ -92,6 +104,8 @@ def _layer_graph(layer, mask: bool, initial_state: bool) -> Graph:
     shapes = layer.compute_output_shape((None, None, sub.cell.input_dim))
     if not isinstance(shapes[0], tuple):
         shapes = [shapes]
+    # a stack's states: one list per cell (Keras), flat here
+    shapes = [s for part in shapes for s in (part if isinstance(part, list) else [part])]
     for name, source, shape in zip(_output_names(layer), outs, shapes):
         g.add_output(name, source, _FLOAT, symbolic_shape(shape))
     return g
@@ -150,9 +164,10 @@ def onnx_feed(inputs, mask=None, initial_state=None, layer=None) -> dict:
     Args:
         inputs: (B, T, D) array.
         mask: a (B, T) bool mask (for `mask=True` exports) or None.
-        initial_state: [h, c] (LSTM) or [h_f, c_f, h_b, c_b] (Bidirectional) or None.
+        initial_state: [h, c] (LSTM) or [h_f, c_f, h_b, c_b] (Bidirectional) or None;
+            for stacked cells the cells' states in order (flat, or one list per cell).
         layer: the exported layer; needed for a GRU or SimpleRNN's initial_state ([h], or
-            [h_f, h_b] under Bidirectional).
+            [h_f, h_b] under Bidirectional) and for stacked cells.
     """
     feed = {"inputs": np.asarray(inputs, np.float32)}
     if mask is not None:
@@ -162,6 +177,7 @@ def onnx_feed(inputs, mask=None, initial_state=None, layer=None) -> dict:
                              f"{mask.shape} dtype {mask.dtype}")
         feed["mask"] = mask.astype(bool)
     if initial_state is not None:
+        initial_state = _flatten(initial_state)
         n = len(initial_state)
         if layer is not None:
             names = _state_names(layer)

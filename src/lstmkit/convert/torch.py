@@ -2,9 +2,11 @@
 
 `to_torch(layer_or_model)` returns a `torch.nn.Module` that computes what the
 lstmkit object computes (same outputs, same order, within float rounding):
-`LSTM` -> `KerasLSTM`, `Bidirectional` -> `KerasBidirectional`, models -> a
-module over the converted layers (see `_torch_models`). Each LSTM holds a
-`torch.nn.LSTM` and runs it where PyTorch's semantics are Keras's.
+`LSTM` (or `RNN(LSTMCell)`) -> `KerasLSTM`, `GRU` / `SimpleRNN` (or `RNN` of their
+cells) -> `KerasGRU` / `KerasSimpleRNN`, `RNN([cell, ...])` -> `KerasStackedRNN` (one
+module per cell, run in order), `Bidirectional` -> `KerasBidirectional`, models -> a
+module over the converted layers (see `_torch_models`). Each holds a `torch.nn.LSTM`,
+`nn.GRU` or `nn.RNN` and runs it where PyTorch's semantics are Keras's.
 
 `from_torch(module)` goes back: an `nn.LSTM` (any `num_layers`, `bidirectional`,
 `batch_first`) becomes lstmkit layers; a module made by `to_torch` becomes the
@@ -32,7 +34,7 @@ from torch import nn
 from .. import activations as _activations
 from ..layers import LSTM, Bidirectional
 from ..layers.rnn import RNN
-from . import _gates, _torch_gru
+from . import _gates, _torch_gru, _torch_stacked
 from ._torch_modules import ACTIVATIONS, KerasBidirectional, KerasLSTM, freeze_hidden_bias
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -63,7 +65,8 @@ def _set_param(param: nn.Parameter, value: np.ndarray) -> None:
 
 # -- LSTM ------------------------------------------------------------------------------
 def lstm_to_torch(layer: LSTM) -> KerasLSTM:
-    """An lstmkit `LSTM` -> `KerasLSTM` with the same weights and semantics."""
+    """An lstmkit `LSTM` (or `RNN(LSTMCell)`) -> `KerasLSTM` with the same weights and
+    semantics."""
     _require_built(layer)
     if layer.stateful:
         raise ValueError(
@@ -80,7 +83,10 @@ def lstm_to_torch(layer: LSTM) -> KerasLSTM:
         zero_output_for_mask=layer.zero_output_for_mask, dropout=cell.dropout,
         recurrent_dropout=cell.recurrent_dropout, implementation=cell.implementation,
     ).to(_TORCH_DTYPES[layer.dtype])
-    module.keras_config = layer.get_config()  # so from_torch rebuilds the same layer
+    if isinstance(layer, LSTM):
+        module.keras_config = layer.get_config()  # so from_torch rebuilds the same layer
+    else:
+        module.keras_entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
     load_lstm_weights_into_torch(module, layer.get_weights())
     module.requires_grad_(layer.trainable)  # a frozen Keras layer stays frozen in torch
     return freeze_hidden_bias(module).eval()
@@ -127,8 +133,8 @@ def to_torch(obj) -> nn.Module:
     """Convert an lstmkit layer or model to an equivalent `torch.nn.Module`.
 
     Args:
-        obj: a built `LSTM`, `Bidirectional`, `Sequential` or functional `Model`
-            made of supported layers.
+        obj: a built `LSTM`, `GRU`, `SimpleRNN`, `RNN` (of one cell or a list of cells),
+            `Bidirectional`, `Sequential` or functional `Model` made of supported layers.
 
     Returns:
         A module in eval mode whose call takes torch tensors as the lstmkit object
@@ -148,22 +154,42 @@ def to_torch(obj) -> nn.Module:
 
 
 def _rnn_to_torch(layer):
-    """An LSTM -> KerasLSTM; a GRU / SimpleRNN (or RNN of one such cell) -> KerasGRU /
-    KerasSimpleRNN."""
+    """An LSTM (or RNN of an LSTMCell) -> KerasLSTM; a GRU / SimpleRNN (or RNN of one such
+    cell) -> KerasGRU / KerasSimpleRNN; an RNN of stacked cells -> KerasStackedRNN."""
     kind = type(layer.cell).__name__
-    if isinstance(layer, LSTM):
+    if kind == "LSTMCell":
         return lstm_to_torch(layer)
     if kind == "GRUCell":
         return _torch_gru.gru_to_torch(layer)
     if kind == "SimpleRNNCell":
         return _torch_gru.simple_rnn_to_torch(layer)
-    raise ValueError(f"to_torch converts LSTM, GRU, SimpleRNN and RNN of a GRU or SimpleRNN "
-                     f"cell; layer {layer.name!r} runs a {kind}")
+    if kind == "StackedRNNCells":
+        _require_built(layer)
+        if layer.stateful:
+            raise ValueError(f"Layer {layer.name!r} is stateful: PyTorch modules keep no state "
+                             f"between calls; convert a stateful=False copy")
+        return _torch_stacked.stacked_to_torch(
+            layer, lambda cell, go_backwards, zero_output_for_mask: _rnn_to_torch(
+                _cell_view(layer, cell, go_backwards, zero_output_for_mask)))
+    raise ValueError(f"to_torch converts LSTM, GRU, SimpleRNN and RNN of LSTM, GRU or "
+                     f"SimpleRNN cells (one, or a list); layer {layer.name!r} runs a {kind}")
+
+
+def _cell_view(layer, cell, go_backwards, zero_output_for_mask):
+    """A built `RNN(cell)` over one cell of `layer`'s stack (the same cell and weights),
+    returning its sequence and states, for the per-cell conversion."""
+    view = RNN(cell, return_sequences=True, return_state=True, go_backwards=go_backwards,
+               zero_output_for_mask=zero_output_for_mask, name=f"{layer.name}/{cell.name}",
+               dtype=layer.dtype, trainable=layer.trainable)
+    view.built = True  # the cell is built; RNN.build would only rename its weight paths
+    return view
 
 
 def _module_weights(module) -> list:
     if isinstance(module, (_torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
         return _torch_gru.module_weights(module)
+    if isinstance(module, _torch_stacked.KerasStackedRNN):
+        return [w for cell in module.cells for w in _module_weights(cell)]
     return _keras_lstm_weights(module)
 
 
@@ -177,7 +203,8 @@ def _unwrap(module):
 def torch_weights(module) -> list:
     """Keras-ordered weights (list of arrays) of a module made by `to_torch`."""
     module = _unwrap(module)
-    if isinstance(module, (KerasLSTM, _torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
+    if isinstance(module, (KerasLSTM, _torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN,
+                           _torch_stacked.KerasStackedRNN)):
         return _module_weights(module)
     if isinstance(module, KerasBidirectional):
         return _module_weights(module.forward_layer) + _module_weights(module.backward_layer)
@@ -242,6 +269,15 @@ def from_torch(module, return_sequences=True, as_sequential=False):
         return Sequential([Input((None, module.input_size), dtype=layers[0].dtype), *layers])
     if isinstance(module, (_torch_gru.KerasGRU, _torch_gru.KerasSimpleRNN)):
         return _torch_gru.module_to_layer(module)
+    if hasattr(module, "keras_entry"):  # RNN(LSTMCell), RNN of stacked cells
+        from ..layers import deserialize
+
+        layer = deserialize(dict(module.keras_entry))
+        first = module.cells[0] if hasattr(module, "cells") else module
+        layer.build((None, None, first.lstm.input_size if hasattr(first, "lstm") else (
+            first.rnn.input_size if hasattr(first, "rnn") else first.kernel.shape[0])))
+        layer.set_weights(torch_weights(module))
+        return layer
     if isinstance(module, KerasLSTM):
         layer = LSTM.from_config(dict(getattr(module, "keras_config", None)
                                       or _keras_lstm_config(module)))

@@ -28,7 +28,7 @@ from ..layers.lstm_cell import LSTMCell
 from ..layers.rnn import RNN
 from . import claims as _claims
 from . import explain_rnn as _explain_rnn
-from .trace import _is_model, resolve, trace
+from .trace import _is_model, resolve, trace, traceable
 
 _SEQ = "the output at every step: h_1 ... h_T, the memory state after each step"
 _LAST = "the last step's output: h_T, the final memory (hidden) state"
@@ -102,25 +102,26 @@ def _notes(layer, mask):
     if layer.stateful:
         notes.append("stateful=True: each call starts from the states the previous call ended "
                      "with; reset_state() sets them to zeros.")
-    cell = layer.cell
-    if cell.dropout or cell.recurrent_dropout:
-        notes.append(f"dropout={cell.dropout}, recurrent_dropout={cell.recurrent_dropout}: "
-                     "applied only with training=True, one mask per call, the same at every step.")
+    for cell in getattr(layer.cell, "cells", [layer.cell]):
+        if cell.dropout or cell.recurrent_dropout:
+            notes.append(f"{cell.name}: dropout={cell.dropout}, recurrent_dropout="
+                         f"{cell.recurrent_dropout}: applied only with training=True, one mask "
+                         "per call, the same at every step.")
     return notes
 
 
-def _weights(layer, D):
-    H = layer.units
+def _weights(cell, D):
+    H = cell.units
     Dn = D if D is not None else "input_dim"
     cols = ", ".join(f"{k * H}:{(k + 1) * H} {g}" for k, g in enumerate("ifco"))
     rows = [("kernel", (Dn, 4 * H), f"x_t -> gates; columns {cols}"),
             ("recurrent_kernel", (H, 4 * H), "h_{t-1} -> gates; same column order")]
-    if layer.use_bias:
+    if cell.use_bias:
         note = "one bias per gate, same order"
-        if layer.unit_forget_bias:
+        if cell.unit_forget_bias:
             note += f"; unit_forget_bias: the f slice {H}:{2 * H} starts at 1"
         rows.append(("bias", (4 * H,), note))
-    n = None if D is None else 4 * H * (D + H + int(layer.use_bias))
+    n = None if D is None else 4 * H * (D + H + int(cell.use_bias))
     return rows, n
 
 
@@ -248,13 +249,17 @@ def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None,
     D = shape[-1] if shape else (one.cell.input_dim if one.built else None)
     shape_txt = (f"Inputs {_fmt(shape)} = (batch, timesteps, features)." if shape else
                  "No inputs given: shapes are symbolic and nothing was checked numerically.")
+    if hasattr(one.cell, "cells"):
+        return _explain_stacked(layer, tr, shape, mask, D, shape_txt)
     if not isinstance(one.cell, LSTMCell):
         return _explain_cell_layer(layer, one, tr, shape, mask, D, shape_txt)
-    if isinstance(layer, LSTM):
-        title = f"LSTM {layer.name!r}: {_config_line(layer)}"
+    if isinstance(layer, RNN):
+        title = f"{type(layer).__name__} {layer.name!r}: {_config_line(layer)}"
+        if not isinstance(layer, LSTM):
+            title = title.replace(": ", ": LSTMCell, ", 1)
         claims = _claims.lstm_claims(layer)
         outputs = lstm_outputs(layer, shape)
-        notes, cell = _notes(layer, mask), layer
+        notes, cell = _notes(layer, mask), layer.cell
     else:
         fl = layer.forward_layer
         title = (f"Bidirectional {layer.name!r}: merge_mode={layer.merge_mode!r}, "
@@ -273,7 +278,7 @@ def explain_layer(layer, inputs=None, mask=None, initial_state=None, model=None,
                      "directions (Bidirectional sets zero_output_for_mask=return_sequences)."
                      if layer.return_sequences else "")).strip()]
         notes += [n for n in _notes(fl, mask) if not n.startswith("go_backwards")]
-        cell = fl
+        cell = fl.cell
     if tr is not None:
         for c in claims:
             c.check(tr)
@@ -328,11 +333,8 @@ def explain(layer_or_model, inputs=None, mask=None, initial_state=None, *, model
 
 def recurrent_layers(model):
     """The recurrent layers of a model that `trace` reads (LSTM, GRU, SimpleRNN, RNN of one
-    cell, Bidirectional over one), in its order."""
-    from .trace import _one_cell
-
-    return [lay for lay in model.layers if isinstance(lay, (RNN, Bidirectional)) and _one_cell(
-        lay.forward_layer if isinstance(lay, Bidirectional) else lay)]
+    cell or of stacked cells, Bidirectional over one), in its order."""
+    return [lay for lay in model.layers if traceable(lay)]
 
 
 def _explain_cell_layer(layer, one, tr, shape, mask, D, shape_txt):
@@ -363,13 +365,43 @@ def _explain_cell_layer(layer, one, tr, shape, mask, D, shape_txt):
     if tr is not None:
         for c in claims:
             c.check(tr)
-    weights, n = _explain_rnn.cell_weights(one, D)
+    weights, n = _explain_rnn.cell_weights(one.cell, D)
     if isinstance(layer, Bidirectional):
         weights = [(f"{d}/{w}", s, t) for d in ("forward", "backward") for w, s, t in weights]
         n = None if n is None else 2 * n
-    return Explanation(title, outputs, claims, notes, _explain_rnn.step_math(one), weights, n,
+    return Explanation(title, outputs, claims, notes, _explain_rnn.step_math(one.cell), weights, n,
                        intro=shape_txt, cell=type(one.cell).__name__,
                        gate_order="z, r, h" if kind == "GRU" else "")
+
+
+def _explain_stacked(layer, tr, shape, mask, D, shape_txt):
+    """The `Explanation` of an RNN over stacked cells (`tr`: its `StackedTrace`)."""
+    cells = layer.cell.cells
+    title = (f"RNN {layer.name!r}: {_config_line(layer)}, stacked cells "
+             + " -> ".join(type(c).__name__ for c in cells))
+    claims = _explain_rnn.stacked_claims(layer)
+    notes = [_explain_rnn.STACK_NOTE] + [
+        n.replace("the states h and c keep", "every cell's states keep")
+        for n in _notes(layer, mask) if not n.startswith("The carry state c")]
+    if tr is not None:
+        for c in claims:
+            c.check(tr)
+    math, weights, n = [], [], 0
+    for k, cell in enumerate(cells):
+        if isinstance(cell, LSTMCell):
+            rows, count = _weights(cell, D)
+            step = _step_math(cell)
+        else:
+            rows, count = _explain_rnn.cell_weights(cell, D)
+            step = _explain_rnn.step_math(cell)
+        math.append(f"cell {k} ({type(cell).__name__}):\n" + "\n".join(
+            "  " + line for line in step.split("\n")))
+        weights += [(f"{cell.name}/{w}", s, t) for w, s, t in rows]
+        n = None if n is None or count is None else n + count
+        D = cell.units  # the next cell reads this one's output
+    return Explanation(title, _explain_rnn.stacked_outputs(layer, shape), claims, notes,
+                       "\n".join(math), weights, n, intro=shape_txt, cell="cells",
+                       gate_order="per cell: LSTM i, f, c, o; GRU z, r, h")
 
 
 def _explain_model(model, inputs):

@@ -1,9 +1,14 @@
-"""`explain` for a GRU or SimpleRNN (and a Bidirectional over one): what it returns, in words.
+"""`explain` for a GRU or SimpleRNN (and a Bidirectional over one), and for stacked cells
+(`RNN([cell, ...])`): what it returns, in words.
 
 A GRU and a SimpleRNN have one state, h, which is also the output: `return_state=True`
 gives `(output, final_state)`, not the LSTM's three arrays. Given inputs, every stated
 equality is checked on a real call (`claims.Claim`), and for a GRU the update rule
 h_t = z * h_(t-1) + (1 - z) * h~ is checked on the traced gates.
+
+A stack with `return_state=True` returns the last cell's output, then one list of
+final states per cell, in cell order: `(output, [h0, c0], [h1])` for an LSTMCell
+then a GRUCell (Keras 3). Its rows name them flat: h0, c0, h1.
 
 Example:
     >>> import numpy as np
@@ -79,8 +84,7 @@ def _gru_mix(tr):
     return tr.z * h_prev + (1 - tr.z) * tr.hh
 
 
-def step_math(layer):
-    cell = layer.cell
+def step_math(cell):
     p = cell.activation.name
     if type(cell).__name__ == "SimpleRNNCell":
         return f"h_t = {p}(x_t @ kernel + bias + h_(t-1) @ recurrent_kernel)   the state = output"
@@ -95,8 +99,7 @@ def step_math(layer):
             f"h_t = z * h_(t-1) + (1 - z) * h~   the state = the step's output")
 
 
-def cell_weights(layer, D):
-    cell = layer.cell
+def cell_weights(cell, D):
     H = cell.units
     Dn = D if D is not None else "input_dim"
     if type(cell).__name__ == "SimpleRNNCell":
@@ -114,3 +117,80 @@ def cell_weights(layer, D):
                      "row 0 input bias, row 1 recurrent bias" if cell.reset_after
                      else "one bias per gate"))
     return rows, None if D is None else 3 * H * (D + H) + nb
+
+
+# -- stacked cells (StackedRNNCells) -----------------------------------------------------------
+def _state_rows(cell, k):
+    """[(name, meaning)] of cell k's states, in Keras's order."""
+    what = f"cell {k} ({type(cell).__name__} {cell.name!r})"
+    if type(cell).__name__ == "LSTMCell":
+        return [(f"h{k}", f"h_T of {what}: its final memory state"),
+                (f"c{k}", f"c_T of {what}: its final carry state")]
+    return [(f"h{k}", f"h_T of {what}: its final state")]
+
+
+def stacked_outputs(layer, shape=None):
+    """[(name, shape, meaning)] for what an RNN over stacked cells returns, flat, in order."""
+    cells = layer.cell.cells
+    out, _ = _dims(shape, layer.cell.output_size, layer.return_sequences)
+    last = f"the last cell's ({type(cells[-1]).__name__})"
+    if layer.return_sequences:
+        rows = [("whole_seq_output" if layer.return_state else "output", out,
+                 f"{last} output at every step")]
+    else:
+        rows = [("output", out, f"{last} output at the last step: its h_T")]
+    if layer.return_state:
+        B = shape[0] if shape else "batch"
+        for k, cell in enumerate(cells):
+            rows += [(name, (B, cell.units), f"{meaning}; result[{k + 1}][{j}]")
+                     for j, (name, meaning) in enumerate(_state_rows(cell, k))]
+    return rows
+
+
+def stacked_claims(layer):
+    """The equalities between a stack's outputs and its `StackedTrace` (`.cells[k]`)."""
+    rs, rst, cells = layer.return_sequences, layer.return_state, layer.cell.cells
+    n = len(cells) - 1
+    claims = []
+    if rs:
+        claims.append(Claim(
+            f"output[:, t] == h of the last cell after step t (lk.trace(...).cells[{n}].h), at "
+            "every valid step t", "the stack's output is its last cell's output, its state h",
+            lambda tr: np.where(_valid_steps(tr.cells[-1])[..., None], tr.sequence, 0),
+            lambda tr: np.where(_valid_steps(tr.cells[-1])[..., None], tr.cells[-1].h, 0)))
+    else:
+        claims.append(Claim(
+            f"output == h_T of the last cell (lk.trace(...).cells[{n}].h[:, -1])",
+            "the stack's output is its last cell's output at the last step",
+            lambda tr: tr.outputs[0] if rst else tr.outputs, lambda tr: tr.cells[-1].h[:, -1],
+            lambda tr: _last_step_kept(tr.cells[-1])))
+    if rst:
+        for k, cell in enumerate(cells):
+            for j, (name, _) in enumerate(_state_rows(cell, k)):
+                claims.append(Claim(
+                    f"{name} == lk.trace(...).cells[{k}].{name[0]}[:, -1]",
+                    f"cell {k}'s final state is its state after the last step (a masked step "
+                    "keeps every cell's states)",
+                    lambda tr, k=k, j=j: tr.outputs[k + 1][j],
+                    lambda tr, k=k, a=name[0]: tr.cells[k][a][:, -1]))
+    for k, cell in enumerate(cells):
+        if type(cell).__name__ == "GRUCell":
+            claims.append(Claim(
+                f"cell {k}: h_t == z_t * h_(t-1) + (1 - z_t) * h~_t at every valid step",
+                "the update gate z mixes the previous state with the candidate h~ (GRUCell)",
+                lambda tr, k=k: np.where(_valid_steps(tr.cells[k])[..., None], tr.cells[k].h, 0),
+                lambda tr, k=k: np.where(_valid_steps(tr.cells[k])[..., None],
+                                         _gru_mix(tr.cells[k]), 0), tol=1e-5))
+        elif type(cell).__name__ == "LSTMCell":
+            claims.append(Claim(
+                f"cell {k}: h_t == o_t * {cell.activation.name}(c_t) at every valid step",
+                "the memory state is the output gate times the squashed carry state (LSTMCell)",
+                lambda tr, k=k: np.where(_valid_steps(tr.cells[k])[..., None], tr.cells[k].h, 0),
+                lambda tr, k=k, act=cell.activation: np.where(
+                    _valid_steps(tr.cells[k])[..., None], tr.cells[k].o * act(tr.cells[k].c), 0),
+                tol=1e-5))
+    return claims
+
+
+STACK_NOTE = ("The cells run one after another at each step: cell k reads cell k - 1's output "
+              "(its state h) at the same step. At a masked step every cell keeps its states.")

@@ -1,9 +1,10 @@
-"""`report`: one self-contained HTML page that shows everything an LSTM model computes.
+"""`report`: one self-contained HTML page that shows everything a recurrent model computes.
 
 The page holds the model summary, the explanation of every recurrent layer (what
 each returned array is, with its equalities checked on these inputs), pictures
 (PNG, base64) and an interactive view: pick a direction, sample and unit and see
-i, f, g, o, c, h over time. Styles, script and data are inline: the file opens
+i, f, g, o, c, h (an LSTM), z, r, h~, h (a GRU) or h (a SimpleRNN) over time; a
+layer of stacked cells gets one view per cell. Styles, script and data are inline: the file opens
 offline and fetches nothing (report.css, report.js ship with the package).
 
 Example:
@@ -31,6 +32,7 @@ from ..layers.lstm import LSTM
 from ..layers.rnn import RNN
 from .explain import explain_layer, recurrent_layers
 from .trace import ARRAYS, NAMES, Trace, _is_model, trace
+from .trace_rnn import StackedTrace
 
 e = _html.escape
 
@@ -143,7 +145,8 @@ def _summary_html(obj, traced):
     rows = []
     for layer, tr in traced:
         out = tr.outputs if isinstance(tr.outputs, tuple) else (tr.outputs,)
-        shapes = ", ".join(str(tuple(o.shape)) for o in out)
+        shapes = ", ".join(str([tuple(s.shape) for s in o]) if isinstance(o, list)
+                           else str(tuple(o.shape)) for o in out)
         rows.append(f"<tr><td>{e(layer.name)}</td><td>{type(layer).__name__}</td>"
                     f"<td>{e(str(tr.inputs.shape))}</td><td>{e(shapes)}</td>"
                     f"<td>{layer.count_params()}</td></tr>")
@@ -157,8 +160,9 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
     """Write (and return) a self-contained HTML report of a model or layer on inputs `x`.
 
     Args:
-        model_or_layer: an `LSTM`, a `Bidirectional`, or a model (each of its LSTM and
-            Bidirectional layers is traced with what the model feeds it).
+        model_or_layer: a recurrent layer (`LSTM`, `GRU`, `SimpleRNN`, `RNN` of one cell or
+            of stacked cells, `Bidirectional`) or a model (each of its recurrent layers is
+            traced with what the model feeds it).
         x: the inputs: (B, T, D) for a layer; what the model takes for a model.
         path: where to write the HTML file (None: only return it).
         mask, initial_state: for a bare layer, as in its call.
@@ -194,10 +198,21 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
     title = title or f"lstmkit report: {name}"
     data, sections, nav = {"layers": []}, [], []
     for k, (layer, tr) in enumerate(traced):
-        layer_json, cut_note = _layer_data(layer.name, tr, max_samples, max_units, max_steps)
-        data["layers"].append(layer_json)
+        # one interactive view per cell of a stack, else one per layer
+        views = [(f"{layer.name} cell {j}: {type(c).__name__} {c.name}", t)
+                 for j, (c, t) in enumerate(zip(layer.cell.cells, tr.cells))] \
+            if isinstance(tr, StackedTrace) else [(layer.name, tr)]
+        panels, cut_notes, pics = [], [], []
+        for view_name, view in views:
+            layer_json, cut_note = _layer_data(view_name, view, max_samples, max_units,
+                                               max_steps)
+            panels.append(f"<h4>{e(view_name)}</h4>" if len(views) > 1 else "")
+            panels[-1] += f'<div class="lk-panel" id="lk-panel-{len(data["layers"])}"></div>'
+            data["layers"].append(layer_json)
+            cut_notes.append(cut_note)
+            view_pics = _pictures(view, tokens, dpi) if pictures else []
+            pics = None if view_pics is None or pics is None else pics + view_pics
         expl = explain_layer(layer, tr=tr)
-        pics = _pictures(tr, tokens, dpi) if pictures else []
         if pics is None:
             pic_html = ("<p class='lk-meta'>Pictures need matplotlib: "
                         "<code>pip install lstmkit[viz]</code>.</p>")
@@ -209,10 +224,11 @@ def report(model_or_layer, x, path=None, *, mask=None, initial_state=None, title
             f'<h2 id="layer-{k}">{e(type(layer).__name__)} {e(layer.name)!s}</h2>'
             f"{expl._repr_html_()}"
             f"<h3>Interactive: gates and states over time</h3>"
-            f"<p class='lk-meta'>Heatmap rows are units; i, f, o in [0, 1] (viridis), g, c, h "
-            f"blue (negative) to red (positive); grey columns are masked steps. Time is the "
-            f"input position t. {e(cut_note)}</p>"
-            f'<div class="lk-panel" id="lk-panel-{k}"></div>'
+            f"<p class='lk-meta'>Heatmap rows are units; gates (i, f, o; z, r) in [0, 1] "
+            f"(viridis), candidates and states blue (negative) to red (positive); grey columns "
+            f"are masked steps. Time is the input position t. "
+            f"{e(' '.join(n for n in cut_notes if n))}</p>"
+            + "".join(panels) +
             f"<h3>Pictures</h3>{pic_html}")
     extras = ""
     if extra_figures:

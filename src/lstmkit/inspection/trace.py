@@ -37,11 +37,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _files
-from .. import kernels as _kernels
 from ..layers.bidirectional import Bidirectional
 from ..layers.lstm_cell import LSTMCell
 from ..layers.rnn import RNN
+from ..layers.stacked_rnn_cells import StackedRun
 from . import trace_rnn as _trace_rnn
 
 ARRAYS = ("i", "f", "g", "o", "c", "h")
@@ -65,7 +64,7 @@ def _dropout_masks(cache):
 
 
 @dataclass
-class Trace:
+class Trace(_trace_rnn.StepArrays):
     """Every gate and state of one LSTM direction at every step; see the module docstring.
 
     Attributes:
@@ -103,10 +102,8 @@ class Trace:
     direction: str = "forward"
     extra: dict = field(default_factory=dict)
 
-    @property
-    def shape(self):
-        """(batch, timesteps, units)."""
-        return self.h.shape
+    ARRAYS = ARRAYS
+    NAMES = NAMES
 
     @property
     def input_index(self) -> np.ndarray:
@@ -114,41 +111,10 @@ class Trace:
         T = self.h.shape[1]
         return np.arange(T)[::-1].copy() if self.go_backwards else np.arange(T)
 
-    @property
-    def processing_mask(self) -> np.ndarray:
-        """(B, T) bool, True at valid steps, in processing order."""
-        B, T, _ = self.h.shape
-        if self.mask is None:
-            return np.ones((B, T), bool)
-        return self.mask[:, ::-1] if self.go_backwards else self.mask
-
-    def input_order(self, name: str) -> np.ndarray:
-        """A per-step array flipped, if needed, so that position t refers to input t."""
-        arr = self[name]
-        return arr[:, ::-1] if self.go_backwards else arr
-
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in ARRAYS + ("sequence",):
             raise KeyError(f"a Trace has arrays {ARRAYS + ('sequence',)}, got {name!r}")
         return getattr(self, name)
-
-    def as_dict(self, order: str = "processing") -> dict:
-        """{"i", "f", "g", "o", "c", "h": (B, T, H), "inputs", "mask"} as plain arrays.
-
-        `order="input"` flips a go_backwards trace so position t is input t (as LSTMVis
-        and token-aligned tools expect); "processing" keeps the layer's order.
-        """
-        if order not in ("processing", "input"):
-            raise ValueError(f"order must be 'processing' or 'input', got {order!r}")
-        out = {k: (self.input_order(k) if order == "input" else self[k]) for k in ARRAYS}
-        out["inputs"] = self.inputs
-        if self.mask is not None:
-            out["mask"] = self.mask
-        return out
-
-    def save_npz(self, path, order: str = "input") -> None:
-        """Write `as_dict(order)` to a NumPy .npz file (no pickles), e.g. for LSTMVis."""
-        _files.atomic_write(path, write=lambda f: np.savez(f, **self.as_dict(order)))
 
     def saturation(self, low: float = 0.1, high: float = 0.9) -> dict:
         """Fraction of valid steps each unit's gates spend below `low` / above `high`.
@@ -211,8 +177,16 @@ def _is_model(obj) -> bool:
 
 def _one_cell(layer) -> bool:
     """Whether a recurrent layer runs one LSTM, GRU or SimpleRNN cell (what trace reads)."""
-    return isinstance(getattr(layer, "cell", None), LSTMCell) or \
-        _trace_rnn.is_cell_traceable(layer)
+    return _trace_rnn.is_cell_traceable(getattr(layer, "cell", None))
+
+
+def traceable(layer) -> bool:
+    """Whether `trace` reads this layer: an RNN of one cell or of stacked cells, or a
+    Bidirectional over an RNN of one cell."""
+    if isinstance(layer, Bidirectional):
+        return _one_cell(layer.forward_layer)
+    return isinstance(layer, RNN) and (
+        _one_cell(layer) or _trace_rnn.is_stack_traceable(layer.cell))
 
 
 def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, layer=None):
@@ -250,11 +224,11 @@ def resolve(layer_or_model, inputs, mask=None, initial_state=None, model=None, l
         mask = fed.get("mask") if mask is None else mask
         initial_state = fed.get("initial_state") if initial_state is None else initial_state
         training = fed.get("training")
-    one = target.forward_layer if isinstance(target, Bidirectional) else target
-    if not isinstance(target, (RNN, Bidirectional)) or not _one_cell(one):
+    if not traceable(target):
         raise TypeError(
-            f"trace expects an lstmkit LSTM or Bidirectional layer, a GRU, SimpleRNN or RNN of "
-            f"one cell (or a model and layer=), got {type(target).__name__}: {target!r}"
+            f"trace expects an lstmkit LSTM or Bidirectional layer, a GRU, a SimpleRNN or an "
+            f"RNN of LSTM/GRU/SimpleRNN cells (one, or a list; a Bidirectional wraps one "
+            f"cell), or a model and layer=; got {type(target).__name__}: {target!r}"
         )
     return target, inputs, mask, initial_state, training
 
@@ -264,7 +238,8 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
     """Run `layer` once on `inputs` and keep every gate and state.
 
     Args:
-        layer_or_model: an `LSTM` or `Bidirectional` layer, or a model (then give `layer=`).
+        layer_or_model: an `LSTM`, `GRU`, `SimpleRNN`, `RNN` (of one cell or a list of
+            cells) or `Bidirectional` layer, or a model (then give `layer=`).
         inputs: (B, T, D) array the layer receives; for a model, the model's inputs.
         mask: (B, T) bool, True = valid step; None = all valid.
         initial_state: [h0, c0] ((B, H) each), or 4 arrays for `Bidirectional`.
@@ -273,7 +248,9 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
         layer: with a model as first argument, the layer (or its name) to trace.
 
     Returns:
-        `Trace`, or `BidirectionalTrace` (`.forward`, `.backward`) for `Bidirectional`.
+        `Trace` (LSTM), `trace_rnn.CellTrace` (GRU, SimpleRNN), `trace_rnn.StackedTrace`
+        (`.cells[k]`, for an RNN of a list of cells), or `BidirectionalTrace` (`.forward`,
+        `.backward`) for `Bidirectional`.
 
     Given only a layer, `inputs` go to that layer as they are. A layer knows nothing of
     the model around it, so to trace a layer inside a model on the *model's* inputs, say
@@ -327,12 +304,53 @@ def trace(layer_or_model, inputs, mask=None, initial_state=None, training=False,
 
 
 def _direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
-    """One direction's trace from its `RunResult`: LSTM (`Trace`) or GRU/SimpleRNN."""
-    if isinstance(layer.cell, LSTMCell):  # the kernels' ForwardResult is the run's cache
-        return _one_direction(layer, result.cache, start, outputs, inputs, mask, training,
-                              direction)
-    return _trace_rnn.cell_trace(layer, result, start, outputs, inputs, mask, training,
-                                 direction)
+    """One direction's trace from its `RunResult`: one cell's, or a `StackedTrace`."""
+    if not hasattr(layer.cell, "cells"):
+        return _cell_trace(layer, layer.cell, _trace_rnn.cell_arrays(layer.cell, result), start,
+                           outputs, inputs, mask, training, direction, result)
+    cells, k0 = [], 0
+    for k, (cell, arrays) in enumerate(zip(layer.cell.cells,
+                                           _trace_rnn.stacked_arrays(layer.cell, result))):
+        n = 2 if isinstance(cell, LSTMCell) else 1
+        last = k == len(layer.cell.cells) - 1
+        own = [arrays["h"][:, -1]] + ([arrays["c"][:, -1]] if n == 2 else [])
+        seq = result.outputs if last else arrays["h"]  # an inner cell's output is its h
+        sub = result.cache.results[k] if isinstance(result.cache, StackedRun) else None
+        cells.append(_cell_trace(
+            layer, cell, arrays, None if start is None else start[k0:k0 + n],
+            (seq, *own), inputs, mask, training, direction, sub, sequence=seq,
+            name=f"{layer.name}/{cell.name}"))
+        # the next cell reads this one's states h, in input order
+        inputs, k0 = cells[-1].input_order("h"), k0 + n
+    return _trace_rnn.StackedTrace(layer.name, cells, outputs, cells[0].inputs, cells[0].mask,
+                                   layer.go_backwards, result.backend)
+
+
+def _cell_trace(layer, cell, arrays, start, outputs, inputs, mask, training, direction, result,
+                sequence=None, name=None):
+    """A `Trace` (LSTM cell) or `CellTrace` (GRU, SimpleRNN) of `cell`, run by `layer`.
+
+    `result`: the cell's own `RunResult` (None inside the step-by-step stacked loop).
+    """
+    sequence = result.outputs if sequence is None else sequence
+    backend = getattr(result, "backend", "reference")
+    if not isinstance(cell, LSTMCell):
+        return _trace_rnn.cell_trace(layer, cell, arrays, start, outputs, inputs, mask, training,
+                                     direction, backend, sequence, name)
+    B, _, H = arrays["h"].shape
+    if start is None:
+        h0 = c0 = np.zeros((B, H), arrays["h"].dtype)
+    else:
+        h0, c0 = (np.asarray(s, arrays["h"].dtype) for s in start)
+    dm, rm = (None, None) if result is None else _dropout_masks(result.cache.cache)
+    return Trace(
+        layer_name=name or layer.name, **{k: arrays[k] for k in ARRAYS}, sequence=sequence,
+        inputs=np.asarray(inputs, layer.dtype),
+        mask=None if mask is None else np.asarray(mask).astype(bool), initial_state=[h0, c0],
+        outputs=outputs, go_backwards=layer.go_backwards,
+        zero_output_for_mask=layer.zero_output_for_mask, training=training,
+        backend=backend, dropout_mask=dm, recurrent_dropout_mask=rm, direction=direction,
+    )
 
 
 def _start_states(subs, saved, initial_state):
@@ -348,21 +366,3 @@ def _own_outputs(layer, result):
     """What `layer` returned for its `RunResult`, as `RNN.forward` packs it."""
     output = result.outputs if layer.return_sequences else result.last_output
     return (output, *result.states) if layer.return_state else output
-
-
-def _one_direction(layer, result, start, outputs, inputs, mask, training, direction="forward"):
-    g = _kernels.gates_from_cache(result)  # the kernel's or the reference's cache
-    B, _, H = g["h"].shape
-    if start is None:
-        h0 = c0 = np.zeros((B, H), g["h"].dtype)
-    else:
-        h0, c0 = (np.asarray(s, g["h"].dtype) for s in start)
-    dm, rm = _dropout_masks(result.cache)
-    return Trace(
-        layer_name=layer.name, i=g["i"], f=g["f"], g=g["g"], o=g["o"], c=g["c"], h=g["h"],
-        sequence=result.outputs, inputs=np.asarray(inputs, layer.dtype),
-        mask=None if mask is None else np.asarray(mask).astype(bool), initial_state=[h0, c0],
-        outputs=outputs, go_backwards=layer.go_backwards,
-        zero_output_for_mask=layer.zero_output_for_mask, training=training,
-        backend=result.backend, dropout_mask=dm, recurrent_dropout_mask=rm, direction=direction,
-    )
