@@ -23,6 +23,11 @@ os.environ.setdefault("LSTMKIT_BACKGROUND_COMPILE", "0")
 ROOT = pathlib.Path(__file__).resolve().parent
 SRC = ROOT / "src"
 
+# tests/compat's example scripts are run by tests/compat/test_compat.py, each in a temporary
+# folder; `--doctest-modules` would import them, which runs them in the repository root.
+collect_ignore = [str(p) for p in (ROOT / "tests" / "compat").glob("*.py")
+                  if not p.name.startswith("test_")]
+
 # Optional packages -> the extra that installs them.
 EXTRAS = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnx", "matplotlib": "viz"}
 # What in an example needs an optional package without naming it.
