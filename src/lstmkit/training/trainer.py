@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 
 import numpy as np
 
@@ -31,8 +30,14 @@ def _prepare(model, first_batch):
         model._ensure_built(first_batch)
 
 
-def _callback_list(model, callbacks, **params):
-    return _callbacks.CallbackList(list(callbacks or []), model=model, **params)
+def _callback_list(model, callbacks, verbose, **params):
+    """The callbacks of evaluate or predict, with Keras's progress bar unless verbose=0
+    ("auto": the bar on a terminal, one plain line in a pipe or a file, as `fit`)."""
+    verbose = _progbar.resolve_verbose(verbose)
+    cbs = list(callbacks or [])
+    if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
+        cbs.append(_callbacks.ProgbarLogger(verbose=verbose))
+    return _callbacks.CallbackList(cbs, model=model, verbose=verbose, **params)
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -48,8 +53,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     if not batches:
         raise ValueError("predict got 0 samples")
     _prepare(model, batches[0])
-    start = time.perf_counter()
-    cb = _callback_list(model, callbacks, steps=len(batches), verbose=verbose)
+    cb = _callback_list(model, callbacks, verbose, steps=len(batches))
     cb.on_predict_begin()
     chunks = []
     # Every batch sees one set of weights, whatever other threads publish.
@@ -61,8 +65,6 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             cb.on_predict_batch_end(step, {"outputs": out})
     cb.on_predict_end()
     flat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
-    if verbose in (1, 2):
-        _print_summary_line(len(chunks), start, {}, verbose)
     return model._pack_outputs(flat)
 
 
@@ -192,23 +194,13 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     seq = _data.is_batch_sequence(x)
     batch_size = _data.check_batch_size(batch_size)
     state = _state(model, x[0][0] if seq else x, None if seq else batch_size)
-    start = time.perf_counter()
     source = _data.make_source(model, x, y, sample_weight, batch_size)
     steps = _data.check_steps(steps, source.steps)
-    cb = _callback_list(model, callbacks, steps=steps, verbose=verbose)
+    cb = _callback_list(model, callbacks, verbose, steps=steps)
     cb.on_test_begin()
     logs = _evaluate_source(model, state, source, steps, cb)
     cb.on_test_end(dict(logs))
-    if verbose in (1, 2):  # "auto" stays quiet (Keras would print): scripts and tests
-        _print_summary_line(steps, start, logs, verbose)
     return _format(state, logs, return_dict)
-
-
-def _print_summary_line(steps, start, logs, verbose):
-    """Keras's last progress line (see `_progbar`): the bar on a terminal, plain elsewhere."""
-    bar = _progbar.Progbar(steps, verbose)
-    bar.start = start
-    bar.update(steps, logs, finalize=True)
 
 
 def _format(state, logs, return_dict):
