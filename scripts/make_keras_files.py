@@ -202,26 +202,50 @@ def _save(K, model, path, fmt):
         model.save(path)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def start(argv, description):
+    """The flavour from the command line, its Keras module `K` (seeded), the writer's
+    record for MANIFEST.json, and the manifest as it stands: (flavour, K, writer, manifest)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("flavour", choices=("keras3", "tfkeras2"))
-    args = parser.parse_args(argv)
-    if args.flavour == "keras3":
+    flavour = parser.parse_args(argv).flavour
+    if flavour == "keras3":
         import keras as K
 
-        formats = KERAS3_FORMATS
         writer = {"library": "keras", "version": K.__version__, "backend": K.backend.backend()}
     else:
-        import tf_keras as K
-
-        formats = TFKERAS2_FORMATS
         import tensorflow as tf
+        import tf_keras as K
 
         writer = {"library": "tf_keras", "version": K.__version__, "tensorflow": tf.__version__}
     K.utils.set_random_seed(1)
     OUT.mkdir(parents=True, exist_ok=True)
     manifest_path = OUT / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return flavour, K, writer, manifest
+
+
+def save_formats(K, model, name, fmts, flavour, writer, manifest) -> list:
+    """Write `model` as `<flavour>_<name>.<ext>` in each of `fmts`, listed in `manifest`
+    beside its data file `<flavour>_<name>.npz`; returns the paths."""
+    stem, paths = f"{flavour}_{name}", []
+    for fmt in fmts:
+        ext = {"keras_npz": "keras"}.get(fmt, fmt)
+        path = OUT / f"{stem}.{ext}"
+        _save(K, model, str(path), fmt)
+        manifest[path.name] = {"model": name, "format": fmt, "data": f"{stem}.npz",
+                               "flavour": flavour, **writer}
+        print(f"{path.name}: {path.stat().st_size} bytes", file=sys.stderr)
+        paths.append(path)
+    return paths
+
+
+def write_manifest(manifest):
+    (OUT / "MANIFEST.json").write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+
+
+def main(argv=None):
+    flavour, K, writer, manifest = start(argv, __doc__.splitlines()[0])
+    formats = KERAS3_FORMATS if flavour == "keras3" else TFKERAS2_FORMATS
     cwd = os.getcwd()
     os.chdir(OUT)  # the Lambda writes its marker here when traced and run; removed below
     try:
@@ -241,19 +265,12 @@ def main(argv=None):
         finally:
             os.chdir(cwd)
             (OUT / LAMBDA_MARKER).unlink(missing_ok=True)
-        stem = f"{args.flavour}_{name}"
         arrays = {f"x_{k}": v for k, v in x.items()} if isinstance(x, dict) else {"x": x}
         ys = y if isinstance(y, list) else [y]
         arrays.update({"y": ys[0]} if len(ys) == 1 else {f"y_{j}": v for j, v in enumerate(ys)})
-        np.savez(OUT / f"{stem}.npz", **arrays)
-        for fmt in fmts:
-            ext = {"keras_npz": "keras"}.get(fmt, fmt)
-            path = OUT / f"{stem}.{ext}"
-            _save(K, model, str(path), fmt)
-            manifest[path.name] = {"model": name, "format": fmt, "data": f"{stem}.npz",
-                                   "flavour": args.flavour, **writer}
-            print(f"{path.name}: {path.stat().st_size} bytes", file=sys.stderr)
-    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+        np.savez(OUT / f"{flavour}_{name}.npz", **arrays)
+        save_formats(K, model, name, fmts, flavour, writer, manifest)
+    write_manifest(manifest)
 
 
 if __name__ == "__main__":

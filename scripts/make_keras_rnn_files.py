@@ -15,15 +15,13 @@ converter (`hdf5_format._convert_rnn_weights`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
 import sys
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_keras_files import OUT, _randomize, _save  # noqa: E402
+import make_keras_files as base  # noqa: E402
 
 KERAS3_FORMATS = {"gru_family": ("keras", "h5"), "rnn_cells": ("keras", "h5")}
 TFKERAS2_FORMATS = {"gru_family": ("h5", "keras"), "rnn_cells": ("h5", "keras"),
@@ -78,42 +76,21 @@ def build_models(K, flavour):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("flavour", choices=("keras3", "tfkeras2"))
-    args = parser.parse_args(argv)
-    if args.flavour == "keras3":
-        import keras as K
-        formats = KERAS3_FORMATS
-        writer = {"library": "keras", "version": K.__version__, "backend": K.backend.backend()}
-    else:
-        import tensorflow as tf
-        import tf_keras as K
-        formats = TFKERAS2_FORMATS
-        writer = {"library": "tf_keras", "version": K.__version__, "tensorflow": tf.__version__}
-    K.utils.set_random_seed(1)
-    manifest_path = OUT / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    models = build_models(K, args.flavour)
+    flavour, K, writer, manifest = base.start(argv, __doc__.splitlines()[0])
+    formats = KERAS3_FORMATS if flavour == "keras3" else TFKERAS2_FORMATS
+    models = build_models(K, flavour)
     for i, (name, fmts) in enumerate(formats.items()):
         model, x = models[name]
-        _randomize(model, 300 + i)
-        stem = f"{args.flavour}_{name}"
-        paths = []
-        for fmt in fmts:
-            path = OUT / f"{stem}.{fmt}"
-            _save(K, model, str(path), fmt)
-            paths.append(path)
-            manifest[path.name] = {"model": name, "format": fmt, "data": f"{stem}.npz",
-                                   "flavour": args.flavour, **writer}
-            print(f"{path.name}: {path.stat().st_size} bytes", file=sys.stderr)
+        base._randomize(model, 300 + i)
+        paths = base.save_formats(K, model, name, fmts, flavour, writer, manifest)
         twin = getattr(model, "twin", None)
         if twin is not None:  # tf_keras converts the cuDNN layout while loading
             twin.load_weights(str(paths[0]))
             y = twin.predict(x, verbose=0)
         else:
             y = model.predict(x, verbose=0)
-        np.savez(OUT / f"{stem}.npz", x=x, y=y)
-    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+        np.savez(base.OUT / f"{flavour}_{name}.npz", x=x, y=y)
+    base.write_manifest(manifest)
 
 
 if __name__ == "__main__":

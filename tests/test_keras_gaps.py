@@ -136,6 +136,42 @@ def test_sequential_with_an_input_runs_other_lengths_too_a_functional_model_does
         theirs.predict(x, verbose=0)
 
 
+def _subclassed_model(k):
+    class Forecast(k.Model):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder = k.layers.LSTM(units, return_sequences=True)
+            self.states = k.layers.LSTM(units, return_state=True)
+            self.head = k.layers.Dense(1)
+
+        def call(self, inputs, training=None):
+            h, _, _ = self.states(self.encoder(inputs, training=training))
+            return self.head(h)
+
+    return Forecast(4, name="forecast")
+
+
+@pytest.mark.parametrize("how", ["unbuilt", "call", "predict"])
+def test_subclassed_model_summary_shows_the_built_shapes_as_keras(how, monkeypatch):
+    """Keras shows a subclassed model's layers with the output shape for the shape each
+    was built with ("?" and "0 (unbuilt)" before): a call, or fit/predict on a batch."""
+    keras = _keras()
+    monkeypatch.setenv("COLUMNS", "80")
+    ours, theirs = _pair(_subclassed_model, keras)
+    x = RNG.normal(size=(6, 5, 3)).astype("float32")
+    if how == "call":
+        ours(x[:2])
+        keras_call(theirs, x[:2])
+    elif how == "predict":
+        ours.predict(x, verbose=0)
+        with quiet():
+            theirs.predict(x, verbose=0)
+    text = _text(ours)
+    assert text == _text(theirs, keras)
+    expected = {"unbuilt": "0 (unbuilt)", "call": "((2, 4), (2, 4), (2,", "predict": "(6, 5, 4)"}
+    assert expected[how] in text and ("?" in text) == (how == "unbuilt")
+
+
 # -- 2. symbolic .input / .output ----------------------------------------------------------------
 def _seq2seq(k):
     enc_in = k.Input((None, 4))

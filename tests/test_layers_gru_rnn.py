@@ -12,7 +12,7 @@ import pytest
 import lstmkit as lk
 from _oracle import keras as _keras
 from _oracle import quiet, to_numpy, to_torch
-from lstmkit.layers import lstm_cell as lk_lstm_cell
+from lstmkit.layers import recurrent_cell as lk_recurrent_cell
 
 KERAS_NUMPY2_WARNING = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -224,7 +224,7 @@ def test_dropout_matches_keras_with_the_same_masks(monkeypatch, kind, kwargs, ba
 
     book = MaskBook(seed=7)
     monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
-    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
+    monkeypatch.setattr(lk_recurrent_cell, "dropout_mask", book.lstmkit_dropout)
     k_layer, l_layer = _pair(kind, kwargs, backend=backend)
     if "implementation" in kwargs:
         l_layer.cell.implementation = kwargs["implementation"]

@@ -210,7 +210,7 @@ def test_sequential_builds_from_data_and_input_shape():
 def test_summary_lists_layers_params_and_backend(capsys):
     keras = _keras()
     ours, theirs = _encdec_pair(keras)
-    ours.predict([np.zeros((1, 5, 3), "float32"), np.zeros((1, 2, 2), "float32")])
+    ours.predict([np.zeros((1, 5, 3), "float32"), np.zeros((1, 2, 2), "float32")], verbose=0)
     ours.summary()
     text = capsys.readouterr().out
     assert 'Model: "encdec"' in text and "Connected to" in text

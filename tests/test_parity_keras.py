@@ -26,7 +26,7 @@ import pytest
 
 import lstmkit as lk
 from _oracle import keras as _keras
-from lstmkit.layers import lstm_cell as lk_lstm_cell
+from lstmkit.layers import recurrent_cell as lk_recurrent_cell
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = json.loads((DATA / "golden_lstm.json").read_text())
@@ -228,7 +228,7 @@ def test_dropout_training_matches_keras_with_the_same_masks(monkeypatch, kwargs,
 
     book = MaskBook(seed=len(kwargs) + n_masks)
     monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
-    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
+    monkeypatch.setattr(lk_recurrent_cell, "dropout_mask", book.lstmkit_dropout)
     rng = np.random.default_rng(5)
     x = rng.normal(size=(3, 6, 4)).astype("float32")
     mask = None if mask_name is None else np.array(GOLDEN["masks"][mask_name], bool)
@@ -267,7 +267,7 @@ def test_bidirectional_dropout_matches_keras_with_the_same_masks(monkeypatch, kw
 
     book = MaskBook(seed=n_masks)
     monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
-    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
+    monkeypatch.setattr(lk_recurrent_cell, "dropout_mask", book.lstmkit_dropout)
     rng = np.random.default_rng(8)
     x = rng.normal(size=(3, 6, 4)).astype("float32")
     mask = np.array(GOLDEN["masks"]["holes"], bool)
@@ -290,13 +290,13 @@ def test_bidirectional_dropout_matches_keras_with_the_same_masks(monkeypatch, kw
 def test_dropout_one_mask_per_call_shared_across_time(monkeypatch):
     """Unpatched draws: a new mask each call, one mask (B, D) for all steps of a call."""
     seen = []
-    real = lk_lstm_cell.dropout_mask
+    real = lk_recurrent_cell.dropout_mask
 
     def spy(rng, shape, rate, dtype):
         seen.append(real(rng, shape, rate, dtype))
         return seen[-1]
 
-    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", spy)
+    monkeypatch.setattr(lk_recurrent_cell, "dropout_mask", spy)
     layer = lk.layers.LSTM(3, dropout=0.5, seed=1, return_sequences=True)
     x = np.ones((4, 5, 6), "float32")
     a = layer(x, training=True)

@@ -85,6 +85,59 @@ def test_term_dumb_is_plain():
     _check_plain(_through_pty(FIT, TERM="dumb"))
 
 
+# evaluate and predict with Keras's default verbose="auto", in lstmkit or in Keras (`lib`)
+EVALUATE_PREDICT = """
+import numpy as np, {lib} as lib
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(40, 5, 2)).astype("float32"), rng.normal(size=(40, 1)).astype("float32")
+model = lib.Sequential([lib.Input((5, 2)), lib.layers.LSTM(3), lib.layers.Dense(1)])
+model.compile("adam", "mse", metrics=["mae"])
+for verbose in {verboses}:
+    print("evaluate", flush=True)
+    model.evaluate(x, y, batch_size=8, **verbose)
+    print("predict", flush=True)
+    model.predict(x, batch_size=8, **verbose)
+"""
+
+
+def _shown(out):
+    """The lines a reader sees at the end (each after its last redraw), with the numbers
+    that differ between runs (times, losses) as placeholders."""
+    out = re.sub(r"\x1b\[\d+m", "", out).replace("\b", "")
+    lines = [line.split("\r")[-1].rstrip() for line in out.split("\n")]
+    lines = [re.sub(r"\d+(us|ms|s)/step", "T/step", line) for line in lines if line]
+    return [re.sub(r": \d+\.\d+(e[-+]\d+)?", ": V", re.sub(r" \d+s ", " Ns ", line))
+            for line in lines]
+
+
+@pytest.fixture(scope="module")
+def keras_on_a_terminal():
+    """Keras 3's output on a pseudo-terminal: verbose="auto" (its bar), then verbose=2."""
+    pytest.importorskip("keras")
+    code = EVALUATE_PREDICT.format(lib="keras", verboses="({}, {'verbose': 2})")
+    return _shown(_through_pty(code, TERM="xterm", KERAS_BACKEND="torch"))
+
+
+def test_evaluate_predict_auto_through_a_pipe_is_kerass_verbose_2_line(keras_on_a_terminal):
+    code = EVALUATE_PREDICT.format(lib="lstmkit", verboses="({},)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout and "\x1b" not in result.stdout, repr(result.stdout)
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"5/5 - \d+s - \d+(us|ms|s)/step - loss: \S+ - mae: \S+", lines[1])
+    assert _shown(result.stdout) == keras_on_a_terminal[4:] == [
+        "evaluate", "5/5 - Ns - T/step - loss: V - mae: V", "predict", "5/5 - Ns - T/step"]
+
+
+def test_evaluate_predict_auto_on_a_terminal_draws_kerass_bar(keras_on_a_terminal):
+    out = _through_pty(EVALUATE_PREDICT.format(lib="lstmkit", verboses="({},)"), TERM="xterm")
+    assert "\x1b[32m" in out and out.count("\r") >= 2, repr(out)
+    assert _shown(out) == keras_on_a_terminal[:4] == [
+        "evaluate", "5/5 ━━━━━━━━━━━━━━━━━━━━ Ns T/step - loss: V - mae: V",
+        "predict", "5/5 ━━━━━━━━━━━━━━━━━━━━ Ns T/step"]
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True

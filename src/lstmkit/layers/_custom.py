@@ -58,6 +58,19 @@ def marks_built(build):
     return wrapper
 
 
+def records_build_shape(build):
+    """`build` that keeps the shape it was given as `layer._build_input_shape`: the
+    summary of a subclassed model shows `compute_output_shape` of it, as Keras's build
+    wrapper keeps `_build_shapes_dict` for its summary."""
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        shape = args[0] if args else kwargs.get("input_shape")
+        if shape is not None:
+            self._build_input_shape = shape
+        return build(self, *args, **kwargs)
+    return wrapper
+
+
 def call_params(cls):
     """(names of `call`'s parameters, whether it takes **kwargs), cached per class."""
     found = _PARAMS.get(cls)

@@ -153,6 +153,8 @@ class Layer:
         cls._traced = _custom.uses_tape(cls, Layer)
         if cls._traced and "build" in vars(cls):  # Keras marks a layer built after build()
             cls.build = _custom.marks_built(vars(cls)["build"])
+        if "build" in vars(cls):
+            cls.build = _custom.records_build_shape(vars(cls)["build"])
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -271,6 +273,7 @@ class Layer:
         return int(sum(w.value.size for w in self.weights))
 
     # -- life cycle ------------------------------------------------------------------
+    @_custom.records_build_shape
     def build(self, input_shape=None):
         self.built = True
 

@@ -23,10 +23,9 @@ from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import reference_rnn as _rr
 from .. import regularizers as _regularizers
-from . import lstm_cell as _lstm_cell
 from .base import Layer
+from .cell_rnn import CellRNN, cell_kwargs, check_use_cudnn
 from .recurrent_cell import RecurrentCell, cell_config
-from .rnn import RNN
 
 _INIT_KEYS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
 _REG_KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer")
@@ -55,6 +54,7 @@ class GRUCell(RecurrentCell, Layer):
 
     #: the fused kernel (`kernels.cells`) that runs this cell's sequences
     kernel_kind = "GRU"
+    dropout_gates = 3  # z, r, h: one mask each in implementation 1
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -81,23 +81,6 @@ class GRUCell(RecurrentCell, Layer):
         H = self.units
         self._build_weights(input_shape, 3 * H, (2, 3 * H) if self.reset_after else (3 * H,))
 
-    def make_dropout_masks(self, batch_size, training):
-        """(input mask, recurrent mask): None, (B, .) shared, or (3, B, .) per gate."""
-        use_dm = training and 0.0 < self.dropout < 1.0
-        use_rm = training and 0.0 < self.recurrent_dropout < 1.0
-        if not (use_dm or use_rm):
-            return None, None
-        rng = self.seed_generator.next()
-        per_gate = (3,) if self.implementation == 1 else ()
-        dm = rm = None
-        if use_dm:
-            dm = _lstm_cell.dropout_mask(rng, per_gate + (batch_size, self.input_dim),
-                                         self.dropout, self.dtype)
-        if use_rm:
-            rm = _lstm_cell.dropout_mask(rng, per_gate + (batch_size, self.units),
-                                         self.recurrent_dropout, self.dtype)
-        return dm, rm
-
     def step_fns(self, masks) -> _rr.StepFns:
         return _rr.gru_step_fns(
             self.kernel.value, self.recurrent_kernel.value,
@@ -116,7 +99,7 @@ class GRUCell(RecurrentCell, Layer):
         return config
 
 
-class GRU(RNN):
+class GRU(CellRNN):
     """Gated Recurrent Unit layer, Keras 3's arguments (`GRUCell`'s plus `RNN`'s).
 
     Args:
@@ -131,6 +114,8 @@ class GRU(RNN):
     Call: `layer(inputs (B, T, D), initial_state=[h0], mask=(B, T) bool, training=False)`.
     """
 
+    cell_keys = (*CELL_KEYS, "implementation")
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
@@ -139,12 +124,6 @@ class GRU(RNN):
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, reset_after=True,
                  use_cudnn="auto", zero_output_for_mask=False, backend=None, **kwargs):
-        cell_kwargs = {k: kwargs.pop(k) for k in ("implementation", "_keras2_activations")
-                       if k in kwargs}
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                f"Invalid value received for argument `use_cudnn`. Expected one of "
-                f"{{'auto', True, False}}. Received: use_cudnn={use_cudnn!r}")
         cell = GRUCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -153,27 +132,12 @@ class GRU(RNN):
             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, reset_after=reset_after,
-            seed=seed, name="gru_cell", dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), **cell_kwargs)
-        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+            seed=seed, name="gru_cell", **cell_kwargs(kwargs))
+        super().__init__(cell, activity_regularizer, return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll,
                          zero_output_for_mask=zero_output_for_mask, backend=backend, **kwargs)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.use_cudnn = use_cudnn
+        self.use_cudnn = check_use_cudnn(use_cudnn)
 
     def get_config(self):
         return cell_config(self, CELL_KEYS, "kernel_constraint")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-def _cell_property(key):
-    return property(lambda self: getattr(self.cell, key),
-                    doc=f"The cell's `{key}` (Keras exposes the cell's arguments on the layer).")
-
-
-for _key in (*CELL_KEYS, "kernel", "recurrent_kernel", "bias", "input_dim", "implementation"):
-    if _key != "units":
-        setattr(GRU, _key, _cell_property(_key))

@@ -25,21 +25,21 @@ Example:
 from __future__ import annotations
 
 from .. import regularizers as _regularizers
+from .cell_rnn import CellRNN, cell_kwargs, check_use_cudnn
 from .lstm_cell import LSTMCell
-from .rnn import RNN, RNNCache
+from .rnn import RNNCache
 
 LSTMCache = RNNCache  # the name `LSTM.forward`'s cache had before RNN was factored out
 
-_CELL_ARGS = (
-    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+CELL_KEYS = (
+    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
     "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
     "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
-    "bias_constraint", "dropout", "recurrent_dropout", "seed", "implementation",
-    "_keras2_activations",
+    "bias_constraint", "dropout", "recurrent_dropout", "seed",
 )
 
 
-class LSTM(RNN):
+class LSTM(CellRNN):
     """Long Short-Term Memory layer (Hochreiter & Schmidhuber, 1997), Keras 3's arguments.
 
     Args:
@@ -61,6 +61,8 @@ class LSTM(RNN):
     Call: `layer(inputs (B, T, D), initial_state=[h0, c0], mask=(B, T) bool, training=False)`.
     """
 
+    cell_keys = (*CELL_KEYS, "implementation")
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
@@ -69,13 +71,6 @@ class LSTM(RNN):
                  dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False,
                  use_cudnn="auto", zero_output_for_mask=False, backend=None, **kwargs):
-        cell_kwargs = {k: kwargs.pop(k) for k in ("implementation", "_keras2_activations")
-                       if k in kwargs}
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                f"Invalid value received for argument `use_cudnn`. Expected one of "
-                f"{{'auto', True, False}}. Received: use_cudnn={use_cudnn!r}"
-            )
         cell = LSTMCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -85,19 +80,12 @@ class LSTM(RNN):
             kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint, dropout=dropout,
             recurrent_dropout=recurrent_dropout, seed=seed, name="lstm_cell",
-            dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs,
-        )
-        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+            **cell_kwargs(kwargs))
+        super().__init__(cell, activity_regularizer, return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll,
                          zero_output_for_mask=zero_output_for_mask, backend=backend, **kwargs)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.use_cudnn = use_cudnn
-
-    # Keras exposes the cell's arguments on the layer.
-    def __getattr__(self, name):
-        if name in _CELL_ARGS + ("units", "kernel", "recurrent_kernel", "bias", "input_dim"):
-            return getattr(self.__dict__["cell"], name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.use_cudnn = check_use_cudnn(use_cudnn)
 
     # -- config ----------------------------------------------------------------------
     def get_config(self):
@@ -118,7 +106,3 @@ class LSTM(RNN):
             order.remove(key)
             order.insert(order.index(before), key)
         return {k: config[k] for k in order}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -3,7 +3,8 @@ reference loop (`reference_rnn`) for the `RNN` layer.
 
 A cell class mixes in `RecurrentCell` and defines `step_fns(masks)` (its step with
 the weights bound, `reference_rnn.StepFns`) and `make_dropout_masks(batch, training)`.
-`LSTMCell` overrides `run_sequence` with the fused kernels.
+`LSTMCell` overrides `run_sequence` with the fused kernels. The argument checks
+(`units`, dropout rates, a step's inputs and states) are here once for every cell.
 
 Example:
     >>> import numpy as np
@@ -24,8 +25,30 @@ from .. import reference_rnn as _rr
 from .. import regularizers as _regularizers
 from ..utils import SeedGenerator
 from .base import check_array
-from .lstm_cell import _rate, _units
-from .rnn import RunResult, _flatten, state_sizes
+from .rnn import RunResult, _flatten, _state_names, state_sizes
+
+
+def _rate(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(min(1.0, max(0.0, value)))  # Keras clips the rate
+
+
+def _units(units):
+    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `units`, expected a positive integer, "
+            f"got {units!r}."
+        )
+    return int(units)
+
+
+def dropout_mask(rng, shape, rate, dtype):
+    """Inverted dropout on ones: kept units are 1 / (1 - rate), dropped are 0."""
+    if rate >= 1.0:
+        return np.zeros(shape, dtype)
+    keep = rng.random(shape) >= rate
+    return (keep / (1.0 - rate)).astype(dtype)
 
 
 def cell_config(layer, cell_keys, activity_before) -> dict:
@@ -80,13 +103,14 @@ class RecurrentCell:
         self.output_size = self.units
         self.kernel = self.recurrent_kernel = self.bias = None
 
-    def _build_weights(self, input_shape, width: int, bias_shape: tuple) -> None:
+    def _build_weights(self, input_shape, width: int, bias_shape: tuple, bias_init=None):
         """kernel (D, width), recurrent_kernel (H, width) and, with use_bias, bias
-        `bias_shape`, under the layer's Keras paths; then the cell is built."""
+        `bias_shape` (from `bias_init`, default the bias_initializer), under the layer's
+        Keras paths; then the cell is built."""
         input_dim = input_shape[-1]
         self._check_built(input_dim)
         prefix = getattr(self, "_path_prefix", self.name)
-        self._weights = []
+        self._weights = []  # building again makes new weights, never a second set
         self.kernel = self.add_weight(
             "kernel", (input_dim, width), self.kernel_initializer, self.kernel_regularizer,
             self.kernel_constraint, path=f"{prefix}/kernel")
@@ -95,11 +119,42 @@ class RecurrentCell:
             self.recurrent_regularizer, self.recurrent_constraint,
             path=f"{prefix}/recurrent_kernel")
         if self.use_bias:
-            self.bias = self.add_weight("bias", bias_shape, self.bias_initializer,
+            init = self.bias_initializer if bias_init is None else bias_init
+            self.bias = self.add_weight("bias", bias_shape, init,
                                         self.bias_regularizer, self.bias_constraint,
                                         path=f"{prefix}/bias")
         self.input_dim = int(input_dim)
         self.built = True
+
+    #: gates with a dropout mask each in implementation 1 (LSTM 4, GRU 3)
+    dropout_gates = 1
+
+    def _applies_rate(self, rate) -> bool:
+        # LSTMCell.call and GRUCell.call apply a mask only when `0 < rate < 1`: a rate of 1
+        # drops nothing there (SimpleRNNCell overrides this).
+        return 0.0 < rate < 1.0
+
+    def make_dropout_masks(self, batch_size, training):
+        """(input mask, recurrent mask) for one call, None where unused; drawn once a call
+        and shared across time (Keras's DropoutRNNCell).
+
+        (B, D) and (B, H); with implementation 1 (which recurrent dropout forces), one
+        mask per gate: (gates, B, D) and (gates, B, H).
+        """
+        use_dm = training and self._applies_rate(self.dropout)
+        use_rm = training and self._applies_rate(self.recurrent_dropout)
+        if not (use_dm or use_rm):
+            return None, None
+        rng = self.seed_generator.next()
+        per_gate = (self.dropout_gates,) if getattr(self, "implementation", 2) == 1 else ()
+        dm = rm = None
+        if use_dm:
+            dm = dropout_mask(rng, per_gate + (batch_size, self.input_dim), self.dropout,
+                              self.dtype)
+        if use_rm:
+            rm = dropout_mask(rng, per_gate + (batch_size, self.units), self.recurrent_dropout,
+                              self.dtype)
+        return dm, rm
 
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
@@ -179,6 +234,13 @@ class RecurrentCell:
 
     def call(self, inputs, states, training=False):
         """One step: returns (output, new_states) as the Keras cell does."""
+        flat = self._check_step(inputs, states)
+        out, new, _ = self.step_fns(self.make_dropout_masks(len(inputs), training)).forward(
+            inputs, flat)
+        return out, new
+
+    def _check_step(self, inputs, states) -> list:
+        """The flat states of one step on inputs (B, D), checked: one (B, size) array each."""
         B, D = inputs.shape
         if D != self.input_dim:
             raise ValueError(
@@ -186,15 +248,17 @@ class RecurrentCell:
                 f"axis -1 of input shape to have value {self.input_dim}, but received input "
                 f"with shape {inputs.shape}"
             )
-        sizes = state_sizes(self)
+        sizes, names = state_sizes(self), _state_names(self)
         flat = _flatten(states) if isinstance(states, (list, tuple)) else [states]
         if len(flat) != len(sizes):
-            raise ValueError(f"Layer {self.name!r} expects {len(sizes)} states, got {len(flat)}")
+            each = f"(batch, {sizes[0]})" if len(set(sizes)) == 1 else f"(batch, {sizes})"
+            raise ValueError(
+                f"Layer {self.name!r} expects states as a list of {len(sizes)} arrays "
+                f"[{', '.join(names)}], each {each}; got {len(flat)}")
         flat = [check_array(s, self.dtype, "states") for s in flat]
-        for s, size in zip(flat, sizes):
-            if s.shape != (B, size):
+        for s, size, name in zip(flat, sizes, names):
+            if s.shape != (B, size):  # nothing is silently broadcast
                 raise ValueError(
-                    f"A state of layer {self.name!r} must have shape (batch, units) = "
+                    f"State {name} of layer {self.name!r} must have shape (batch, units) = "
                     f"{(B, size)}, got {s.shape}")
-        out, new, _ = self.step_fns(self.make_dropout_masks(B, training)).forward(inputs, flat)
-        return out, new
+        return flat

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from .. import activations as _activations
 from .. import reference_rnn as _rr
-from .. import regularizers as _regularizers
-from . import lstm_cell as _lstm_cell
 from .base import Layer
-from .gru import _CON_KEYS, _INIT_KEYS, _REG_KEYS, _cell_property, _ser
+from .cell_rnn import CellRNN, cell_kwargs
+from .gru import _CON_KEYS, _INIT_KEYS, _REG_KEYS, _ser
 from .recurrent_cell import RecurrentCell, cell_config
-from .rnn import RNN
 
 CELL_KEYS = ("units", "activation", "use_bias", *_INIT_KEYS, *_REG_KEYS, *_CON_KEYS, "dropout",
              "recurrent_dropout", "seed")
@@ -50,23 +48,8 @@ class SimpleRNNCell(RecurrentCell, Layer):
     def build(self, input_shape):
         self._build_weights(input_shape, self.units, (self.units,))
 
-    def make_dropout_masks(self, batch_size, training):
-        """(input mask (B, D), recurrent mask (B, H)), None where unused.
-
-        SimpleRNNCell.call applies a mask whenever its rate is above 0 (a rate of 1 drops all).
-        """
-        use_dm, use_rm = training and self.dropout > 0, training and self.recurrent_dropout > 0
-        if not (use_dm or use_rm):
-            return None, None
-        rng = self.seed_generator.next()
-        dm = rm = None
-        if use_dm:
-            dm = _lstm_cell.dropout_mask(rng, (batch_size, self.input_dim), self.dropout,
-                                         self.dtype)
-        if use_rm:
-            rm = _lstm_cell.dropout_mask(rng, (batch_size, self.units), self.recurrent_dropout,
-                                         self.dtype)
-        return dm, rm
+    def _applies_rate(self, rate) -> bool:
+        return rate > 0  # SimpleRNNCell.call applies any rate above 0 (a rate of 1 drops all)
 
     def step_fns(self, masks) -> _rr.StepFns:
         return _rr.simple_rnn_step_fns(
@@ -84,7 +67,7 @@ class SimpleRNNCell(RecurrentCell, Layer):
         return config
 
 
-class SimpleRNN(RNN):
+class SimpleRNN(CellRNN):
     """Fully-connected RNN whose output is fed back as input; Keras 3's arguments.
 
     Args: as `SimpleRNNCell`, plus activity_regularizer and `RNN`'s (return_sequences,
@@ -92,6 +75,8 @@ class SimpleRNN(RNN):
 
     Call: `layer(inputs (B, T, D), initial_state=[h0], mask=(B, T) bool, training=False)`.
     """
+
+    cell_keys = CELL_KEYS
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -101,7 +86,6 @@ class SimpleRNN(RNN):
                  recurrent_dropout=0.0, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, seed=None,
                  zero_output_for_mask=False, backend=None, **kwargs):
-        cell_kwargs = {k: kwargs.pop(k) for k in ("_keras2_activations",) if k in kwargs}
         cell = SimpleRNNCell(
             units, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
@@ -110,21 +94,12 @@ class SimpleRNN(RNN):
             kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint, dropout=dropout,
             recurrent_dropout=recurrent_dropout, seed=seed, name="simple_rnn_cell",
-            dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
-        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+            **cell_kwargs(kwargs, cell_only=("_keras2_activations",)))
+        super().__init__(cell, activity_regularizer, return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll,
                          zero_output_for_mask=zero_output_for_mask, backend=backend, **kwargs)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
 
     def get_config(self):
         # Keras's SimpleRNN.get_config leaves out the seed (its cell's config has it)
         return cell_config(self, CELL_KEYS[:-1], "kernel_constraint")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-for _key in (*CELL_KEYS, "kernel", "recurrent_kernel", "bias", "input_dim"):
-    if _key != "units":
-        setattr(SimpleRNN, _key, _cell_property(_key))

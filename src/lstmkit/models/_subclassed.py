@@ -43,6 +43,13 @@ def inject_functional(cls, model_cls, functional_cls):
     cls.__bases__ = tuple(functional_cls if b is model_cls else b for b in cls.__bases__)
 
 
+def _unknown_batch(shape):
+    """`shape` (or each of a list of shapes) with None for its batch size."""
+    if shape and isinstance(shape[0], (list, tuple)):
+        return type(shape)(_unknown_batch(s) for s in shape)
+    return (None, *tuple(shape)[1:])
+
+
 class SubclassedModel:
     """What `lk.Model` does for a subclass with its own `call` (mixed into `Model`)."""
 
@@ -85,6 +92,11 @@ class SubclassedModel:
         multi = isinstance(input_shape, list) and input_shape and isinstance(
             input_shape[0], (list, tuple))
         self._ensure_built([zeros(s) for s in input_shape] if multi else zeros(input_shape))
+        if (input_shape[0] if multi else input_shape)[0] is None:
+            for layer in self.layers:  # built on a batch of 1 for an unknown batch size
+                shape = getattr(layer, "_build_input_shape", None)
+                if shape is not None:
+                    layer._build_input_shape = _unknown_batch(shape)
 
     def _standardize_inputs(self, x) -> list:
         if isinstance(x, dict):
@@ -112,8 +124,8 @@ class SubclassedModel:
                              f"or call build(input_shape), first")
         arrays = self._standardize_inputs(x)
         self._multi_input = isinstance(x, (list, tuple))
-        first = [a[:1] for a in arrays]
-        out, _ = _traced.traced_forward(self, first if self._multi_input else first[0],
+        # the whole first batch, so that the layers keep its shape as Keras's do (summary)
+        out, _ = _traced.traced_forward(self, arrays if self._multi_input else arrays[0],
                                         training=False, keep_cache=False)
         self._multi_output = isinstance(out, (list, tuple))
         self.inputs = [KerasTensor((None, *a.shape[1:]), a.dtype) for a in arrays]

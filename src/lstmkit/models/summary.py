@@ -25,6 +25,27 @@ def _shape_text(layer, model):
     return _fmt(outs.shape)
 
 
+def _built_shape_text(layer):
+    """A layer outside any graph (in a subclassed model): the output shape for the shape it
+    was built with, as Keras's summary shows it (keras/src/utils/summary_utils.py); "?"
+    when it was never built or cannot tell its output shape."""
+    shape = getattr(layer, "_build_input_shape", None)
+    if not layer.built or shape is None:
+        return "?"
+    try:
+        out = layer.compute_output_shape(shape)
+    except NotImplementedError:
+        return "?"
+    if _is_shape(out):
+        return _fmt(out)
+    text = ", ".join(_fmt(s) for s in out)
+    return f"[{text}]" if isinstance(out, list) else f"({text})"
+
+
+def _is_shape(value) -> bool:
+    return all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
 def _fmt(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
         ",)" if len(shape) == 1 else ")")
@@ -75,18 +96,21 @@ def _sequential_like(model) -> bool:
 
 
 def summary_text(model, line_length=None) -> str:
+    from .model import Functional
     from .sequential import Sequential
     sequential = isinstance(model, Sequential)
+    # a subclass of lk.Model with its own `call`: no graph, the layers its `call` uses
+    subclassed = not sequential and not isinstance(model, Functional)
     # An unbuilt Sequential (no Input, not called yet): Keras prints "?" and "0 (unbuilt)".
     unbuilt = sequential and not model.built and model._input_layer is None
     if sequential and not unbuilt:
         model._ensure_built()
-    chain = sequential or _sequential_like(model)
+    chain = sequential or subclassed or _sequential_like(model)
     rows = []
     layers = model.layers
     for layer in layers:
-        if unbuilt:
-            shape = "?"
+        if unbuilt or subclassed:
+            shape = _built_shape_text(layer) if subclassed else "?"
             params = f"{_params(layer):,}" if layer.built else "0 (unbuilt)"
         else:
             shape, params = _shape_text(layer, model), f"{_params(layer):,}"
@@ -131,7 +155,7 @@ def summary_text(model, line_length=None) -> str:
         out += line(row)
         out.append(border("├", "┼", "┤", "─") if i < len(rows) - 1 else
                    border("└", "┴", "┘", "─"))
-    if unbuilt:
+    if unbuilt or subclassed:
         weights = [w for layer in layers if layer.built for w in layer.weights]
         trainable_weights = [w for w in weights if w.trainable]
     else:

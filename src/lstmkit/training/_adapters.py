@@ -1,4 +1,5 @@
-"""Arrays for `fit` / `evaluate`: checks, validation split, class weights, batches.
+"""The data of `fit` / `evaluate` / `predict`: argument checks, validation split, class
+weights, batches.
 
 Follows keras/src/trainers/data_adapters: `validation_split` keeps the last
 fraction of the samples (before any shuffling) for validation; class weights
@@ -174,3 +175,122 @@ class SequenceSource:
         hook = getattr(self.sequence, "on_epoch_end", None)
         if callable(hook):
             hook()
+
+
+# -- the arguments of fit / evaluate / predict, checked as Keras does -------------------------
+def check_batch_size(batch_size) -> int:
+    """`batch_size` as an int (Keras's default 32 for None)."""
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
+            batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def check_steps(steps, available, what="steps") -> int:
+    """How many batches to run: `steps` (at most `available`), else all of them."""
+    if steps is None:
+        return available
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"{what} must be a positive int or None, got {steps!r}")
+    return min(int(steps), available)
+
+
+def inputs_targets(model, x, y, sample_weight):
+    """(xs, ys, sample weights): lists of arrays, one per model input / output, checked."""
+    if x is None:
+        raise ValueError("Pass the input data x")
+    xs = as_arrays(x, len(model.inputs), "input", model.input_names)
+    if y is None:
+        raise ValueError("Pass the targets y: this model trains on (x, y) pairs")
+    ys = as_arrays(y, len(model.outputs), "output", model.output_names)
+    sw = None
+    if isinstance(sample_weight, dict):
+        sample_weight = [sample_weight.get(name) for name in model.output_names]
+    if isinstance(sample_weight, (list, tuple)) and len(model.outputs) > 1 and \
+            len(sample_weight) == len(model.outputs) and not np.isscalar(sample_weight[0]):
+        # one weight array per output (None for unweighted), as Keras accepts
+        sw = [None if w is None else np.asarray(w, np.float32) for w in sample_weight]
+    elif sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float32)
+    num_samples(xs, ys, sw)
+    return xs, ys, sw
+
+
+def make_source(model, x, y, sample_weight, batch_size, what="x"):
+    """A batch source for arrays or for a PyDataset-like sequence."""
+    if is_batch_sequence(x):
+        if y is not None or sample_weight is not None:
+            raise ValueError(f"When `{what}` is a batch sequence, its items carry the targets: "
+                             "pass y=None and sample_weight=None")
+        return SequenceSource(x, lambda bx, by, bsw=None: inputs_targets(model, bx, by, bsw))
+    return ArraySource(*inputs_targets(model, x, y, sample_weight), batch_size)
+
+
+def fit_sources(model, x, y, sample_weight, batch_size, validation_data, validation_split,
+                validation_batch_size, class_weight):
+    """(training source, validation source or None) for `fit`'s data arguments."""
+    source = make_source(model, x, y, sample_weight, batch_size)
+    val = None
+    if validation_data is not None:
+        if is_batch_sequence(validation_data):
+            val = make_source(model, validation_data, None, None, batch_size, "validation_data")
+        else:
+            vx, vy, vsw = unpack_validation_data(validation_data)
+            val = make_source(model, vx, vy, vsw, validation_batch_size or batch_size)
+    elif validation_split:
+        if not isinstance(source, ArraySource):
+            raise ValueError("`validation_split` is only supported for arrays; pass "
+                             "validation_data for a batch sequence")
+        train, held = split_validation(source.xs, source.ys, source.sw, validation_split)
+        source = ArraySource(*train, batch_size)
+        val = ArraySource(*held, validation_batch_size or batch_size)
+    if class_weight is not None:
+        if not isinstance(source, ArraySource):
+            raise ValueError("`class_weight` needs arrays; weight the batches of a sequence "
+                             "with sample weights")
+        if len(source.ys) > 1:
+            raise ValueError("`class_weight` is only supported for Models with a single output.")
+        if source.sw is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+        source.sw = class_weight_to_sample_weights(source.ys[0], class_weight)
+    return source, val
+
+
+def _slice(x, index):
+    if isinstance(x, (list, tuple)):
+        return [_slice(v, index) for v in x]
+    if isinstance(x, dict):
+        return {k: _slice(v, index) for k, v in x.items()}
+    return None if x is None else np.asarray(x)[index]
+
+
+def _predict_samples(x):
+    if isinstance(x, dict):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        sizes = {np.shape(v)[0] for v in x}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"All inputs must have the same number of samples, got {sorted(sizes)}")
+        return sizes.pop()
+    return np.shape(x)[0]
+
+
+def first_batch(x, batch_size=None):
+    """The first `batch_size` samples of `x` (array, list or dict; all of it for None)."""
+    return x if batch_size is None or x is None else _slice(x, slice(0, batch_size))
+
+
+def predict_batches(x, batch_size, steps) -> list:
+    """`predict`'s input batches, as the model takes them: from arrays (a list or dict of
+    arrays for several inputs) or a PyDataset-like sequence of `(x,)` or `x` items."""
+    if is_batch_sequence(x):
+        items = [x[i] for i in range(check_steps(steps, len(x)))]
+        return [item[0] if isinstance(item, tuple) else item for item in items]
+    batch_size = check_batch_size(batch_size)
+    n = _predict_samples(x)
+    starts = range(0, n, batch_size)
+    return [_slice(x, slice(start, start + batch_size))
+            for start in starts[:check_steps(steps, len(starts))]]

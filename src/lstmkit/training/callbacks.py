@@ -363,6 +363,7 @@ class ProgbarLogger(Callback):
     `3/10 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - loss: 0.6931` in place. In a pipe or a file,
     and with verbose=2, each epoch is one plain line:
     `Epoch 1/3 - 10/10 - 0s - 2ms/step - loss: 0.6931 - val_loss: 0.7012`.
+    `evaluate` and `predict` get the same bar without the epoch (`10/10 - 0s - 2ms/step`).
     """
 
     def __init__(self, verbose=1, stream=None):
@@ -371,21 +372,40 @@ class ProgbarLogger(Callback):
         self.stream = stream
         self._bar = None
 
+    def _start(self, prefix=""):
+        self._bar = _progbar.Progbar(self.params.get("steps") or 1, self.verbose,
+                                     self.stream or sys.stdout, prefix=prefix)
+
     def on_epoch_begin(self, epoch, logs=None):
-        stream = self.stream or sys.stdout
         epochs = self.params.get("epochs", 1)
-        self._bar = _progbar.Progbar(self.params.get("steps") or 1, self.verbose, stream,
-                                     prefix=f"Epoch {epoch + 1}/{epochs} - ")
+        self._start(prefix=f"Epoch {epoch + 1}/{epochs} - ")
         if self._bar.dynamic:
             self._bar.write(f"Epoch {epoch + 1}/{epochs}\n")
 
+    def on_test_begin(self, logs=None):
+        self._start()
+
+    on_predict_begin = on_test_begin
+
     def on_train_batch_end(self, batch, logs=None):
-        # The last batch is drawn by on_epoch_end, with the validation metrics.
+        # The last batch is drawn by on_epoch_end (with the validation metrics), on_test_end
+        # or on_predict_end.
         if batch + 1 < self._bar.target:
             self._bar.update(batch + 1, logs, finalize=False)
 
+    on_test_batch_end = on_train_batch_end
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.on_train_batch_end(batch)  # its logs hold the outputs: no metrics to show
+
     def on_epoch_end(self, epoch, logs=None):
         self._bar.update(self._bar.target, logs, finalize=True)
+
+    def on_test_end(self, logs=None):
+        self._bar.update(self._bar.target, logs, finalize=True)
+
+    def on_predict_end(self, logs=None):
+        self._bar.update(self._bar.target, None, finalize=True)
 
 
 def _fmt(value):

@@ -1,4 +1,5 @@
-"""What `compile` stores: optimizer, per-output losses and weights, metrics and their names.
+"""`compile` and what it stores: optimizer, per-output losses and weights, metrics and their
+names; `compile_from_config` for `load_model(compile=True)`.
 
 Names follow keras/src/trainers/compile_utils.py: one output logs "loss" and each
 metric under the string it was given ("accuracy", "mae"); several outputs log
@@ -227,3 +228,67 @@ def warn_no_effect(keras_only):
         default, why = NO_EFFECT[name]
         if value != default:
             _config.warn_no_effect("compile", name, value, why, stacklevel=4)
+
+
+# -- compile: what model.compile and load_model(compile=True) call -------------------------
+def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+            weighted_metrics=None, **keras_only):
+    """Configure training: `model.compile(optimizer="adam", loss="mse", metrics=["mae"])`.
+
+    `run_eagerly`, `jit_compile`, `steps_per_execution` and `auto_scale_loss` are accepted;
+    a value other than Keras's default gives a one-time UserWarning
+    (see `compile_state.NO_EFFECT`).
+    """
+    warn_no_effect(keras_only)
+    model._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                               "metrics": metrics, "weighted_metrics": weighted_metrics}
+    model._compile_state = None
+    if getattr(model, "built", False):
+        model._compile_state = CompileState(model, optimizer, loss, loss_weights, metrics,
+                                            weighted_metrics)
+        model.optimizer = model._compile_state.optimizer
+    else:  # a Sequential without an input shape: validate names now, finish on first data
+        model.optimizer = _optimizers.get(optimizer)
+        model._compile_args["optimizer"] = model.optimizer
+        for spec in (loss if isinstance(loss, (list, tuple)) else [loss]):
+            if spec is not None and not isinstance(spec, dict):
+                _losses.get(spec)
+    model.compiled = True
+
+
+def compile_from_config(model, compile_config):
+    """Compile `model` from Keras's saved `compile_config` (what `load_model(compile=True)` does).
+
+    Accepts the optimizer entry (any module: torch or TensorFlow Keras) and loss / metric
+    names or Keras entries; returns False when the config is empty (nothing to compile).
+    """
+    if not compile_config:
+        return False
+
+    def loss_spec(spec):
+        if isinstance(spec, dict) and "class_name" in spec:
+            return _losses.get(spec)
+        if isinstance(spec, list):
+            return [loss_spec(s) for s in spec]
+        if isinstance(spec, dict):
+            return {k: loss_spec(v) for k, v in spec.items()}
+        return spec
+
+    def metric_spec(spec):
+        if isinstance(spec, list):
+            return [metric_spec(s) for s in spec]
+        if isinstance(spec, dict) and "class_name" in spec:
+            config = spec.get("config")
+            return config.get("name") if isinstance(config, dict) else config
+        if isinstance(spec, dict):
+            return {k: metric_spec(v) for k, v in spec.items()}
+        return spec
+
+    opt = compile_config.get("optimizer") or "rmsprop"
+    if isinstance(opt, dict):
+        opt = _optimizers.deserialize(opt)
+    compile(model, optimizer=opt, loss=loss_spec(compile_config.get("loss")),
+            loss_weights=compile_config.get("loss_weights"),
+            metrics=metric_spec(compile_config.get("metrics")),
+            weighted_metrics=metric_spec(compile_config.get("weighted_metrics")))
+    return True
