@@ -157,3 +157,23 @@ def test_config_sizes_bound_what_is_read(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         lk.models.load_model(bad)
     assert time.monotonic() - t < 10
+
+
+def test_relative_paths_follow_the_callers_directory(tmp_path, monkeypatch):
+    """The helper is started once and reused; a relative path still means the caller's
+    current directory at the time of the load (tests/compat's scripts save and load
+    `model_checkpoint.weights.h5` from their own folder)."""
+    model = lk.Sequential([lk.Input((4, 3)), lk.layers.LSTM(2)])
+    lk.models.load_model(os.path.join(os.path.dirname(__file__), "data", "keras_files",
+                                      "keras3_classifier.keras"))  # the helper starts here
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        weights = [np.full(w.shape, len(folder) + ord(folder), "float32")
+                   for w in model.get_weights()]
+        model.set_weights(weights)
+        model.save_weights("relative.weights.h5")
+        model.set_weights([np.zeros_like(w) for w in weights])
+        model.load_weights("relative.weights.h5")
+        for got, want in zip(model.get_weights(), weights):
+            np.testing.assert_array_equal(got, want)

@@ -178,11 +178,12 @@ def serve() -> None:  # pragma: no cover - runs in the helper process
     send(out, b"H", os.getpid())
     while True:
         try:
-            _, (name, args, memory) = receive(reader)
+            _, (name, args, memory, cwd) = receive(reader)
         except EOFError:
             return
         _limit_memory(memory)
         try:
+            os.chdir(cwd)  # relative paths mean what they mean to the caller, now
             kind, value = b"R", _function(name)(*args)
         except (ValueError, OSError) as err:
             kind, value = b"E", [type(err).__name__, str(err)]
@@ -306,7 +307,7 @@ def run_isolated(fn, *args, what: str = "file", size: int = 0, memory: int | Non
             helper = _start()
         deadline = time.monotonic() + timeout
         try:
-            send(helper.stdin, b"Q", [_name(fn), list(args), memory])
+            send(helper.stdin, b"Q", [_name(fn), list(args), memory, os.getcwd()])
             kind, value = receive(_Reader(helper.stdout, deadline))
         except TimeoutError:
             _stop(kill=True)
