@@ -65,6 +65,10 @@ def test_order_declines_when_sorting_spares_nothing():
 def test_active_rows_is_one_past_the_last_running_row():
     mask = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0]], np.uint8)  # (T, B)
     np.testing.assert_array_equal(_forward.active_rows(mask), [2, 1, 0, 2])
+    np.testing.assert_array_equal(_forward.rows_per_step(mask, 4, 3, True), [2, 1, 0, 2])
+    np.testing.assert_array_equal(_forward.rows_per_step(mask, 4, 3, False), [3, 3, 3, 3])
+    full = np.ones((4, 3), np.uint8)  # nothing to spare
+    np.testing.assert_array_equal(_forward.rows_per_step(full, 4, 3, True), [3, 3, 3, 3])
 
 
 def test_sorting_spares_the_padded_steps():
@@ -89,13 +93,22 @@ def test_padded_batches_match_the_reference(dtype, side, go_backwards, shards):
         _check(call._replace(zero_output_for_mask=True, return_sequences=False), shards)
 
 
-def test_rows_on_the_packed_and_joint_paths():
-    """Large enough for the packed recurrent product and for joint [x_t | h] steps."""
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("shards", [1, 2])
+def test_rows_on_the_packed_and_joint_paths(go_backwards, shards):
+    """Large enough for the packed recurrent product and for joint [x_t | h] steps: the
+    reference's results, and the very bits of a call that computes every row at every
+    step (here: the same rows unsorted, after one more row that runs to the end)."""
     lengths = np.random.default_rng(3).integers(5, 41, size=32)
     for D, H in ((16, 64), (64, 256)):
-        _check(_call(np.float32, 32, 40, D, H, _padding(lengths, 40, "right")), 1)
-        _check(_call(np.float32, 32, 40, D, H, _padding(lengths, 40, "right"),
-                     go_backwards=True), 2)
+        call = _call(np.float32, 33, 40, D, H, _padding(list(lengths) + [40], 40, "right"),
+                     go_backwards=go_backwards)
+        every_row = _run.forward(call)  # the last row runs every step: nothing is skipped
+        call = call.rows(0, 32)
+        assert _ragged.order(call.mask, shards) is not None
+        _check(call, shards)
+        for got, want in zip(_shard.forward(call, shards=shards)[:4], every_row):
+            np.testing.assert_array_equal(got, want[:32])
 
 
 @settings(max_examples=30, deadline=None)

@@ -101,8 +101,7 @@ def _small_pass(Z, zr, bias, C, S, act, t, cur, nxt, gs, gm, ga, tc, train, nb):
 
 
 #: Padded inference skips the rows past each step's last unmasked row when that spares at
-#: least this fraction of the row-steps (the input products then run per step, on the rows
-#: that run, instead of as one GEMM over every row).
+#: least this fraction of the row-steps (sorting the rows costs a copy of x and outputs).
 RAGGED_SAVING = 0.125
 
 
@@ -120,6 +119,20 @@ def active_rows(mask):
                 nbs[t] = b + 1
                 break
     return nbs
+
+
+@njit(cache=True, nogil=True)
+def rows_per_step(mask, T, B, skip):
+    """(T,) int: the rows [0, n) each step computes: all B, or with `skip` (a masked
+    inference call whose step products run packed) `active_rows`, when that spares
+    RAGGED_SAVING of the row-steps. Packed products compute each row on its own, so the
+    rows computed get the bits they get in a call that computes every row (training,
+    `lk.trace`). mask (T, B) uint8 (size 0 without a mask: then skip is False)."""
+    if skip:
+        counted = active_rows(mask)
+        if counted.sum() <= (1 - RAGGED_SAVING) * T * B:
+            return counted
+    return np.full(T, B, np.int64)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -143,30 +156,22 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
         else (2, B, H) used alternately.
     out (B, T, H) outputs (written when `return_sequences`); last (B, H) the last output.
 
-    Masked inference computes each step for rows [0, active_rows[t]) only ("ragged"),
-    when that spares RAGGED_SAVING of the row-steps: the rows after them hold their state.
+    Masked inference computes each step's product and gates for rows [0, nbs[t]) only,
+    the rows after them holding their state (`rows_per_step`).
     """
     T, B, D = X.shape
     H, G4 = R.shape
     has_mask = mask.size > 0
-    nbs = np.full(T, B, np.int64)  # the rows each step computes
-    ragged = False
-    if has_mask and not train and rmode == 0 and not z_ready:
-        counted = active_rows(mask)
-        ragged = counted.sum() <= (1 - RAGGED_SAVING) * T * B
-        if ragged:
-            nbs = counted
-    Kp = np.empty(0, Z.dtype)  # the kernel packed for per-step input products (ragged)
     if joint:  # [kernel; recurrent_kernel] (D + H, 4H), packed once for all steps
         _gemm.pack_rows(K, Wp, D + H, 0)
         _gemm.pack_rows(R, Wp, D + H, D)
         XH = _gemm.aligned_empty(B * (D + H), Z).reshape((B, D + H))  # the step's [x_t | h]
-    elif ragged:  # each step's input projection for its own rows, in the loop
-        Kp = _gemm.packed_for(K, B, T)
     elif not z_ready:  # all steps' input projections in one GEMM, (T*B, D) @ (D, 4H)
         _gemm.product(X.reshape((T * B, D)), K, Z.reshape((T * B, G4)))
     # The recurrent kernel packed once for all steps' products (see `_gemm`), or size 0.
     Rp = _gemm.packed_for(R, B, T) if rmode != 2 and not joint else np.empty(0, Z.dtype)
+    nbs = rows_per_step(mask, T, B, has_mask and not train and rmode == 0 and not z_ready
+                        and (joint or Rp.size > 0))
     # Scratch buffers, sized 0 when this call does not use them (a small call pays for
     # every allocation).
     small = H < SMALL_H
@@ -205,9 +210,8 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
             h = S[cur]
         if nb == 0:
             pass  # every row holds its state (the mask below)
-        elif ragged and not joint:  # rmode 0: rows [0, nb) only
-            _gemm.step_product(X[t, :nb], K, Kp, Z[tz, :nb], t % 2 == 1)
-            _gemm.step_product(S[cur, :nb], R, Rp, zr[:nb], t % 2 == 1)
+        elif nb < B and not joint:  # rmode 0 and Rp packed (`rows_per_step`): rows [0, nb)
+            _gemm.matmul(S[cur, :nb], Rp, zr[:nb], t % 2 == 1)
         elif joint:
             for b in range(nb):
                 for j in range(D):

@@ -247,16 +247,21 @@ def matmul_tn(a, packed, c):
 
 
 @njit(cache=True, nogil=True)
+def pays(M, K, N, steps=1):
+    """Whether `steps` products (M, K) @ (K, N) with one right matrix run packed rather
+    than by BLAS, by this ISA's `THRESHOLDS` (N must also be `supported`)."""
+    macs = M * K * N
+    return (macs >= LIMITS.packed_macs
+            or (M > 1 and steps >= LIMITS.steps and macs >= LIMITS.step_macs)
+            or (M == 1 and steps >= LIMITS.one_row_steps))
+
+
+@njit(cache=True, nogil=True)
 def packed_for(w, M, steps=1):
     """w (K, N) packed for `steps` products with M-row left matrices; size 0 when BLAS
     serves them."""
     K, N = w.shape
-    if not supported(w, N):
-        return np.empty(0, w.dtype)
-    macs = M * K * N
-    if not (macs >= LIMITS.packed_macs
-            or (M > 1 and steps >= LIMITS.steps and macs >= LIMITS.step_macs)
-            or (M == 1 and steps >= LIMITS.one_row_steps)):
+    if not supported(w, N) or not pays(M, K, N, steps):
         return np.empty(0, w.dtype)
     packed = aligned_empty(K * N, w)
     pack(w, packed)
@@ -282,6 +287,14 @@ def product(a, w, c):
 def whole_vectors(N: int, dtype) -> bool:
     """`supported` from Python: whether N columns of dtype are whole vectors."""
     return N % ISA.lanes(np.dtype(dtype).itemsize) == 0
+
+
+def steps_packed(B: int, T: int, D: int, H: int, dtype) -> bool:
+    """Whether the T steps of a forward of B rows run packed products: joint steps
+    (`joint_steps`), or h @ recurrent_kernel on the packed path (`_forward.forward_loop`)."""
+    if not whole_vectors(4 * H, dtype):
+        return False
+    return joint_steps(B, D, H, dtype) or pays(B, H, 4 * H, T)
 
 
 def joint_steps(B: int, D: int, H: int, dtype) -> bool:

@@ -2,9 +2,10 @@
 rows still running.
 
 At inference the forward loop computes a masked step for rows [0, r) only, where r is
-one past the last row not masked at that step (`_forward.active_rows`): rows after it
-hold their state. With padding (each row's valid steps first, or last, as
-`Masking` / `Embedding(mask_zero=True)` give for padded sequences), sorting the rows by
+one past the last row not masked at that step (`_forward.rows_per_step`; where the steps'
+products run packed, `_gemm.steps_packed`): rows after it hold their state. With padding
+(each row's valid steps first, or last, as `Masking` / `Embedding(mask_zero=True)` give
+for padded sequences), sorting the rows by
 their number of valid steps, longest first, makes the rows still running at every step
 a leading block, in either direction (`go_backwards` meets the padding first, and its
 rows join the block one by one). This is what onnxruntime's `sequence_lens` and
