@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _config
 from .. import reference as _ref
-from . import _parallel, _ragged, _run
+from . import _gemm, _parallel, _ragged, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
 from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
@@ -143,8 +143,10 @@ def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = 
     H = call.recurrent_kernel.shape[0]
     n = n_shards(B, H) if shards is None else shards
     rows = None
-    if call.mask is not None and not call.train:
-        rows = _ragged.order(call.mask, n)
+    if call.mask is not None and not call.train:  # padded inference: the kernel may skip rows
+        T, D = call.x.shape[1:]
+        if _gemm.steps_packed(B // n, T, D, H, call.x.dtype):
+            rows = _ragged.order(call.mask, n)
     if rows is None:
         return _forward_shards(call, n, _bounds(B, n), compiling)
     out, last, h, c, _ = _forward_shards(call.take(rows), n, _ragged.shard_bounds(B, n),
