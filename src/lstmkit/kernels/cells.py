@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -34,16 +33,17 @@ from .. import reference as _ref
 class CellRun(NamedTuple):
     """A fused run (arrays of `outputs` in processing order, batch-major)."""
 
-    outputs: np.ndarray  # (B, T, H)
+    outputs: np.ndarray | None  # (B, T, H), or None when not asked for
+    last: np.ndarray  # (B, H) the last output
     states: list  # [h_T]
-    cache: object  # KernelCache, or None at inference
+    cache: object  # KernelCache or ShardedCache, or None at inference
 
 
 class KernelCache(NamedTuple):
     """What backward (and `lk.trace`) needs, time-major, in processing order."""
 
     kind: str
-    X: np.ndarray  # (T, B, D) inputs, dropout not applied
+    X: np.ndarray  # (T, B, D) inputs, times a shared dropout mask (not a per-gate one)
     S: np.ndarray  # (T+1, B, H) states, S[0] = h0
     gates: tuple  # GRU: Zs, Rs, HHs, RH (T, B, H) each; SimpleRNN: ()
     kernel: np.ndarray
@@ -97,68 +97,120 @@ def _contiguous(a):
 
 
 def _input_projection(X, kernel, bias_in, dropout_mask, n_gates):
-    """XZ (T, B, nH) = (X * mask) @ kernel + bias, one GEMM (three with per-gate masks)."""
+    """XZ (T, B, nH) = (X * mask) @ kernel + bias with one mask per gate (GRU
+    implementation 1): one GEMM per gate. (`_gru.forward_call` does the other cases.)"""
     T, B, D = X.shape
-    if dropout_mask is None or dropout_mask.ndim == 2:
-        Xd = X if dropout_mask is None else X * dropout_mask  # (T, B, D)
-        XZ = _gemm(Xd.reshape(T * B, D), kernel).reshape(T, B, kernel.shape[1])
-    else:  # one mask per gate (GRU implementation 1)
-        H = kernel.shape[1] // n_gates
-        XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
-        for k in range(n_gates):
-            cols = slice(k * H, (k + 1) * H)
-            XZ[:, :, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D),
-                                   kernel[:, cols]).reshape(T, B, H)
+    H = kernel.shape[1] // n_gates
+    XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
+    for k in range(n_gates):
+        cols = slice(k * H, (k + 1) * H)
+        XZ[:, :, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D),
+                               kernel[:, cols]).reshape(T, B, H)
     if bias_in is not None:
         XZ += bias_in
     return XZ
 
 
+class ShardedCache(NamedTuple):
+    """One `KernelCache` per shard of batch rows [start, stop) (`bounds`)."""
+
+    parts: list
+    bounds: list
+
+    def arrays(self) -> dict:
+        """`KernelCache.arrays` with the shards' rows joined."""
+        parts = [p.arrays() for p in self.parts]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _blas_may_thread(B, T, D, H, G, dtype) -> bool:
+    """Whether a call may give BLAS a product that OpenBLAS splits over threads: as
+    `_run.blas_may_thread`, products of whole vectors from PACKED_MACS up run packed."""
+    return (max(B * H, T * B * D) * G >= _gemm_module().PACKED_MACS
+            and not _gemm_module().whole_vectors(G, dtype))
+
+
+def _gemm_module():
+    from . import _gemm as g
+
+    return g
+
+
 def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True, mask=None,
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
-                keep_cache=False) -> CellRun:
-    """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None."""
-    from . import _gru
+                keep_cache=False, return_sequences=True) -> CellRun:
+    """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None.
 
-    B, T, _ = x.shape
+    Outputs (B, T, H) in processing order, or None when neither `return_sequences` nor
+    `keep_cache`; `CellRun.last` is the last output either way."""
+    from . import _gru, _run, _shard
+
+    B, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dtype = x.dtype
-    X = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, D)
-    m = np.zeros(0, np.uint8) if mask is None else np.ascontiguousarray(mask.T, np.uint8)
-    if go_backwards:
-        X = np.ascontiguousarray(X[::-1])
-        m = m if mask is None else np.ascontiguousarray(m[::-1])
-    if mask is None:
-        m = m.reshape(0, 0)
+    gru = kind == "GRU"
+    n = 3 if gru else 1
+    e1, e2, e3, e2u8 = _run._empties(dtype)
     b_in = b_rec = None
     if bias is not None:
-        b_in, b_rec = (bias[0], bias[1]) if (kind == "GRU" and reset_after) else (bias, None)
-    n = 3 if kind == "GRU" else 1
-    XZ = _input_projection(X, kernel, b_in, dropout_mask, n)  # (T, B, nH)
-    S = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
-    S[0] = 0 if h0 is None else h0
-    out = np.empty((T, B, H), dtype)
-    R = np.ascontiguousarray(recurrent_kernel)
-    empty = np.zeros((0, 0, 0), dtype)
-    gates = ()
-    if kind == "GRU":
-        gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
-        b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
+        b_in, b_rec = (bias[0], bias[1]) if (gru and reset_after) else (bias, None)
+    per_gate = dropout_mask is not None and dropout_mask.ndim == 3
+    XZ_all = None
+    if per_gate:  # the input projection per gate, here; X stays without dropout
+        X = np.ascontiguousarray(x.transpose(1, 0, 2)[::-1 if go_backwards else 1])
+        XZ_all = _input_projection(X, kernel, b_in, dropout_mask, n)  # (T, B, nH)
+    if mask is not None:
+        mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
+    b_r = e1
+    if gru:
+        b_r = np.zeros(3 * H, dtype) if b_rec is None else _run._contiguous(b_rec, dtype, e1)
+    x = _run._contiguous(x, dtype, e3)
+    h0 = _run._contiguous(h0, dtype, e2)
+    K = _run._contiguous(kernel, dtype, e2)
+    R = _run._contiguous(recurrent_kernel, dtype, e2)
+    b_in = _run._contiguous(None if per_gate else b_in, dtype, e1)
+    want_seq = return_sequences or keep_cache
+    seq = np.empty((B, T, H), dtype) if want_seq else e3
+    last, h_T = np.empty((B, H), dtype), np.empty((B, H), dtype)
+    shards = _workers(B, B * H * n * H)
+    jobs, caches = [], []
+    for b0, b1 in _shard._bounds(B, shards):
+        rows = b1 - b0
+        X = np.empty((T, rows, D), dtype)
+        XZ = np.empty((T, rows, n * H), dtype) if XZ_all is None else \
+            np.ascontiguousarray(XZ_all[:, b0:b1])
+        S = np.empty((T + 1 if keep_cache else 2, rows, H), dtype)
+        out = np.empty((T if want_seq else 2, rows, H), dtype)
+        gates = tuple(np.empty((T, rows, H), dtype) if keep_cache and gru else e3
+                      for _ in range(4))
+        m = e2u8 if mask is None else np.empty((T, rows), np.uint8)
+        dm = e2 if dropout_mask is None or per_gate else dropout_mask[b0:b1]
+        jobs.append((x[b0:b1], K, R, b_in, b_r, h0[b0:b1] if h0.size else e2,
+                     e2u8 if mask is None else mask[b0:b1], _run._contiguous(dm, dtype, e2),
+                     per_gate, bool(go_backwards), gru, bool(reset_after), bool(keep_cache),
+                     bool(zero_output_for_mask), X, XZ, S, out, *gates, m,
+                     seq[b0:b1] if want_seq else e3, last[b0:b1], h_T[b0:b1]))
+        if keep_cache:
+            pdm = None if dropout_mask is None else dropout_mask[:, b0:b1] if per_gate \
+                else dropout_mask[b0:b1]
+            caches.append(KernelCache(kind, X, S, gates if gru else (), K, R, bias,
+                                      reset_after, m, pdm, go_backwards, zero_output_for_mask))
+    if shards > 1:
+        _shard._run_shards(_gru.forward_call, jobs)  # one BLAS thread each
+    elif _blas_may_thread(B, T, D, H, n * H, dtype):
+        from . import _blas
 
-    def loop(XZ, S, out, gates, m):
-        if kind == "GRU":
-            _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
-                                  zero_output_for_mask)
-        else:
-            _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
-
-    _sharded(loop, B, B * H * n * H, inputs=(XZ,), outputs=(S, out), gates=gates, mask=m)
-    h_T = S[T if keep_cache else T % 2].copy()
+        changed = _blas.single_thread_if_small(B * H * n * H)
+        try:
+            _gru.forward_call(*jobs[0])
+        finally:
+            _blas.restore_threads(changed)
+    else:
+        _gru.forward_call(*jobs[0])
     cache = None
     if keep_cache:
-        cache = KernelCache(kind, X, S, gates, kernel, R, bias, reset_after, m, dropout_mask,
-                            go_backwards, zero_output_for_mask)
-    return CellRun(np.ascontiguousarray(out.transpose(1, 0, 2)), [h_T], cache)
+        cache = caches[0] if shards == 1 else ShardedCache(caches, _shard._bounds(B, shards))
+    return CellRun(seq if want_seq else None, last, [h_T], cache)
 
 
 #: Per-step products of at least this many multiply-adds, with at least SHARD_ROWS rows per
@@ -174,45 +226,7 @@ def _workers(B, macs) -> int:
     return max(1, min(cpus or 1, B // SHARD_ROWS, 4))
 
 
-def _sharded(loop, B, macs, inputs, outputs, gates, mask, gates_are_inputs=False):
-    """loop(*inputs, *outputs, gates, mask) over all rows, or over batch shards in threads.
-
-    Every array is time-major (batch on axis 1); a shard runs on contiguous copies of its
-    rows (the loops need contiguous arrays) and its outputs are copied back.
-    """
-    from . import _blas
-
-    n = _workers(B, macs)
-    changed = _blas.single_thread_if_small(0 if n > 1 else macs)  # one BLAS thread per loop
-    try:
-        if n == 1:
-            loop(*inputs, *outputs, gates, mask)
-            return
-        bounds = np.linspace(0, B, n + 1).astype(int)
-
-        def rows(a, sl):
-            return a if a.size == 0 else np.ascontiguousarray(a[:, sl])
-
-        def shard(k):
-            sl = slice(bounds[k], bounds[k + 1])
-            outs = [rows(a, sl) for a in outputs]
-            gs = tuple(rows(g, sl) for g in gates)
-            loop(*(rows(a, sl) for a in inputs), *outs, gs, rows(mask, sl))
-            for a, part in zip(outputs, outs):
-                if a.size:
-                    a[:, sl] = part
-            if not gates_are_inputs:
-                for g, part in zip(gates, gs):
-                    if g.size:
-                        g[:, sl] = part
-
-        with ThreadPoolExecutor(n) as pool:
-            list(pool.map(shard, range(n)))
-    finally:
-        _blas.restore_threads(changed)
-
-
-def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
+def run_backward(cache, d_outputs=None, d_h=None):
     """Gradients of a `run_forward(..., keep_cache=True)`.
 
     Args:
@@ -222,7 +236,23 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     Returns:
         (dx (B, T, D) in input order, [d_h0], [d_kernel, d_recurrent_kernel(, d_bias)]).
     """
-    from . import _gru
+    if isinstance(cache, KernelCache):
+        return _backward(cache, d_outputs, d_h)
+    from . import _shard
+
+    rows = lambda a, b0, b1: None if a is None else a[b0:b1]  # noqa: E731
+    parts = _shard._run_shards(_backward, [
+        (part, rows(d_outputs, b0, b1), rows(d_h, b0, b1))
+        for part, (b0, b1) in zip(cache.parts, cache.bounds)])
+    dx = np.concatenate([p[0] for p in parts])
+    dh = np.concatenate([p[1][0] for p in parts])
+    grads = [sum(p[2][k] for p in parts) for k in range(len(parts[0][2]))]
+    return dx, [dh], grads
+
+
+def _backward(cache: KernelCache, d_outputs, d_h):
+    """`run_backward` of one shard."""
+    from . import _blas, _gru, _run
 
     X, S = cache.X, cache.S
     T, B, D = X.shape
@@ -231,39 +261,37 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     d_out = np.zeros((0, 0, 0), dtype) if d_outputs is None else np.ascontiguousarray(
         np.asarray(d_outputs, dtype).transpose(1, 0, 2))
     dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype)
-    n = 3 if cache.kind == "GRU" else 1
+    gru = cache.kind == "GRU"
+    n = 3 if gru else 1
     dA = np.empty((T, B, n * H), dtype)  # gradients of the input projections
-    dRec = np.empty((T, B, 3 * H), dtype) if cache.kind == "GRU" else np.empty((T, B, 0), dtype)
-    if d_out.size == 0:
-        d_out = np.zeros((T, B, H), dtype)  # one shape for every shard
-
-    def loop(S, d_out, dh, dA, dRec, gates, m):
-        dh2 = dh[0]  # (B, H): carried as (1, B, H) so that shards slice it on axis 1
-        if cache.kind == "GRU":
-            _gru.gru_backward_loop(S, *gates, cache.recurrent_kernel, m, d_out, dh2,
-                                   cache.reset_after, cache.zero_output_for_mask, dA, dRec)
+    dRec = np.empty((T, B, 3 * H if gru else 0), dtype)
+    changed = _blas_may_thread(B, T, D, H, n * H, dtype) and \
+        _blas.single_thread_if_small(B * H * n * H)
+    try:
+        if gru:
+            _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out,
+                                   dh, cache.reset_after, cache.zero_output_for_mask, dA, dRec)
         else:
-            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, m, d_out, dh2,
+            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
                                           cache.zero_output_for_mask, dA)
-
-    dh3 = dh[None]  # (1, B, H)
-    _sharded(loop, B, B * H * n * H, inputs=(S, d_out), outputs=(dh3, dA, dRec),
-             gates=cache.gates, mask=cache.mask, gates_are_inputs=True)
-    dh = dh3[0]
-    if cache.kind == "GRU":
-        left = S[:-1].reshape(T * B, H)
+    finally:
+        _blas.restore_threads(changed)
+    left = S[:-1].reshape(T * B, H)  # the state each step started from
+    if not gru:
+        dR = _run._weight_grad(left, dA.reshape(T * B, H))
+    elif cache.reset_after:
+        dR = _run._weight_grad(left, dRec.reshape(T * B, 3 * H))
+    else:  # the candidate's product is with r * h (kept in RH)
+        flat = dRec.reshape(T * B, 3 * H)
         dR = np.empty_like(cache.recurrent_kernel)
-        dR[:, :2 * H] = _gemm(left.T, dRec[:, :, :2 * H].reshape(T * B, 2 * H))
-        # the candidate's product: with h (reset_after) or with r * h (kept in RH)
-        left_h = left if cache.reset_after else cache.gates[3].reshape(T * B, H)
-        dR[:, 2 * H:] = _gemm(left_h.T, dRec[:, :, 2 * H:].reshape(T * B, H))
-    else:
-        dR = _gemm(S[:-1].reshape(T * B, H).T, dA.reshape(T * B, H))
+        dR[:, :2 * H] = _run._weight_grad(left, np.ascontiguousarray(flat[:, :2 * H]))
+        dR[:, 2 * H:] = _run._weight_grad(cache.gates[3].reshape(T * B, H),
+                                          np.ascontiguousarray(flat[:, 2 * H:]))
     dx, dK = _input_projection_backward(X, cache.kernel, dA, cache.dropout_mask, n)
     grads = [dK, dR]
     if cache.bias is not None:
         d_in = dA.sum(axis=(0, 1))
-        if cache.kind == "GRU" and cache.reset_after:
+        if gru and cache.reset_after:
             grads.append(np.stack([d_in, dRec.sum(axis=(0, 1))]))  # (2, 3H)
         else:
             grads.append(d_in)
@@ -273,14 +301,16 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
 
 
 def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
-    """(dX (T, B, D), d_kernel) of `_input_projection`."""
+    """(dX (T, B, D), d_kernel) of the input projection."""
+    from . import _run
+
     T, B, D = X.shape
     G = kernel.shape[1]
     flat = dA.reshape(T * B, G)
     if dropout_mask is None or dropout_mask.ndim == 2:
-        Xd = X if dropout_mask is None else X * dropout_mask
-        dK = _gemm(Xd.reshape(T * B, D).T, flat)
-        dX = _gemm(flat, kernel.T).reshape(T, B, D)
+        # X holds the inputs times a shared mask already (`_gru.forward_call`)
+        dK = _run._weight_grad(X.reshape(T * B, D), flat)
+        dX = _run._input_grad(flat, kernel).reshape(T, B, D)
         return (dX if dropout_mask is None else dX * dropout_mask), dK
     H = G // n_gates
     dK = np.empty_like(kernel)

@@ -101,6 +101,11 @@ class RecurrentCell:
         self.input_dim = int(input_dim)
         self.built = True
 
+    def _all_weights(self):
+        """Own weights: a cell has no sublayers (it defines `call`, so the base class would
+        look for tracked sublayers on every call, as for a custom layer)."""
+        return list(self._weights)
+
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
 
@@ -125,7 +130,7 @@ class RecurrentCell:
                     f"{reason}. Use backend='auto' or 'reference' (or use_cudnn='auto').")
             if reason is None:
                 return self._run_kernel(x, states, masks, mask, go_backwards,
-                                        zero_output_for_mask, keep_cache)
+                                        zero_output_for_mask, keep_cache, return_sequences)
         step = self.step_fns(masks)
         if states is None:
             states = self.get_initial_state(B)
@@ -143,7 +148,7 @@ class RecurrentCell:
                                          masks[1])
 
     def _run_kernel(self, x, states, masks, mask, go_backwards, zero_output_for_mask,
-                    keep_cache):
+                    keep_cache, return_sequences=True):
         from ..kernels import cells as _cells
 
         run = _cells.run_forward(
@@ -151,8 +156,8 @@ class RecurrentCell:
             None if self.bias is None else self.bias.value, None if states is None else states[0],
             reset_after=getattr(self, "reset_after", False), mask=mask,
             go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
-            dropout_mask=masks[0], keep_cache=keep_cache)
-        return RunResult(run.outputs, run.outputs[:, -1], run.states, run.cache, "kernel")
+            dropout_mask=masks[0], keep_cache=keep_cache, return_sequences=return_sequences)
+        return RunResult(run.outputs, run.last, run.states, run.cache, "kernel")
 
     def run_sequence_backward(self, result: RunResult, d_seq, d_states, input_grad=True):
         """(dx (B, T, D), d_initial_states (flat), d_weights) for a `run_sequence` result."""
