@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import numpy as np
@@ -220,10 +219,13 @@ SHARD_ROWS = 8
 
 
 def _workers(B, macs) -> int:
+    """Shards for a batch of B rows whose per-step products take `macs` multiply-adds
+    (cores as `_shard._cores`: `LSTMKIT_NUM_THREADS`, else the process's CPUs)."""
     if macs < SHARD_MACS:
         return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, B // SHARD_ROWS, 4))
+    from . import _shard
+
+    return max(1, min(_shard._cores(), B // SHARD_ROWS, 4))
 
 
 def run_backward(cache, d_outputs=None, d_h=None):
