@@ -67,23 +67,28 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
     kept when `train` (else size 0); mask (T, B) uint8 or size 0.
 
     The recurrent kernel is packed once for all steps when that pays (`_gemm.packed_for`).
-    Each pass writes buffers it does not read (zb, rb, rec, hh): a store into an array the
-    loop reads would stop LLVM from vectorizing it (see `_forward._fused_pass`).
+    The activations run over flat buffers of all rows (B * 2H sigmoids, B * H tanh), so
+    that they fill vector registers whatever H; each pass writes buffers it does not read:
+    a store into an array the loop reads would stop LLVM from vectorizing it.
     """
     T, B, H3 = XZ.shape
     H = H3 // 3
+    H2 = 2 * H
     dt = XZ.dtype
     rows = B if reset_after else 0  # rz (reset_after) or rz2 (not) holds the first product
     rz = _gemm.aligned_empty(rows * H3, XZ).reshape((rows, H3))
-    zb = np.empty((B, H), dt)
-    rb = np.empty((B, H), dt)
+    rz2 = _gemm.aligned_empty((B - rows) * H2, XZ).reshape((B - rows, H2))
+    pre = np.empty(B * H2, dt)  # z and r pre-activations, row after row
+    act = np.empty((B, H2), dt)  # z (act[:, :H]) and r (act[:, H:])
+    act_flat = act.reshape(B * H2)
+    pre_h = np.empty(B * H, dt)  # the candidate's pre-activation
+    hh = np.empty((B, H), dt)
+    hh_flat = hh.reshape(B * H)
     rh = _gemm.aligned_empty(B * H, XZ).reshape((B, H))
     rec = _gemm.aligned_empty(B * H, XZ).reshape((B, H))
-    hh = np.empty((B, H), dt)
-    rz2 = _gemm.aligned_empty((B - rows) * 2 * H, XZ).reshape((B - rows, 2 * H))
     # reset_after: one product per step, h @ R; else h @ R[:, :2H], then (r * h) @ R[:, 2H:]
-    Rzr = R if reset_after else np.ascontiguousarray(R[:, :2 * H])
-    Rh = np.ascontiguousarray(R[:, 2 * H:])
+    Rzr = R if reset_after else np.ascontiguousarray(R[:, :H2])
+    Rh = np.ascontiguousarray(R[:, H2:])
     Rp = _gemm.packed_for(Rzr, B, T)  # packed once for all steps when that pays, else size 0
     Rhp = np.empty(0, dt) if reset_after else _gemm.packed_for(Rh, B, T)
     has_mask = mask.size > 0
@@ -95,28 +100,35 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
         if reset_after:
             _product(h, Rzr, Rp, rz, t % 2 == 1)
             for b in range(B):
-                for j in range(H):
-                    zb[b, j] = sigmoid(XZ[t, b, j] + (rz[b, j] + b_rec[j]))
-                    rb[b, j] = sigmoid(XZ[t, b, H + j] + (rz[b, H + j] + b_rec[H + j]))
-                for j in range(H):
-                    rec[b, j] = rz[b, 2 * H + j] + b_rec[2 * H + j]
-                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rb[b, j] * rec[b, j])
+                for j in range(H2):
+                    pre[b * H2 + j] = XZ[t, b, j] + (rz[b, j] + b_rec[j])
         else:
             _product(h, Rzr, Rp, rz2, t % 2 == 1)
             for b in range(B):
+                for j in range(H2):
+                    pre[b * H2 + j] = XZ[t, b, j] + rz2[b, j]
+        for n in range(B * H2):
+            act_flat[n] = sigmoid(pre[n])
+        if reset_after:
+            for b in range(B):
                 for j in range(H):
-                    zb[b, j] = sigmoid(XZ[t, b, j] + rz2[b, j])
-                    rb[b, j] = sigmoid(XZ[t, b, H + j] + rz2[b, H + j])
-                    rh[b, j] = rb[b, j] * h[b, j]
+                    rec[b, j] = rz[b, H2 + j] + b_rec[H2 + j]
+                    pre_h[b * H + j] = XZ[t, b, H2 + j] + act[b, H + j] * rec[b, j]
+        else:
+            for b in range(B):
+                for j in range(H):
+                    rh[b, j] = act[b, H + j] * h[b, j]
             _product(rh, Rh, Rhp, rec, t % 2 == 1)
             for b in range(B):
                 for j in range(H):
-                    hh[b, j] = tanh(XZ[t, b, 2 * H + j] + rec[b, j])
+                    pre_h[b * H + j] = XZ[t, b, H2 + j] + rec[b, j]
+        for n in range(B * H):
+            hh_flat[n] = tanh(pre_h[n])
         o, prev = t % n_out, (t - 1) % n_out
         for b in range(B):
             if (not has_mask) or mask[t, b] != 0:
                 for j in range(H):
-                    h_new = hh[b, j] + zb[b, j] * (h[b, j] - hh[b, j])  # z h + (1 - z) hh
+                    h_new = hh[b, j] + act[b, j] * (h[b, j] - hh[b, j])  # z h + (1 - z) hh
                     S[nxt, b, j] = h_new
                     out[o, b, j] = h_new
             else:
@@ -126,8 +138,8 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
         if train:
             for b in range(B):
                 for j in range(H):
-                    Zs[t, b, j] = zb[b, j]
-                    Rs[t, b, j] = rb[b, j]
+                    Zs[t, b, j] = act[b, j]
+                    Rs[t, b, j] = act[b, H + j]
                     HHs[t, b, j] = hh[b, j]
                     RH[t, b, j] = rec[b, j] if reset_after else rh[b, j]
 
@@ -219,6 +231,10 @@ def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
     (2, B, H); out (T, B, H), or (2, B, H) used alternately (as in `gru_forward_loop`)."""
     T, B, H = XZ.shape
     a = _gemm.aligned_empty(B * H, XZ).reshape((B, H))
+    a_flat = a.reshape(B * H)
+    hn = np.empty((B, H), XZ.dtype)  # the step's new states
+    hn_flat = hn.reshape(B * H)
+    XZ_flat = XZ.reshape(T * B * H)
     Rp = _gemm.packed_for(R, B, T)
     has_mask = mask.size > 0
     n_out = out.shape[0]
@@ -227,15 +243,16 @@ def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
         nxt = t + 1 if train else (t + 1) % 2
         h = S[cur]
         _product(h, R, Rp, a, t % 2 == 1)
+        for n in range(B * H):  # flat over all rows, so that it fills vectors whatever H
+            hn_flat[n] = tanh(XZ_flat[t * B * H + n] + a_flat[n])
         o, prev = t % n_out, (t - 1) % n_out
         for b in range(B):
-            keep = (not has_mask) or mask[t, b] != 0
-            for j in range(H):
-                h_new = tanh(XZ[t, b, j] + a[b, j])
-                if keep:
-                    S[nxt, b, j] = h_new
-                    out[o, b, j] = h_new
-                else:
+            if (not has_mask) or mask[t, b] != 0:
+                for j in range(H):
+                    S[nxt, b, j] = hn[b, j]
+                    out[o, b, j] = hn[b, j]
+            else:
+                for j in range(H):
                     S[nxt, b, j] = h[b, j]
                     out[o, b, j] = 0 if (zero_output or t == 0) else out[prev, b, j]
 
