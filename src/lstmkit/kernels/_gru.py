@@ -291,13 +291,21 @@ def forward_call(x, K, R, b_in, b_rec, h0, mask, dm, z_ready, go_backwards, gru,
     loop, then the outputs.
 
     K (D, nH), R (H, nH), b_in (nH,) or size 0, b_rec (3H,) (zeros when absent), h0 (B, H)
-    or size 0, mask (B, T) uint8 or size 0. Buffers (`cells._buffers`): X, XZ, S, out as
-    the loops take them, gates Zs, Rs, HHs, RH, mask_tm (T, B) or size 0. Fills seq
+    or size 0, mask (B, T) uint8 or size 0. Buffers: X, XZ, S, out as the loops take them,
+    gates Zs, Rs, HHs, RH, mask_tm (T, B) or size 0; all size 0 for a small inference call,
+    which allocates its own (less than NumPy arrays and arguments cost). Fills seq
     (B, T, H) in processing order (unless size 0), last (B, H) the last output and h_T
     (B, H) the final state.
     """
     B, T, D = x.shape
     H, G = R.shape
+    if S.shape[0] == 0:  # a small inference call: scratch of its own (S has >= 2 steps)
+        X = _gemm.aligned_empty(T * B * D, x).reshape((T, B, D))
+        XZ = _gemm.aligned_empty(T * B * G, x).reshape((T, B, G))
+        S = _gemm.aligned_empty(2 * B * H, x).reshape((2, B, H))
+        n_out = T if seq.size > 0 else 2
+        out = _gemm.aligned_empty(n_out * B * H, x).reshape((n_out, B, H))
+        mask_tm = np.empty((T if mask.size > 0 else 0, B), np.uint8)
     shared_dm = dm.size > 0
     for t in range(T):
         src = T - 1 - t if go_backwards else t

@@ -78,17 +78,28 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
     if any(a is not None and a.dtype != dtype for a in arrays):
         return f"the fused kernel needs every array in the inputs' dtype {dtype}"
     try:
-        from . import _gru  # noqa: F401  (numba)
+        _modules()
     except ImportError as err:
         return f"the fused kernel could not be loaded ({err})"
     return None
 
 
+_MODULES: list = []
+
+
+def _modules():
+    """(_gru, _run, _shard, _gemm, _blas), imported on first use (they need numba), then
+    kept: an import statement per call costs microseconds."""
+    if not _MODULES:
+        from . import _blas, _gemm, _gru, _run, _shard
+
+        _MODULES.append((_gru, _run, _shard, _gemm, _blas))
+    return _MODULES[0]
+
+
 def _gemm(a, b):
     """a @ b through the kernels' BLAS call, one thread for small products (`_blas.gemm`)."""
-    from . import _blas
-
-    return _blas.gemm(_contiguous(a), _contiguous(b))
+    return _modules()[4].gemm(_contiguous(a), _contiguous(b))
 
 
 def _contiguous(a):
@@ -125,14 +136,8 @@ class ShardedCache(NamedTuple):
 def _blas_may_thread(B, T, D, H, G, dtype) -> bool:
     """Whether a call may give BLAS a product that OpenBLAS splits over threads: as
     `_run.blas_may_thread`, products of whole vectors from PACKED_MACS up run packed."""
-    return (max(B * H, T * B * D) * G >= _gemm_module().PACKED_MACS
-            and not _gemm_module().whole_vectors(G, dtype))
-
-
-def _gemm_module():
-    from . import _gemm as g
-
-    return g
+    gemm = _modules()[3]
+    return max(B * H, T * B * D) * G >= gemm.PACKED_MACS and not gemm.whole_vectors(G, dtype)
 
 
 def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True, mask=None,
@@ -142,8 +147,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
 
     Outputs (B, T, H) in processing order, or None when neither `return_sequences` nor
     `keep_cache`; `CellRun.last` is the last output either way."""
-    from . import _gru, _run, _shard
-
+    _gru, _run, _shard, _, _blas = _modules()
     B, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dtype = x.dtype
@@ -172,6 +176,22 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
     seq = np.empty((B, T, H), dtype) if want_seq else e3
     last, h_T = np.empty((B, H), dtype), np.empty((B, H), dtype)
     shards = _workers(B, B * H * n * H)
+    if shards == 1 and not keep_cache and not per_gate and \
+            T * B * max(D, n * H) * x.itemsize < _run.OWN_SCRATCH_BYTES:
+        # a small inference call: the compiled call allocates its scratch (costs less)
+        args = (x, K, R, b_in, b_r, h0, e2u8 if mask is None else mask,
+                _run._contiguous(dropout_mask, dtype, e2), False, bool(go_backwards), gru,
+                bool(reset_after), False, bool(zero_output_for_mask), e3, e3, e3, e3, e3, e3,
+                e3, e3, e2u8, seq, last, h_T)
+        if _blas_may_thread(B, T, D, H, n * H, dtype):
+            changed = _blas.single_thread_if_small(B * H * n * H)
+            try:
+                _gru.forward_call(*args)
+            finally:
+                _blas.restore_threads(changed)
+        else:
+            _gru.forward_call(*args)
+        return CellRun(seq if want_seq else None, last, [h_T], None)
     jobs, caches = [], []
     for b0, b1 in _shard._bounds(B, shards):
         rows = b1 - b0
@@ -197,8 +217,6 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
     if shards > 1:
         _shard._run_shards(_gru.forward_call, jobs)  # one BLAS thread each
     elif _blas_may_thread(B, T, D, H, n * H, dtype):
-        from . import _blas
-
         changed = _blas.single_thread_if_small(B * H * n * H)
         try:
             _gru.forward_call(*jobs[0])
@@ -223,9 +241,7 @@ def _workers(B, macs) -> int:
     (cores as `_shard._cores`: `LSTMKIT_NUM_THREADS`, else the process's CPUs)."""
     if macs < SHARD_MACS:
         return 1
-    from . import _shard
-
-    return max(1, min(_shard._cores(), B // SHARD_ROWS, 4))
+    return max(1, min(_modules()[2]._cores(), B // SHARD_ROWS, 4))
 
 
 def run_backward(cache, d_outputs=None, d_h=None):
@@ -240,8 +256,7 @@ def run_backward(cache, d_outputs=None, d_h=None):
     """
     if isinstance(cache, KernelCache):
         return _backward(cache, d_outputs, d_h)
-    from . import _shard
-
+    _shard = _modules()[2]
     rows = lambda a, b0, b1: None if a is None else a[b0:b1]  # noqa: E731
     parts = _shard._run_shards(_backward, [
         (part, rows(d_outputs, b0, b1), rows(d_h, b0, b1))
@@ -254,7 +269,7 @@ def run_backward(cache, d_outputs=None, d_h=None):
 
 def _backward(cache: KernelCache, d_outputs, d_h):
     """`run_backward` of one shard."""
-    from . import _blas, _gru, _run
+    _gru, _run, _, _, _blas = _modules()
 
     X, S = cache.X, cache.S
     T, B, D = X.shape
@@ -304,7 +319,7 @@ def _backward(cache: KernelCache, d_outputs, d_h):
 
 def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
     """(dX (T, B, D), d_kernel) of the input projection."""
-    from . import _run
+    _run = _modules()[1]
 
     T, B, D = X.shape
     G = kernel.shape[1]
