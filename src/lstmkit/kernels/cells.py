@@ -75,8 +75,9 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
     dtype = getattr(x, "dtype", None)
     if getattr(dtype, "type", None) not in (np.float32, np.float64):
         return f"the fused kernel computes float32 or float64 inputs, got {dtype}"
-    if any(a is not None and a.dtype != dtype for a in arrays):
-        return f"the fused kernel needs every array in the inputs' dtype {dtype}"
+    for a in arrays:
+        if a is not None and a.dtype != dtype:
+            return f"the fused kernel needs every array in the inputs' dtype {dtype}"
     try:
         _modules()
     except ImportError as err:
