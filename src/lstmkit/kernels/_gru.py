@@ -48,10 +48,33 @@ def _dot(a, b, out):
                 out[i, j] += aik * b[k, j]
 
 
+@njit(cache=True, nogil=True)
+def _pack_for_steps(w, M, steps):
+    """w (K, N) packed for `steps` products of M rows (`_gemm.packed_for`); a small product
+    (< SMALL_MACS) is packed too on an ISA with measured thresholds, its columns padded with
+    zeros to whole vectors: there the register blocks beat `_dot`'s loop, whose short rows
+    do not fill vectors. Returns (packed, or size 0 for `_dot`; the columns of the result
+    buffer the products write, N or N padded)."""
+    K, N = w.shape
+    if steps == 0:  # not used
+        return np.empty(0, w.dtype), N
+    packed = _gemm.packed_for(w, M, steps)
+    if packed.size > 0 or M * K * N >= SMALL_MACS or _gemm.PACKED_MACS >= _gemm._NEVER:
+        return packed, N
+    lanes = _gemm.LANES32 * 4 // w.itemsize
+    padded_n = (N + lanes - 1) // lanes * lanes
+    padded = np.zeros((K, padded_n), w.dtype)
+    padded[:, :N] = w
+    packed = _gemm.aligned_empty(K * padded_n, w)
+    _gemm.pack(padded, packed)
+    return packed, padded_n
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def _product(a, w, packed, out, reverse):
-    """out = a @ w: through `packed` (`_gemm.packed_for(w, ...)`) when it is not empty,
-    else `_dot`. `reverse` alternates the panels' order step by step (see `_gemm.matmul`)."""
+    """out = a @ w: through `packed` (`_pack_for_steps`) when it is not empty, else `_dot`;
+    out has the columns `_pack_for_steps` gave (those past w's are zeros). `reverse`
+    alternates the panels' order step by step (see `_gemm.matmul`)."""
     if packed.size > 0:
         _gemm.matmul(a, packed, out, reverse)
     else:
@@ -75,9 +98,6 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
     H = H3 // 3
     H2 = 2 * H
     dt = XZ.dtype
-    rows = B if reset_after else 0  # rz (reset_after) or rz2 (not) holds the first product
-    rz = _gemm.aligned_empty(rows * H3, XZ).reshape((rows, H3))
-    rz2 = _gemm.aligned_empty((B - rows) * H2, XZ).reshape((B - rows, H2))
     pre = np.empty(B * H2, dt)  # z and r pre-activations, row after row
     act = np.empty((B, H2), dt)  # z (act[:, :H]) and r (act[:, H:])
     act_flat = act.reshape(B * H2)
@@ -89,8 +109,10 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
     # reset_after: one product per step, h @ R; else h @ R[:, :2H], then (r * h) @ R[:, 2H:]
     Rzr = R if reset_after else np.ascontiguousarray(R[:, :H2])
     Rh = np.ascontiguousarray(R[:, H2:])
-    Rp = _gemm.packed_for(Rzr, B, T)  # packed once for all steps when that pays, else size 0
-    Rhp = np.empty(0, dt) if reset_after else _gemm.packed_for(Rh, B, T)
+    Rp, width = _pack_for_steps(Rzr, B, T)  # packed once for all steps, or size 0
+    rz = _gemm.aligned_empty(B * width, XZ).reshape((B, width))  # h @ Rzr
+    Rhp, width_h = _pack_for_steps(Rh, B, T if not reset_after else 0)
+    rec_p = _gemm.aligned_empty(B * width_h, XZ).reshape((B, width_h))  # (r * h) @ Rh
     has_mask = mask.size > 0
     n_out = out.shape[0]
     for t in range(T):
@@ -103,10 +125,10 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
                 for j in range(H2):
                     pre[b * H2 + j] = XZ[t, b, j] + (rz[b, j] + b_rec[j])
         else:
-            _product(h, Rzr, Rp, rz2, t % 2 == 1)
+            _product(h, Rzr, Rp, rz, t % 2 == 1)
             for b in range(B):
                 for j in range(H2):
-                    pre[b * H2 + j] = XZ[t, b, j] + rz2[b, j]
+                    pre[b * H2 + j] = XZ[t, b, j] + rz[b, j]
         for n in range(B * H2):
             act_flat[n] = sigmoid(pre[n])
         if reset_after:
@@ -118,10 +140,11 @@ def gru_forward_loop(XZ, R, b_rec, S, out, Zs, Rs, HHs, RH, mask, reset_after, t
             for b in range(B):
                 for j in range(H):
                     rh[b, j] = act[b, H + j] * h[b, j]
-            _product(rh, Rh, Rhp, rec, t % 2 == 1)
+            _product(rh, Rh, Rhp, rec_p, t % 2 == 1)
             for b in range(B):
                 for j in range(H):
-                    pre_h[b * H + j] = XZ[t, b, H2 + j] + rec[b, j]
+                    rec[b, j] = rec_p[b, j]
+                    pre_h[b * H + j] = XZ[t, b, H2 + j] + rec_p[b, j]
         for n in range(B * H):
             hh_flat[n] = tanh(pre_h[n])
         o, prev = t % n_out, (t - 1) % n_out
@@ -177,16 +200,15 @@ def gru_backward_loop(S, Zs, Rs, HHs, RH, R, mask, d_out, dh, reset_after, zero_
     RzrT = np.ascontiguousarray(R[:, :2 * H].T)  # (2H, H)
     RhT = np.ascontiguousarray(R[:, 2 * H:].T)  # (H, H)
     # packed once for all steps when that pays (`_gemm.packed_for`), else size 0
-    RTp = _gemm.packed_for(RT, B, T) if reset_after else np.empty(0, dt)
-    RzrTp = np.empty(0, dt) if reset_after else _gemm.packed_for(RzrT, B, T)
-    RhTp = np.empty(0, dt) if reset_after else _gemm.packed_for(RhT, B, T)
+    RTp, width = _pack_for_steps(RT if reset_after else RzrT, B, T)
+    RhTp, width_h = _pack_for_steps(RhT, B, 0 if reset_after else T)
     d_next = np.zeros((B, H), dt)  # gradient reaching out[t] through out[t+1] = out[t]
     dnew = np.empty((B, H), dt)
     keep_grad = np.empty((B, H), dt)
     dah = np.empty((B, H), dt)  # gradient of the candidate's pre-activation
     dzr = np.empty((B, 2 * H), dt)
-    d_rh = _gemm.aligned_empty(B * H, Zs).reshape((B, H))
-    back = _gemm.aligned_empty(B * H, Zs).reshape((B, H))
+    d_rh = _gemm.aligned_empty(B * width_h, Zs).reshape((B, width_h))
+    back = _gemm.aligned_empty(B * width, Zs).reshape((B, width))
     for t in range(T - 1, -1, -1):
         _masked_grads(t, mask, d_out, dh, d_next, dnew, keep_grad, zero_output)
         for b in range(B):
@@ -219,7 +241,7 @@ def gru_backward_loop(S, Zs, Rs, HHs, RH, R, mask, d_out, dh, reset_after, zero_
         if reset_after:
             _product(dRec[t], RT, RTp, back, t % 2 == 0)
         else:
-            _product(dzr, RzrT, RzrTp, back, t % 2 == 0)
+            _product(dzr, RzrT, RTp, back, t % 2 == 0)
         for b in range(B):
             for j in range(H):
                 dh[b, j] += back[b, j]
@@ -230,12 +252,11 @@ def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
     """XZ (T, B, H) = x @ kernel + bias; S (T+1, B, H) with S[0] = h0 when `train`, else
     (2, B, H); out (T, B, H), or (2, B, H) used alternately (as in `gru_forward_loop`)."""
     T, B, H = XZ.shape
-    a = _gemm.aligned_empty(B * H, XZ).reshape((B, H))
-    a_flat = a.reshape(B * H)
+    Rp, width = _pack_for_steps(R, B, T)  # packed once for all steps, or size 0
+    a = _gemm.aligned_empty(B * width, XZ).reshape((B, width))  # h @ R
+    pre = np.empty(B * H, XZ.dtype)
     hn = np.empty((B, H), XZ.dtype)  # the step's new states
     hn_flat = hn.reshape(B * H)
-    XZ_flat = XZ.reshape(T * B * H)
-    Rp = _gemm.packed_for(R, B, T)
     has_mask = mask.size > 0
     n_out = out.shape[0]
     for t in range(T):
@@ -243,8 +264,11 @@ def simple_rnn_forward_loop(XZ, R, S, out, mask, train, zero_output):
         nxt = t + 1 if train else (t + 1) % 2
         h = S[cur]
         _product(h, R, Rp, a, t % 2 == 1)
+        for b in range(B):
+            for j in range(H):
+                pre[b * H + j] = XZ[t, b, j] + a[b, j]
         for n in range(B * H):  # flat over all rows, so that it fills vectors whatever H
-            hn_flat[n] = tanh(XZ_flat[t * B * H + n] + a_flat[n])
+            hn_flat[n] = tanh(pre[n])
         o, prev = t % n_out, (t - 1) % n_out
         for b in range(B):
             if (not has_mask) or mask[t, b] != 0:
@@ -264,11 +288,11 @@ def simple_rnn_backward_loop(S, R, mask, d_out, dh, zero_output, dA):
     T, B, H = dA.shape
     dt = dA.dtype
     RT = np.ascontiguousarray(R.T)
-    RTp = _gemm.packed_for(RT, B, T)  # packed once when that pays, else size 0
+    RTp, width = _pack_for_steps(RT, B, T)  # packed once for all steps, or size 0
     d_next = np.zeros((B, H), dt)
     dnew = np.empty((B, H), dt)
     keep_grad = np.empty((B, H), dt)
-    back = _gemm.aligned_empty(B * H, dA).reshape((B, H))
+    back = _gemm.aligned_empty(B * width, dA).reshape((B, width))
     for t in range(T - 1, -1, -1):
         _masked_grads(t, mask, d_out, dh, d_next, dnew, keep_grad, zero_output)
         for b in range(B):
