@@ -162,6 +162,11 @@ def test_batch_shards_in_threads_match_the_reference(monkeypatch, kind, reset_af
         np.testing.assert_allclose(dst[0], dst_w[0], **TOL["float64"])
         for a, w in zip(dw, dw_w):
             np.testing.assert_allclose(a, w, **TOL["float64"])
+        whole = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                                  go_backwards=True, dropout_mask=dm, keep_cache=True)
+        assert isinstance(got.cache, cells.ShardedCache)
+        for name, a in whole.cache.arrays().items():  # what lk.trace reads
+            np.testing.assert_array_equal(got.cache.arrays()[name], a)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -195,3 +200,22 @@ def test_kernel_matches_reference_on_the_packed_path(dtype, kind, reset_after, b
     np.testing.assert_allclose(dx, dx_w, **TOL[dtype])
     for a, w in zip(dw, dw_w):
         np.testing.assert_allclose(a, w, **TOL[dtype])
+
+
+@pytest.mark.parametrize("kind", ["GRU", "SimpleRNN"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_small_inference_allocates_its_own_scratch(monkeypatch, kind, return_sequences):
+    """A small inference call lets the compiled call allocate its buffers; the result is
+    the same bits as with buffers from NumPy."""
+    from lstmkit.kernels import _run
+
+    rng, K, R, bias, dm = _case(kind, "float32", True, True, "shared")
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    mask = rng.random((B, T)) > 0.3
+    kw = dict(reset_after=True, mask=mask, dropout_mask=dm, return_sequences=return_sequences)
+    own = cells.run_forward(kind, x, K, R, bias, None, **kw)
+    monkeypatch.setattr(_run, "OWN_SCRATCH_BYTES", 0)  # every call: buffers from NumPy
+    numpy_buffers = cells.run_forward(kind, x, K, R, bias, None, **kw)
+    for a, b in ((own.outputs, numpy_buffers.outputs), (own.last, numpy_buffers.last),
+                 (own.states[0], numpy_buffers.states[0])):
+        np.testing.assert_array_equal(a, b)
