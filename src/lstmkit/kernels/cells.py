@@ -338,3 +338,20 @@ def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
         dK[:, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D).T, flat[:, cols])
         dX += _gemm(flat[:, cols], kernel[:, cols].T).reshape(T, B, D) * dropout_mask[k]
     return dX, dK
+
+
+def warm(dtype) -> None:
+    """Compile (or load from numba's cache) the GRU and SimpleRNN kernels of `dtype`: numba
+    compiles per argument types, so a small inference and training call per kind reaches
+    them all (`kernels.warmup`, `lstmkit warmup`, runs this)."""
+    rng = np.random.default_rng(0)
+    B, T, D, H = 2, 3, 4, 5
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    mask, dm = rng.random((B, T)) < 0.8, np.ones((B, D), dtype)
+    for kind, reset_after in (("GRU", True), ("GRU", False), ("SimpleRNN", False)):
+        n = 3 if kind == "GRU" else 1
+        K, R = rng.normal(size=(D, n * H)).astype(dtype), rng.normal(size=(H, n * H)).astype(dtype)
+        for keep_cache in (False, True):
+            run = run_forward(kind, x, K, R, None, None, reset_after=reset_after, mask=mask,
+                              dropout_mask=dm, keep_cache=keep_cache)
+        run_backward(run.cache, np.ones((B, T, H), dtype), None)
