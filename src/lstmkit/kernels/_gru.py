@@ -1,11 +1,14 @@
 """Fused GRU and SimpleRNN loops (numba), forward and backward, float32 and float64.
 
-The shape of the LSTM kernels (`_forward.py`): the input projection of every step is
-one GEMM before the loop (`cells.py`, X @ kernel + input bias, as XZ (T, B, nH)); each
-step then does one product with the recurrent kernel (BLAS, or a loop when small) and
-one fused elementwise pass; training keeps the activations backward needs; backward
-keeps per-step gradients of the projections so that the weight gradients are single
-GEMMs over all steps after the loop. Everything is time-major, in processing order.
+The shape of the LSTM kernels (`_forward.py`), on their GEMM (`_gemm.py`): one compiled
+call (`forward_call`) copies x to time-major processing order and computes the input
+projection of every step in one product (X @ kernel + input bias, as XZ (T, B, nH));
+each step then does one product with the recurrent kernel, packed once per call
+(`_pack_for_steps`: `_gemm.packed_for`'s thresholds, and small products padded to whole
+vectors), and one elementwise pass; training keeps the activations backward needs;
+backward keeps per-step gradients of the projections, so that the weight gradients are
+single GEMMs over all steps after the loop (`cells.py`, through `_run._weight_grad`).
+Everything is time-major, in processing order.
 
 GRU step (`reference_gru.gru_step`, gates z, r, h), with rz = h @ R + b_rec:
 
