@@ -141,6 +141,20 @@ def _blas_may_thread(B, T, D, H, G, dtype) -> bool:
     return max(B * H, T * B * D) * G >= gemm.PACKED_MACS and not gemm.whole_vectors(G, dtype)
 
 
+def _one_call(args, B, T, D, H, G, dtype) -> None:
+    """`_gru.forward_call(*args)` on this thread, with SciPy's BLAS on one thread for the
+    call when it may get a product OpenBLAS would split (`_blas_may_thread`) that is small."""
+    _gru, _, _, _, _blas = _modules()
+    if not _blas_may_thread(B, T, D, H, G, dtype):
+        _gru.forward_call(*args)
+        return
+    changed = _blas.single_thread_if_small(B * H * G)
+    try:
+        _gru.forward_call(*args)
+    finally:
+        _blas.restore_threads(changed)
+
+
 def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True, mask=None,
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
                 keep_cache=False, return_sequences=True) -> CellRun:
@@ -148,7 +162,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
 
     Outputs (B, T, H) in processing order, or None when neither `return_sequences` nor
     `keep_cache`; `CellRun.last` is the last output either way."""
-    _gru, _run, _shard, _, _blas = _modules()
+    _gru, _run, _shard, _, _ = _modules()
     B, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dtype = x.dtype
@@ -184,14 +198,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
                 _run._contiguous(dropout_mask, dtype, e2), False, bool(go_backwards), gru,
                 bool(reset_after), False, bool(zero_output_for_mask), e3, e3, e3, e3, e3, e3,
                 e3, e3, e2u8, seq, last, h_T)
-        if _blas_may_thread(B, T, D, H, n * H, dtype):
-            changed = _blas.single_thread_if_small(B * H * n * H)
-            try:
-                _gru.forward_call(*args)
-            finally:
-                _blas.restore_threads(changed)
-        else:
-            _gru.forward_call(*args)
+        _one_call(args, B, T, D, H, n * H, dtype)
         return CellRun(seq if want_seq else None, last, [h_T], None)
     jobs, caches = [], []
     for b0, b1 in _shard._bounds(B, shards):
@@ -217,14 +224,8 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
                                       reset_after, m, pdm, go_backwards, zero_output_for_mask))
     if shards > 1:
         _shard._run_shards(_gru.forward_call, jobs)  # one BLAS thread each
-    elif _blas_may_thread(B, T, D, H, n * H, dtype):
-        changed = _blas.single_thread_if_small(B * H * n * H)
-        try:
-            _gru.forward_call(*jobs[0])
-        finally:
-            _blas.restore_threads(changed)
     else:
-        _gru.forward_call(*jobs[0])
+        _one_call(jobs[0], B, T, D, H, n * H, dtype)
     cache = None
     if keep_cache:
         cache = caches[0] if shards == 1 else ShardedCache(caches, _shard._bounds(B, shards))
