@@ -70,6 +70,12 @@ def test_kernel_matches_reference(dtype, kind, reset_after, dropout, masked, go_
                                   dropout_mask=dm)
     np.testing.assert_array_equal(inference.outputs, got.outputs)
     np.testing.assert_array_equal(inference.states[0], got.states[0])
+    last_only = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                                  go_backwards=go_backwards, zero_output_for_mask=zofm,
+                                  dropout_mask=dm, return_sequences=False)
+    assert last_only.outputs is None
+    np.testing.assert_array_equal(last_only.last, got.outputs[:, -1])
+    np.testing.assert_array_equal(last_only.states[0], got.states[0])
 
 
 from hypothesis import given, settings  # noqa: E402
@@ -133,7 +139,9 @@ def test_batch_shards_in_threads_match_the_reference(monkeypatch, kind, reset_af
     """Large products run as batch shards in threads; forced here on a small batch."""
     monkeypatch.setattr(cells, "SHARD_MACS", 0)
     monkeypatch.setattr(cells, "SHARD_ROWS", 1)
-    monkeypatch.setattr(cells.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    from lstmkit.kernels import _shard
+
+    monkeypatch.setattr(_shard, "_cores", lambda: 3)
     assert cells._workers(B, 1) == 3
     rng, K, R, bias, dm = _case(kind, "float64", reset_after, True, "shared")
     x = rng.normal(size=(B, T, D))
@@ -154,3 +162,60 @@ def test_batch_shards_in_threads_match_the_reference(monkeypatch, kind, reset_af
         np.testing.assert_allclose(dst[0], dst_w[0], **TOL["float64"])
         for a, w in zip(dw, dw_w):
             np.testing.assert_allclose(a, w, **TOL["float64"])
+        whole = cells.run_forward(kind, x, K, R, bias, h0, reset_after=reset_after, mask=mask,
+                                  go_backwards=True, dropout_mask=dm, keep_cache=True)
+        assert isinstance(got.cache, cells.ShardedCache)
+        for name, a in whole.cache.arrays().items():  # what lk.trace reads
+            np.testing.assert_array_equal(got.cache.arrays()[name], a)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind, reset_after", [("GRU", True), ("GRU", False), ("SimpleRNN", True)])
+@pytest.mark.parametrize("b, h", [(1, 48), (16, 96)])
+def test_kernel_matches_reference_on_the_packed_path(dtype, kind, reset_after, b, h):
+    """Sizes where the per-step products run on the packed GEMM (`_gemm.packed_for`) on an
+    ISA with measured thresholds: one row (B = 1) and several; BLAS on the others."""
+    from lstmkit.kernels import _gemm
+
+    t = min(max(_gemm.LIMITS.steps, _gemm.ONE_ROW_STEPS if b == 1 else 1), 40) + 1
+    n = 3 if kind == "GRU" else 1
+    rng = np.random.default_rng(2)
+    f = lambda *s: (rng.normal(size=s) * 0.2).astype(dtype)  # noqa: E731
+    K, x = f(5, n * h), f(b, t, 5)
+    R = (rng.normal(size=(h, n * h)) * 0.8 / np.sqrt(h)).astype(dtype)  # contracting: rounding
+    # differences shrink over the steps instead of growing
+    bias = f(2, 3 * h) if kind == "GRU" and reset_after else f(n * h)
+    if _gemm.ISA.name in _gemm.THRESHOLDS and (b > 1 or _gemm.ONE_ROW_STEPS <= 40):
+        assert _gemm.packed_for(R, b, t).size > 0
+    mask = rng.random((b, t)) > 0.3
+    step = (rr.gru_step_fns(K, R, bias, reset_after) if kind == "GRU"
+            else rr.simple_rnn_step_fns(K, R, bias))
+    want = rr.rnn_sequence(step, x, [np.zeros((b, h), dtype)], mask, True, keep_steps=True)
+    got = cells.run_forward(kind, x, K, R, bias, None, reset_after=reset_after, mask=mask,
+                            go_backwards=True, keep_cache=True)
+    np.testing.assert_allclose(got.outputs, want.outputs, **TOL[dtype])
+    d_out = rng.normal(size=(b, t, h)).astype(dtype)
+    dx_w, _, dw_w = rr.rnn_sequence_backward(step, want, d_out, [None])
+    dx, _, dw = cells.run_backward(got.cache, d_out, None)
+    np.testing.assert_allclose(dx, dx_w, **TOL[dtype])
+    for a, w in zip(dw, dw_w):
+        np.testing.assert_allclose(a, w, **TOL[dtype])
+
+
+@pytest.mark.parametrize("kind", ["GRU", "SimpleRNN"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_small_inference_allocates_its_own_scratch(monkeypatch, kind, return_sequences):
+    """A small inference call lets the compiled call allocate its buffers; the result is
+    the same bits as with buffers from NumPy."""
+    from lstmkit.kernels import _run
+
+    rng, K, R, bias, dm = _case(kind, "float32", True, True, "shared")
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    mask = rng.random((B, T)) > 0.3
+    kw = dict(reset_after=True, mask=mask, dropout_mask=dm, return_sequences=return_sequences)
+    own = cells.run_forward(kind, x, K, R, bias, None, **kw)
+    monkeypatch.setattr(_run, "OWN_SCRATCH_BYTES", 0)  # every call: buffers from NumPy
+    numpy_buffers = cells.run_forward(kind, x, K, R, bias, None, **kw)
+    for a, b in ((own.outputs, numpy_buffers.outputs), (own.last, numpy_buffers.last),
+                 (own.states[0], numpy_buffers.states[0])):
+        np.testing.assert_array_equal(a, b)

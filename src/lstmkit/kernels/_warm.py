@@ -160,6 +160,10 @@ def warmup(progress=None) -> float:
             no_dropout = call._replace(dropout_mask=None, recurrent_dropout_mask=None)
             _shard.backward(_shard.forward(no_dropout, shards=shards)[4],
                             np.ones((B, T, H), dtype))
+        if label == "small training":  # the GRU and SimpleRNN kernels of this dtype too
+            from . import cells
+
+            cells.warm(dtype)
         if n == len(steps) or steps[n][0] != stamp:  # the last step of this stamp
             _write_stamp(stamp)
     seconds = time.perf_counter() - started

@@ -22,8 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -34,16 +32,17 @@ from .. import reference as _ref
 class CellRun(NamedTuple):
     """A fused run (arrays of `outputs` in processing order, batch-major)."""
 
-    outputs: np.ndarray  # (B, T, H)
+    outputs: np.ndarray | None  # (B, T, H), or None when not asked for
+    last: np.ndarray  # (B, H) the last output
     states: list  # [h_T]
-    cache: object  # KernelCache, or None at inference
+    cache: object  # KernelCache or ShardedCache, or None at inference
 
 
 class KernelCache(NamedTuple):
     """What backward (and `lk.trace`) needs, time-major, in processing order."""
 
     kind: str
-    X: np.ndarray  # (T, B, D) inputs, dropout not applied
+    X: np.ndarray  # (T, B, D) inputs, times a shared dropout mask (not a per-gate one)
     S: np.ndarray  # (T+1, B, H) states, S[0] = h0
     gates: tuple  # GRU: Zs, Rs, HHs, RH (T, B, H) each; SimpleRNN: ()
     kernel: np.ndarray
@@ -76,20 +75,32 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
     dtype = getattr(x, "dtype", None)
     if getattr(dtype, "type", None) not in (np.float32, np.float64):
         return f"the fused kernel computes float32 or float64 inputs, got {dtype}"
-    if any(a is not None and a.dtype != dtype for a in arrays):
-        return f"the fused kernel needs every array in the inputs' dtype {dtype}"
+    for a in arrays:
+        if a is not None and a.dtype != dtype:
+            return f"the fused kernel needs every array in the inputs' dtype {dtype}"
     try:
-        from . import _gru  # noqa: F401  (numba)
+        _modules()
     except ImportError as err:
         return f"the fused kernel could not be loaded ({err})"
     return None
 
 
+_MODULES: list = []
+
+
+def _modules():
+    """(_gru, _run, _shard, _gemm, _blas), imported on first use (they need numba), then
+    kept: an import statement per call costs microseconds."""
+    if not _MODULES:
+        from . import _blas, _gemm, _gru, _run, _shard
+
+        _MODULES.append((_gru, _run, _shard, _gemm, _blas))
+    return _MODULES[0]
+
+
 def _gemm(a, b):
     """a @ b through the kernels' BLAS call, one thread for small products (`_blas.gemm`)."""
-    from . import _blas
-
-    return _blas.gemm(_contiguous(a), _contiguous(b))
+    return _modules()[4].gemm(_contiguous(a), _contiguous(b))
 
 
 def _contiguous(a):
@@ -97,68 +108,128 @@ def _contiguous(a):
 
 
 def _input_projection(X, kernel, bias_in, dropout_mask, n_gates):
-    """XZ (T, B, nH) = (X * mask) @ kernel + bias, one GEMM (three with per-gate masks)."""
+    """XZ (T, B, nH) = (X * mask) @ kernel + bias with one mask per gate (GRU
+    implementation 1): one GEMM per gate. (`_gru.forward_call` does the other cases.)"""
     T, B, D = X.shape
-    if dropout_mask is None or dropout_mask.ndim == 2:
-        Xd = X if dropout_mask is None else X * dropout_mask  # (T, B, D)
-        XZ = _gemm(Xd.reshape(T * B, D), kernel).reshape(T, B, kernel.shape[1])
-    else:  # one mask per gate (GRU implementation 1)
-        H = kernel.shape[1] // n_gates
-        XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
-        for k in range(n_gates):
-            cols = slice(k * H, (k + 1) * H)
-            XZ[:, :, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D),
-                                   kernel[:, cols]).reshape(T, B, H)
+    H = kernel.shape[1] // n_gates
+    XZ = np.empty((T, B, kernel.shape[1]), X.dtype)
+    for k in range(n_gates):
+        cols = slice(k * H, (k + 1) * H)
+        XZ[:, :, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D),
+                               kernel[:, cols]).reshape(T, B, H)
     if bias_in is not None:
         XZ += bias_in
     return XZ
 
 
+class ShardedCache(NamedTuple):
+    """One `KernelCache` per shard of batch rows [start, stop) (`bounds`)."""
+
+    parts: list
+    bounds: list
+
+    def arrays(self) -> dict:
+        """`KernelCache.arrays` with the shards' rows joined."""
+        parts = [p.arrays() for p in self.parts]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _blas_may_thread(B, T, D, H, G, dtype) -> bool:
+    """Whether a call may give BLAS a product that OpenBLAS splits over threads: as
+    `_run.blas_may_thread`, products of whole vectors from PACKED_MACS up run packed."""
+    gemm = _modules()[3]
+    return max(B * H, T * B * D) * G >= gemm.PACKED_MACS and not gemm.whole_vectors(G, dtype)
+
+
+def _one_call(args, B, T, D, H, G, dtype) -> None:
+    """`_gru.forward_call(*args)` on this thread, with SciPy's BLAS on one thread for the
+    call when it may get a product OpenBLAS would split (`_blas_may_thread`) that is small."""
+    _gru, _, _, _, _blas = _modules()
+    if not _blas_may_thread(B, T, D, H, G, dtype):
+        _gru.forward_call(*args)
+        return
+    changed = _blas.single_thread_if_small(B * H * G)
+    try:
+        _gru.forward_call(*args)
+    finally:
+        _blas.restore_threads(changed)
+
+
 def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True, mask=None,
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
-                keep_cache=False) -> CellRun:
-    """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None."""
-    from . import _gru
+                keep_cache=False, return_sequences=True) -> CellRun:
+    """Run a GRU or SimpleRNN over x (B, T, D) on the fused loops; h0 (B, H) or None.
 
-    B, T, _ = x.shape
+    Outputs (B, T, H) in processing order, or None when neither `return_sequences` nor
+    `keep_cache`; `CellRun.last` is the last output either way."""
+    _gru, _run, _shard, _, _ = _modules()
+    B, T, D = x.shape
     H = recurrent_kernel.shape[0]
     dtype = x.dtype
-    X = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, D)
-    m = np.zeros(0, np.uint8) if mask is None else np.ascontiguousarray(mask.T, np.uint8)
-    if go_backwards:
-        X = np.ascontiguousarray(X[::-1])
-        m = m if mask is None else np.ascontiguousarray(m[::-1])
-    if mask is None:
-        m = m.reshape(0, 0)
+    gru = kind == "GRU"
+    n = 3 if gru else 1
+    e1, e2, e3, e2u8 = _run._empties(dtype)
     b_in = b_rec = None
     if bias is not None:
-        b_in, b_rec = (bias[0], bias[1]) if (kind == "GRU" and reset_after) else (bias, None)
-    n = 3 if kind == "GRU" else 1
-    XZ = _input_projection(X, kernel, b_in, dropout_mask, n)  # (T, B, nH)
-    S = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
-    S[0] = 0 if h0 is None else h0
-    out = np.empty((T, B, H), dtype)
-    R = np.ascontiguousarray(recurrent_kernel)
-    empty = np.zeros((0, 0, 0), dtype)
-    gates = ()
-    if kind == "GRU":
-        gates = tuple(np.empty((T, B, H), dtype) if keep_cache else empty for _ in range(4))
-        b_r = np.zeros(3 * H, dtype) if b_rec is None else np.ascontiguousarray(b_rec)
-
-    def loop(XZ, S, out, gates, m):
-        if kind == "GRU":
-            _gru.gru_forward_loop(XZ, R, b_r, S, out, *gates, m, reset_after, keep_cache,
-                                  zero_output_for_mask)
-        else:
-            _gru.simple_rnn_forward_loop(XZ, R, S, out, m, keep_cache, zero_output_for_mask)
-
-    _sharded(loop, B, B * H * n * H, inputs=(XZ,), outputs=(S, out), gates=gates, mask=m)
-    h_T = S[T if keep_cache else T % 2].copy()
+        b_in, b_rec = (bias[0], bias[1]) if (gru and reset_after) else (bias, None)
+    per_gate = dropout_mask is not None and dropout_mask.ndim == 3
+    XZ_all = None
+    if per_gate:  # the input projection per gate, here; X stays without dropout
+        X = np.ascontiguousarray(x.transpose(1, 0, 2)[::-1 if go_backwards else 1])
+        XZ_all = _input_projection(X, kernel, b_in, dropout_mask, n)  # (T, B, nH)
+    if mask is not None:
+        mask = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask != 0).view(np.uint8)
+    b_r = e1
+    if gru:
+        b_r = np.zeros(3 * H, dtype) if b_rec is None else _run._contiguous(b_rec, dtype, e1)
+    x = _run._contiguous(x, dtype, e3)
+    h0 = _run._contiguous(h0, dtype, e2)
+    K = _run._contiguous(kernel, dtype, e2)
+    R = _run._contiguous(recurrent_kernel, dtype, e2)
+    b_in = _run._contiguous(None if per_gate else b_in, dtype, e1)
+    want_seq = return_sequences or keep_cache
+    seq = np.empty((B, T, H), dtype) if want_seq else e3
+    last, h_T = np.empty((B, H), dtype), np.empty((B, H), dtype)
+    shards = _workers(B, B * H * n * H)
+    if shards == 1 and not keep_cache and not per_gate and \
+            T * B * max(D, n * H) * x.itemsize < _run.OWN_SCRATCH_BYTES:
+        # a small inference call: the compiled call allocates its scratch (costs less)
+        args = (x, K, R, b_in, b_r, h0, e2u8 if mask is None else mask,
+                _run._contiguous(dropout_mask, dtype, e2), False, bool(go_backwards), gru,
+                bool(reset_after), False, bool(zero_output_for_mask), e3, e3, e3, e3, e3, e3,
+                e3, e3, e2u8, seq, last, h_T)
+        _one_call(args, B, T, D, H, n * H, dtype)
+        return CellRun(seq if want_seq else None, last, [h_T], None)
+    jobs, caches = [], []
+    for b0, b1 in _shard._bounds(B, shards):
+        rows = b1 - b0
+        X = np.empty((T, rows, D), dtype)
+        XZ = np.empty((T, rows, n * H), dtype) if XZ_all is None else \
+            np.ascontiguousarray(XZ_all[:, b0:b1])
+        S = np.empty((T + 1 if keep_cache else 2, rows, H), dtype)
+        out = np.empty((T if want_seq else 2, rows, H), dtype)
+        gates = tuple(np.empty((T, rows, H), dtype) if keep_cache and gru else e3
+                      for _ in range(4))
+        m = e2u8 if mask is None else np.empty((T, rows), np.uint8)
+        dm = e2 if dropout_mask is None or per_gate else dropout_mask[b0:b1]
+        jobs.append((x[b0:b1], K, R, b_in, b_r, h0[b0:b1] if h0.size else e2,
+                     e2u8 if mask is None else mask[b0:b1], _run._contiguous(dm, dtype, e2),
+                     per_gate, bool(go_backwards), gru, bool(reset_after), bool(keep_cache),
+                     bool(zero_output_for_mask), X, XZ, S, out, *gates, m,
+                     seq[b0:b1] if want_seq else e3, last[b0:b1], h_T[b0:b1]))
+        if keep_cache:
+            pdm = None if dropout_mask is None else dropout_mask[:, b0:b1] if per_gate \
+                else dropout_mask[b0:b1]
+            caches.append(KernelCache(kind, X, S, gates if gru else (), K, R, bias,
+                                      reset_after, m, pdm, go_backwards, zero_output_for_mask))
+    if shards > 1:
+        _shard._run_shards(_gru.forward_call, jobs)  # one BLAS thread each
+    else:
+        _one_call(jobs[0], B, T, D, H, n * H, dtype)
     cache = None
     if keep_cache:
-        cache = KernelCache(kind, X, S, gates, kernel, R, bias, reset_after, m, dropout_mask,
-                            go_backwards, zero_output_for_mask)
-    return CellRun(np.ascontiguousarray(out.transpose(1, 0, 2)), [h_T], cache)
+        cache = caches[0] if shards == 1 else ShardedCache(caches, _shard._bounds(B, shards))
+    return CellRun(seq if want_seq else None, last, [h_T], cache)
 
 
 #: Per-step products of at least this many multiply-adds, with at least SHARD_ROWS rows per
@@ -168,51 +239,14 @@ SHARD_ROWS = 8
 
 
 def _workers(B, macs) -> int:
+    """Shards for a batch of B rows whose per-step products take `macs` multiply-adds
+    (cores as `_shard._cores`: `LSTMKIT_NUM_THREADS`, else the process's CPUs)."""
     if macs < SHARD_MACS:
         return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, B // SHARD_ROWS, 4))
+    return max(1, min(_modules()[2]._cores(), B // SHARD_ROWS, 4))
 
 
-def _sharded(loop, B, macs, inputs, outputs, gates, mask, gates_are_inputs=False):
-    """loop(*inputs, *outputs, gates, mask) over all rows, or over batch shards in threads.
-
-    Every array is time-major (batch on axis 1); a shard runs on contiguous copies of its
-    rows (the loops need contiguous arrays) and its outputs are copied back.
-    """
-    from . import _blas
-
-    n = _workers(B, macs)
-    changed = _blas.single_thread_if_small(0 if n > 1 else macs)  # one BLAS thread per loop
-    try:
-        if n == 1:
-            loop(*inputs, *outputs, gates, mask)
-            return
-        bounds = np.linspace(0, B, n + 1).astype(int)
-
-        def rows(a, sl):
-            return a if a.size == 0 else np.ascontiguousarray(a[:, sl])
-
-        def shard(k):
-            sl = slice(bounds[k], bounds[k + 1])
-            outs = [rows(a, sl) for a in outputs]
-            gs = tuple(rows(g, sl) for g in gates)
-            loop(*(rows(a, sl) for a in inputs), *outs, gs, rows(mask, sl))
-            for a, part in zip(outputs, outs):
-                if a.size:
-                    a[:, sl] = part
-            if not gates_are_inputs:
-                for g, part in zip(gates, gs):
-                    if g.size:
-                        g[:, sl] = part
-
-        with ThreadPoolExecutor(n) as pool:
-            list(pool.map(shard, range(n)))
-    finally:
-        _blas.restore_threads(changed)
-
-
-def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
+def run_backward(cache, d_outputs=None, d_h=None):
     """Gradients of a `run_forward(..., keep_cache=True)`.
 
     Args:
@@ -222,7 +256,22 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     Returns:
         (dx (B, T, D) in input order, [d_h0], [d_kernel, d_recurrent_kernel(, d_bias)]).
     """
-    from . import _gru
+    if isinstance(cache, KernelCache):
+        return _backward(cache, d_outputs, d_h)
+    _shard = _modules()[2]
+    rows = lambda a, b0, b1: None if a is None else a[b0:b1]  # noqa: E731
+    parts = _shard._run_shards(_backward, [
+        (part, rows(d_outputs, b0, b1), rows(d_h, b0, b1))
+        for part, (b0, b1) in zip(cache.parts, cache.bounds)])
+    dx = np.concatenate([p[0] for p in parts])
+    dh = np.concatenate([p[1][0] for p in parts])
+    grads = [sum(p[2][k] for p in parts) for k in range(len(parts[0][2]))]
+    return dx, [dh], grads
+
+
+def _backward(cache: KernelCache, d_outputs, d_h):
+    """`run_backward` of one shard."""
+    _gru, _run, _, _, _blas = _modules()
 
     X, S = cache.X, cache.S
     T, B, D = X.shape
@@ -231,39 +280,37 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
     d_out = np.zeros((0, 0, 0), dtype) if d_outputs is None else np.ascontiguousarray(
         np.asarray(d_outputs, dtype).transpose(1, 0, 2))
     dh = np.zeros((B, H), dtype) if d_h is None else np.array(d_h, dtype)
-    n = 3 if cache.kind == "GRU" else 1
+    gru = cache.kind == "GRU"
+    n = 3 if gru else 1
     dA = np.empty((T, B, n * H), dtype)  # gradients of the input projections
-    dRec = np.empty((T, B, 3 * H), dtype) if cache.kind == "GRU" else np.empty((T, B, 0), dtype)
-    if d_out.size == 0:
-        d_out = np.zeros((T, B, H), dtype)  # one shape for every shard
-
-    def loop(S, d_out, dh, dA, dRec, gates, m):
-        dh2 = dh[0]  # (B, H): carried as (1, B, H) so that shards slice it on axis 1
-        if cache.kind == "GRU":
-            _gru.gru_backward_loop(S, *gates, cache.recurrent_kernel, m, d_out, dh2,
-                                   cache.reset_after, cache.zero_output_for_mask, dA, dRec)
+    dRec = np.empty((T, B, 3 * H if gru else 0), dtype)
+    changed = _blas_may_thread(B, T, D, H, n * H, dtype) and \
+        _blas.single_thread_if_small(B * H * n * H)
+    try:
+        if gru:
+            _gru.gru_backward_loop(S, *cache.gates, cache.recurrent_kernel, cache.mask, d_out,
+                                   dh, cache.reset_after, cache.zero_output_for_mask, dA, dRec)
         else:
-            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, m, d_out, dh2,
+            _gru.simple_rnn_backward_loop(S, cache.recurrent_kernel, cache.mask, d_out, dh,
                                           cache.zero_output_for_mask, dA)
-
-    dh3 = dh[None]  # (1, B, H)
-    _sharded(loop, B, B * H * n * H, inputs=(S, d_out), outputs=(dh3, dA, dRec),
-             gates=cache.gates, mask=cache.mask, gates_are_inputs=True)
-    dh = dh3[0]
-    if cache.kind == "GRU":
-        left = S[:-1].reshape(T * B, H)
+    finally:
+        _blas.restore_threads(changed)
+    left = S[:-1].reshape(T * B, H)  # the state each step started from
+    if not gru:
+        dR = _run._weight_grad(left, dA.reshape(T * B, H))
+    elif cache.reset_after:
+        dR = _run._weight_grad(left, dRec.reshape(T * B, 3 * H))
+    else:  # the candidate's product is with r * h (kept in RH)
+        flat = dRec.reshape(T * B, 3 * H)
         dR = np.empty_like(cache.recurrent_kernel)
-        dR[:, :2 * H] = _gemm(left.T, dRec[:, :, :2 * H].reshape(T * B, 2 * H))
-        # the candidate's product: with h (reset_after) or with r * h (kept in RH)
-        left_h = left if cache.reset_after else cache.gates[3].reshape(T * B, H)
-        dR[:, 2 * H:] = _gemm(left_h.T, dRec[:, :, 2 * H:].reshape(T * B, H))
-    else:
-        dR = _gemm(S[:-1].reshape(T * B, H).T, dA.reshape(T * B, H))
+        dR[:, :2 * H] = _run._weight_grad(left, np.ascontiguousarray(flat[:, :2 * H]))
+        dR[:, 2 * H:] = _run._weight_grad(cache.gates[3].reshape(T * B, H),
+                                          np.ascontiguousarray(flat[:, 2 * H:]))
     dx, dK = _input_projection_backward(X, cache.kernel, dA, cache.dropout_mask, n)
     grads = [dK, dR]
     if cache.bias is not None:
         d_in = dA.sum(axis=(0, 1))
-        if cache.kind == "GRU" and cache.reset_after:
+        if gru and cache.reset_after:
             grads.append(np.stack([d_in, dRec.sum(axis=(0, 1))]))  # (2, 3H)
         else:
             grads.append(d_in)
@@ -273,14 +320,16 @@ def run_backward(cache: KernelCache, d_outputs=None, d_h=None):
 
 
 def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
-    """(dX (T, B, D), d_kernel) of `_input_projection`."""
+    """(dX (T, B, D), d_kernel) of the input projection."""
+    _run = _modules()[1]
+
     T, B, D = X.shape
     G = kernel.shape[1]
     flat = dA.reshape(T * B, G)
     if dropout_mask is None or dropout_mask.ndim == 2:
-        Xd = X if dropout_mask is None else X * dropout_mask
-        dK = _gemm(Xd.reshape(T * B, D).T, flat)
-        dX = _gemm(flat, kernel.T).reshape(T, B, D)
+        # X holds the inputs times a shared mask already (`_gru.forward_call`)
+        dK = _run._weight_grad(X.reshape(T * B, D), flat)
+        dX = _run._input_grad(flat, kernel).reshape(T, B, D)
         return (dX if dropout_mask is None else dX * dropout_mask), dK
     H = G // n_gates
     dK = np.empty_like(kernel)
@@ -290,3 +339,20 @@ def _input_projection_backward(X, kernel, dA, dropout_mask, n_gates):
         dK[:, cols] = _gemm((X * dropout_mask[k]).reshape(T * B, D).T, flat[:, cols])
         dX += _gemm(flat[:, cols], kernel[:, cols].T).reshape(T, B, D) * dropout_mask[k]
     return dX, dK
+
+
+def warm(dtype) -> None:
+    """Compile (or load from numba's cache) the GRU and SimpleRNN kernels of `dtype`: numba
+    compiles per argument types, so a small inference and training call per kind reaches
+    them all (`kernels.warmup`, `lstmkit warmup`, runs this)."""
+    rng = np.random.default_rng(0)
+    B, T, D, H = 2, 3, 4, 5
+    x = rng.normal(size=(B, T, D)).astype(dtype)
+    mask, dm = rng.random((B, T)) < 0.8, np.ones((B, D), dtype)
+    for kind, reset_after in (("GRU", True), ("GRU", False), ("SimpleRNN", False)):
+        n = 3 if kind == "GRU" else 1
+        K, R = rng.normal(size=(D, n * H)).astype(dtype), rng.normal(size=(H, n * H)).astype(dtype)
+        for keep_cache in (False, True):
+            run = run_forward(kind, x, K, R, None, None, reset_after=reset_after, mask=mask,
+                              dropout_mask=dm, keep_cache=keep_cache)
+        run_backward(run.cache, np.ones((B, T, H), dtype), None)

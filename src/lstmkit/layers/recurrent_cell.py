@@ -23,6 +23,7 @@ from .. import constraints as _constraints
 from .. import initializers as _initializers
 from .. import reference_rnn as _rr
 from .. import regularizers as _regularizers
+from ..kernels import cells as _cells
 from ..utils import SeedGenerator
 from .base import check_array
 from .rnn import RunResult, _flatten, _state_names, state_sizes
@@ -156,6 +157,11 @@ class RecurrentCell:
                               self.dtype)
         return dm, rm
 
+    def _all_weights(self):
+        """Own weights: a cell has no sublayers (it defines `call`, so the base class would
+        look for tracked sublayers on every call, as for a custom layer)."""
+        return list(self._weights)
+
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, s), self.dtype) for s in state_sizes(self)]
 
@@ -172,15 +178,17 @@ class RecurrentCell:
         kind = getattr(self, "kernel_kind", None)  # "GRU" / "SimpleRNN": a fused kernel exists
         backend = _resolve(backend)
         if backend != "reference":
+            weights = [w.value for w in self._weights]  # read once: one snapshot per call
             reason = f"lstmkit has no fused kernel for {type(self).__name__}" if kind is None \
-                else self._kernel_reason(x, states, masks)
+                else self._kernel_reason(x, states, masks, weights)
             if reason is not None and backend == "kernel":
                 raise ValueError(
                     f"backend='kernel' (or use_cudnn=True) cannot run {type(self).__name__}: "
                     f"{reason}. Use backend='auto' or 'reference' (or use_cudnn='auto').")
             if reason is None:
                 return self._run_kernel(x, states, masks, mask, go_backwards,
-                                        zero_output_for_mask, keep_cache)
+                                        zero_output_for_mask, keep_cache, return_sequences,
+                                        weights)
         step = self.step_fns(masks)
         if states is None:
             states = self.get_initial_state(B)
@@ -189,33 +197,27 @@ class RecurrentCell:
         return RunResult(seq.outputs, seq.outputs[:, -1], seq.states,
                          (step, seq) if keep_cache else None, "reference")
 
-    def _kernel_reason(self, x, states, masks):
-        from ..kernels import cells as _cells
-
-        arrays = [w.value for w in self._weights] + list(states or []) + list(masks)
+    def _kernel_reason(self, x, states, masks, weights):
+        arrays = weights + list(states or []) + list(masks)
         return _cells.unsupported_reason(self.kernel_kind, x, arrays, self.activation,
                                          getattr(self, "recurrent_activation", None),
                                          masks[1])
 
     def _run_kernel(self, x, states, masks, mask, go_backwards, zero_output_for_mask,
-                    keep_cache):
-        from ..kernels import cells as _cells
-
+                    keep_cache, return_sequences, weights):
         run = _cells.run_forward(
-            self.kernel_kind, x, self.kernel.value, self.recurrent_kernel.value,
-            None if self.bias is None else self.bias.value, None if states is None else states[0],
+            self.kernel_kind, x, weights[0], weights[1], weights[2] if len(weights) > 2 else None,
+            None if states is None else states[0],
             reset_after=getattr(self, "reset_after", False), mask=mask,
             go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
-            dropout_mask=masks[0], keep_cache=keep_cache)
-        return RunResult(run.outputs, run.outputs[:, -1], run.states, run.cache, "kernel")
+            dropout_mask=masks[0], keep_cache=keep_cache, return_sequences=return_sequences)
+        return RunResult(run.outputs, run.last, run.states, run.cache, "kernel")
 
     def run_sequence_backward(self, result: RunResult, d_seq, d_states, input_grad=True):
         """(dx (B, T, D), d_initial_states (flat), d_weights) for a `run_sequence` result."""
         if result.cache is None:
             raise ValueError("run_sequence_backward needs a run with keep_cache=True")
         if result.backend == "kernel":
-            from ..kernels import cells as _cells
-
             return _cells.run_backward(result.cache, d_seq, d_states[0])
         step, seq = result.cache
         return _rr.rnn_sequence_backward(step, seq, d_seq, d_states)
