@@ -118,6 +118,20 @@ def _kernels(wait: bool, dtype: np.dtype):
     return _RUN, None
 
 
+def side_by_side(jobs: list, B: int, H: int) -> list:
+    """[job() for job in jobs] for independent recurrent calls of B rows and H units (the
+    two directions of a `Bidirectional`), run at once on cores of their own when the
+    kernels are loaded and the batch is large enough to be split anyway (`_shard`).
+
+    Example:
+        >>> side_by_side([lambda: 1, lambda: 2], B=1, H=4)
+        [1, 2]
+    """
+    if _RUN is None:  # no kernel has run yet: nothing to share the cores with
+        return [job() for job in jobs]
+    return _RUN.side_by_side(jobs, B, H)
+
+
 def unsupported_reason(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
                        activation=_ref.TANH, recurrent_activation=_ref.SIGMOID,
                        dropout_mask=None, recurrent_dropout_mask=None,
@@ -246,6 +260,7 @@ __all__ = [
     "lstm_backward",
     "lstm_forward",
     "resolve_backend",
+    "side_by_side",
     "unsupported_reason",
     "warmup",
 ]

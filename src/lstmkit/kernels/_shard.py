@@ -18,6 +18,7 @@ as one shard on the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -54,10 +55,40 @@ class ShardedCache(NamedTuple):
         return first
 
 
+#: A thread's own limit on the cores a call may use (`one_core`), else unset.
+_SCOPE = threading.local()
+
+
 def _cores() -> int:
-    """Cores to use: `LSTMKIT_NUM_THREADS`, else the cores this process may run on
-    (asked once: not a system call per LSTM call)."""
-    return _config.kernel_threads() or _affinity()
+    """Cores to use: the calling thread's `one_core` scope, else `LSTMKIT_NUM_THREADS`,
+    else the cores this process may run on (asked once: not a system call per LSTM call)."""
+    return getattr(_SCOPE, "cores", None) or _config.kernel_threads() or _affinity()
+
+
+@contextlib.contextmanager
+def one_core():
+    """Within the block, this thread's kernel calls run as one shard (see `side_by_side`)."""
+    saved = getattr(_SCOPE, "cores", None)
+    _SCOPE.cores = 1
+    try:
+        yield
+    finally:
+        _SCOPE.cores = saved
+
+
+def side_by_side(jobs: list, B: int, H: int) -> list:
+    """[job() for job in jobs], the jobs (independent recurrent calls of B rows and H
+    units, such as the two directions of a `Bidirectional`) run at once on their own
+    cores when the batch would be split over that many cores anyway (`n_shards`): a
+    whole batch per core beats each call's rows split over the cores (fuller register
+    blocks, one hand-off instead of one per call). Each job then runs as one shard."""
+    if len(jobs) < 2 or n_shards(B, H) < len(jobs):
+        return [job() for job in jobs]
+
+    def alone(job):
+        with one_core():
+            return job()
+    return _run_shards(alone, [(job,) for job in jobs])
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from .base import Layer, check_array
 from .rnn import RNN, SequenceCall
 
@@ -186,8 +187,14 @@ class Bidirectional(SequenceCall, Layer):
         if not self.built:
             self.build(np.shape(inputs))
         fwd_state, bwd_state = self._split_states(initial_state)
-        y_f, cache_f = self.forward_layer.forward(inputs, training, mask, fwd_state, keep_cache)
-        y_b, cache_b = self.backward_layer.forward(inputs, training, mask, bwd_state, keep_cache)
+        directions = [
+            lambda: self.forward_layer.forward(inputs, training, mask, fwd_state, keep_cache),
+            lambda: self.backward_layer.forward(inputs, training, mask, bwd_state, keep_cache)]
+        units = getattr(self.forward_layer.cell, "units", None)
+        if training or keep_cache or units is None:  # dropout draws and caches in order
+            (y_f, cache_f), (y_b, cache_b) = [run() for run in directions]
+        else:  # inference: the two directions at once, on cores of their own
+            (y_f, cache_f), (y_b, cache_b) = kernels.side_by_side(directions, len(inputs), units)
         states = []
         if self.return_state:
             y_f, *s_f = y_f
