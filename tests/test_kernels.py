@@ -451,15 +451,19 @@ def test_kernel_call_rows_cut_every_per_row_array():
 @pytest.mark.parametrize("cpu, isa_name", [("haswell", "avx2"), ("generic", "sse")])
 def test_parity_compiled_for_other_isas(tmp_path, cpu, isa_name):
     """The float32 parity tests above (forward, backward, masks, dropout, the packed one-row
-    path, padded inference) in a process whose numba compiles for AVX2 (Haswell) or
-    generic x86-64 (SSE2), from an empty numba cache of its own: every register block and
-    threshold set runs the LSTM, whatever this machine's ISA."""
+    path, padded inference) and the GRU/SimpleRNN kernels' in a process whose numba
+    compiles for AVX2 (Haswell) or generic x86-64 (SSE2), from an empty numba cache of its
+    own: every register block and threshold set runs the kernels, whatever this machine's
+    ISA."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
     env.update(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path / "nb"),
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    tests = [__file__, os.path.join(os.path.dirname(__file__), "test_kernel_ragged.py")]
+    here = os.path.dirname(__file__)
+    tests = [__file__] + [os.path.join(here, name)
+                          for name in ("test_kernel_ragged.py", "test_kernels_gru_rnn.py")]
     args = ["-p", "no:cacheprovider", "-k", "float32 and (masks_and_directions or "
-            "dropout_masks or one_row or inference_pass or padded_batches)"] + tests
+            "dropout_masks or one_row or inference_pass or padded_batches or "
+            "kernel_matches_reference)"] + tests
     code = ("import sys, pytest; from lstmkit import kernels; print('isa', kernels.isa().name);"
             f"sys.exit(pytest.main({args!r}))")
     run = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(__file__),

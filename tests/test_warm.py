@@ -74,6 +74,27 @@ def test_a_failed_background_compile_says_why_and_the_reference_keeps_answering(
     assert "lstmkit warmup" in res.reason
 
 
+def test_gru_and_simple_rnn_wait_for_the_same_background_compile(cold, monkeypatch):
+    """The GRU/SimpleRNN kernels compile with the LSTM's (`warmup`): until the stamp is
+    there their layers answer from the reference too; use_cudnn=True compiles here."""
+    import lstmkit as lk
+
+    monkeypatch.setattr(_warm, "_child_command", lambda: [
+        sys.executable, "-c", f"open({str(cold)!r}, 'w').write('done')"])
+    x = np.random.default_rng(0).normal(size=(3, 4, 2)).astype("float32")
+    gru, rnn = lk.layers.GRU(5), lk.layers.SimpleRNN(5)
+    first = gru(x)
+    assert gru.backend_ == "reference"
+    rnn(x)
+    assert rnn.backend_ == "reference"
+    _wait_for_child()
+    np.testing.assert_allclose(gru(x), first, rtol=2e-5, atol=2e-6)
+    assert gru.backend_ == "kernel"
+    forced = lk.layers.GRU(5, use_cudnn=True, dtype="float64")  # not warm: compiles here
+    forced(x)
+    assert forced.backend_ == "kernel"
+
+
 def test_forced_kernel_and_opt_out_compile_in_process(cold, monkeypatch):
     monkeypatch.setattr(_warm, "_child_command", lambda: pytest.fail("no child expected"))
     assert _call(backend="kernel").backend == "kernel"

@@ -64,8 +64,11 @@ class KernelCache(NamedTuple):
         return out
 
 
-def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurrent_dropout_mask):
-    """Why the fused kernel cannot run this call, or None."""
+def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurrent_dropout_mask,
+                       wait=True):
+    """Why the fused kernel cannot run this call, or None. `wait=False` (backend "auto"):
+    while a background process compiles the kernels (`_warm`, which compiles these with
+    the LSTM's), that is the reason, and the reference answers."""
     if activation is not _ref.TANH or (kind == "GRU" and recurrent_activation is not
                                         _ref.SIGMOID):
         return ("the fused kernel computes activation='tanh'"
@@ -79,10 +82,20 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
         if a is not None and a.dtype != dtype:
             return f"the fused kernel needs every array in the inputs' dtype {dtype}"
     try:
-        _modules()
+        reason = _ready(wait, dtype)
+        if reason is None:
+            _modules()
     except ImportError as err:
         return f"the fused kernel could not be loaded ({err})"
-    return None
+    return reason
+
+
+def _ready(wait, dtype):
+    """None when this dtype's kernels may run (compiled, or compiled here when `wait`);
+    else why not yet: the LSTM kernels' readiness, which covers these (`_warm.warmup`)."""
+    from . import _kernels
+
+    return _kernels(wait, dtype)[1]
 
 
 _MODULES: list = []

@@ -180,7 +180,7 @@ class RecurrentCell:
         if backend != "reference":
             weights = [w.value for w in self._weights]  # read once: one snapshot per call
             reason = f"lstmkit has no fused kernel for {type(self).__name__}" if kind is None \
-                else self._kernel_reason(x, states, masks, weights)
+                else self._kernel_reason(x, states, masks, weights, wait=backend == "kernel")
             if reason is not None and backend == "kernel":
                 raise ValueError(
                     f"backend='kernel' (or use_cudnn=True) cannot run {type(self).__name__}: "
@@ -197,11 +197,11 @@ class RecurrentCell:
         return RunResult(seq.outputs, seq.outputs[:, -1], seq.states,
                          (step, seq) if keep_cache else None, "reference")
 
-    def _kernel_reason(self, x, states, masks, weights):
+    def _kernel_reason(self, x, states, masks, weights, wait=True):
         arrays = weights + list(states or []) + list(masks)
         return _cells.unsupported_reason(self.kernel_kind, x, arrays, self.activation,
                                          getattr(self, "recurrent_activation", None),
-                                         masks[1])
+                                         masks[1], wait=wait)
 
     def _run_kernel(self, x, states, masks, mask, go_backwards, zero_output_for_mask,
                     keep_cache, return_sequences, weights):
