@@ -3,17 +3,13 @@ ISA's register block compiled and run on this machine, the ISA's own block throu
 public functions (also in subprocesses compiling for AVX2 and for generic x86-64), and
 the LSTM kernels at sizes whose products take the packed path."""
 
-import os
-import re
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+import _other_isa
 from lstmkit import _config
 from lstmkit.kernels import _gemm
 from lstmkit.kernels._isa import Isa
@@ -291,23 +287,10 @@ def test_public_api_matmul_tn_matches_numpy(dtype, M, K, n_vectors, seed):
     _check(c, a.T, w)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
-                    reason="NUMBA_CPU_NAME=haswell/generic are x86-64 CPUs")
-@pytest.mark.parametrize("cpu, features, isa_name", [("haswell", "", "avx2"),
-                                                     ("generic", "", "sse")])
-def test_public_api_compiled_for_other_isas(tmp_path, cpu, features, isa_name):
-    """This module's public-API tests in a process whose numba compiles for AVX2 (Haswell)
-    or generic x86-64 (SSE2), from an empty numba cache of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env.update(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features,
-               NUMBA_CACHE_DIR=str(tmp_path / "numba"),
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    args = ["-p", "no:cacheprovider", "-rs", "-k", "public_api and not other_isas", __file__]
-    code = ("import sys, pytest; from lstmkit.kernels import _gemm; print('isa', _gemm.ISA.name);"
-            f"sys.exit(pytest.main({args!r}))")
-    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(__file__),
-                         capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert run.stdout.startswith(f"isa {isa_name}\n")
-    summary = run.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b\d+ passed\b", summary) and "skipped" not in summary, summary
+@_other_isa.needs_x86_64
+@pytest.mark.parametrize("cpu, isa_name", _other_isa.CPUS)
+def test_public_api_compiled_for_other_isas(tmp_path, cpu, isa_name):
+    """This module's public-API tests compiled for AVX2 and for generic x86-64
+    (`_other_isa`)."""
+    _other_isa.run_pytest(cpu, isa_name, tmp_path / "numba",
+                          ["-k", "public_api and not other_isas", __file__], timeout=900)

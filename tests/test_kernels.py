@@ -1,7 +1,6 @@
 """The fused kernels against the reference (the spec), forward and backward, and the dispatch."""
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import _other_isa
 import lstmkit as lk
 from lstmkit import activations, kernels, reference
 from lstmkit.kernels import _math
@@ -446,29 +446,15 @@ def test_kernel_call_rows_cut_every_per_row_array():
     np.testing.assert_array_equal(part.dropout_mask, call.dropout_mask[:, 1:3])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
-                    reason="NUMBA_CPU_NAME=haswell/generic are x86-64 CPUs")
-@pytest.mark.parametrize("cpu, isa_name", [("haswell", "avx2"), ("generic", "sse")])
+@_other_isa.needs_x86_64
+@pytest.mark.parametrize("cpu, isa_name", _other_isa.CPUS)
 def test_parity_compiled_for_other_isas(tmp_path, cpu, isa_name):
     """The float32 parity tests above (forward, backward, masks, dropout, the packed one-row
-    path, padded inference) and the GRU/SimpleRNN kernels' in a process whose numba
-    compiles for AVX2 (Haswell) or generic x86-64 (SSE2), from an empty numba cache of its
-    own: every register block and threshold set runs the kernels, whatever this machine's
-    ISA."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env.update(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path / "nb"),
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    path, padded inference) and the GRU/SimpleRNN kernels' compiled for AVX2 and for
+    generic x86-64 (`_other_isa`)."""
     here = os.path.dirname(__file__)
     tests = [__file__] + [os.path.join(here, name)
                           for name in ("test_kernel_ragged.py", "test_kernels_gru_rnn.py")]
-    args = ["-p", "no:cacheprovider", "-k", "float32 and (masks_and_directions or "
-            "dropout_masks or one_row or inference_pass or padded_batches or "
-            "kernel_matches_reference)"] + tests
-    code = ("import sys, pytest; from lstmkit import kernels; print('isa', kernels.isa().name);"
-            f"sys.exit(pytest.main({args!r}))")
-    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(__file__),
-                         capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert run.stdout.startswith(f"isa {isa_name}\n")
-    summary = run.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b\d+ passed\b", summary) and "skipped" not in summary, summary
+    _other_isa.run_pytest(cpu, isa_name, tmp_path / "nb", [
+        "-k", "float32 and (masks_and_directions or dropout_masks or one_row or "
+        "inference_pass or padded_batches or kernel_matches_reference)"] + tests)
