@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import lstmkit as lk
 from _oracle import keras as _keras
 from _oracle import quiet, to_numpy, to_torch
-from lstmkit.layers import lstm_cell as lk_lstm_cell
+from lstmkit.layers import recurrent_cell as lk_recurrent_cell
 from test_layers_gru_rnn import MaskBook
 
 pytestmark = pytest.mark.filterwarnings(
@@ -208,7 +208,7 @@ def test_stack_dropout_per_cell_matches_keras_with_the_same_masks(monkeypatch):
 
     book = MaskBook(seed=7)
     monkeypatch.setattr(dropout_rnn_cell.backend.random, "dropout", book.keras_dropout)
-    monkeypatch.setattr(lk_lstm_cell, "dropout_mask", book.lstmkit_dropout)
+    monkeypatch.setattr(lk_recurrent_cell, "dropout_mask", book.lstmkit_dropout)
     _, k_layer, l_layer = _keras_pair(
         lambda m: [m.LSTMCell(3, dropout=0.3), m.GRUCell(2, dropout=0.4),
                    m.SimpleRNNCell(2, dropout=0.2)],
