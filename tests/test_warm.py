@@ -30,6 +30,8 @@ def cold(monkeypatch, tmp_path):
     monkeypatch.setattr(_warm, "_CHILD", child)
     monkeypatch.setattr(_warm, "stamp_path", lambda dtype="float32": str(tmp_path / (
         f"lstmkit-kernels-test-{dtype}.warm")))
+    # The test children only write a stamp; the lock they would release stays in tmp_path.
+    monkeypatch.setattr(_warm, "_lock_path", lambda: str(tmp_path / "lstmkit-kernels.compiling"))
     yield stamp
     if "proc" in child:
         child["proc"].wait(timeout=60)
