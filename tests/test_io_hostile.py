@@ -188,14 +188,18 @@ def test_crafted_configs(tmp_path, replacements):
 def test_calls_of_input_layers_and_empty_calls(tmp_path):
     """Found by test_crafted_configs: a call recorded for an InputLayer is ignored (input
     layers are made by their config; Keras writes no calls for them), and a call of another
-    layer without input tensors, or that is no dict, is a clear error."""
+    layer without input tensors (or on values that are not tensors), or that is no dict,
+    is a clear error."""
     config = json.loads(json.dumps(CONFIG))
     layers = config["config"]["layers"]
     first_input = next(i for i, e in enumerate(layers) if e["class_name"] == "InputLayer")
     other = next(i for i, e in enumerate(layers) if e["class_name"] != "InputLayer")
     layers[first_input]["inbound_nodes"] = [{}]
     lk.models.load_model(make_keras(tmp_path / "a.keras", config=config))
-    for bad in ({}, {"args": []}, {"args": 3}, [1, 2]):
+    # also calls on numbers or strings instead of the model's tensors (3.4e38 overflowed a
+    # float32 cast here before it was refused)
+    for bad in ({}, {"args": []}, {"args": 3}, [1, 2], {"args": [3.4028235677973366e38]},
+                {"args": [["x", 1]]}):
         config = json.loads(json.dumps(CONFIG))
         config["config"]["layers"][other]["inbound_nodes"] = [bad]
         message = load_clear(make_keras(tmp_path / "b.keras", config=config))

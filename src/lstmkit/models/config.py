@@ -150,6 +150,10 @@ def functional_from_config(config, cls):
                 raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} "
                                  f"in the config has no list of input tensors (got {node!r})")
             inputs = args[0] if len(args) == 1 else args
+            if not all(isinstance(t, KerasTensor) for t in _leaves(inputs)):
+                raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} "
+                                 f"in the config takes inputs that are not tensors of the "
+                                 f"model (got {node.get('args')!r})")
             created[(name, node_index)] = layer(inputs, **kwargs)
             pending.remove(item)
             progress = True
@@ -170,6 +174,13 @@ def functional_from_config(config, cls):
     outputs = tensors(config["output_layers"])
     return cls(inputs, outputs, name=config.get("name"),
                trainable=config.get("trainable", True))
+
+
+def _leaves(value):
+    """The items of nested lists (a layer call's inputs)."""
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
 
 
 def _restore(value, created):
