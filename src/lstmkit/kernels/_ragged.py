@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._forward import RAGGED_SAVING
+from ._forward import RAGGED_SAVING, active_rows
 
 
 def order(mask: np.ndarray, shards: int) -> np.ndarray | None:
@@ -45,14 +45,10 @@ def order(mask: np.ndarray, shards: int) -> np.ndarray | None:
 
 def computed_steps(mask: np.ndarray, shards: int) -> int:
     """How many row-steps the loop computes for mask (B, T) in this row order, cut into
-    `shards` shards as `shard_bounds` cuts it (per step and shard: 1 + its last row
-    not masked)."""
-    total = 0
-    for b0, b1 in shard_bounds(mask.shape[0], shards):
-        running = mask[b0:b1].T  # (T, rows)
-        last = running.shape[1] - np.argmax(running[:, ::-1], axis=1)  # 1 + last True row
-        total += int(np.where(running.any(axis=1), last, 0).sum())
-    return total
+    `shards` shards as `shard_bounds` cuts it (per step and shard, `active_rows`)."""
+    steps = np.ascontiguousarray(mask.T, np.uint8)  # (T, B), as the loop reads it
+    return sum(int(active_rows(steps[:, b0:b1].copy()).sum())
+               for b0, b1 in shard_bounds(mask.shape[0], shards))
 
 
 def shard_bounds(B: int, shards: int) -> list:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels as _package  # the package's readiness check (imported before this)
 from .. import reference as _ref
 
 
@@ -93,9 +94,7 @@ def unsupported_reason(kind, x, arrays, activation, recurrent_activation, recurr
 def _ready(wait, dtype):
     """None when this dtype's kernels may run (compiled, or compiled here when `wait`);
     else why not yet: the LSTM kernels' readiness, which covers these (`_warm.warmup`)."""
-    from . import _kernels
-
-    return _kernels(wait, dtype)[1]
+    return _package._kernels(wait, dtype)[1]
 
 
 _MODULES: list = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .. import _registration
 from .. import layers as _layers
 from ..layers.input_layer import InputLayer
-from ..layers.node import KerasTensor, map_structure
+from ..layers.node import KerasTensor, flatten, map_structure
 
 # Keras ops that a Keras functional graph records when it computes masks
 # (Masking / Embedding(mask_zero) in a functional model); lstmkit computes masks
@@ -150,7 +150,8 @@ def functional_from_config(config, cls):
                 raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} "
                                  f"in the config has no list of input tensors (got {node!r})")
             inputs = args[0] if len(args) == 1 else args
-            if not all(isinstance(t, KerasTensor) for t in _leaves(inputs)):
+            leaves = flatten(inputs)
+            if not leaves or not all(isinstance(t, KerasTensor) for t in leaves):
                 raise ValueError(f"Cannot rebuild the model graph: a call of layer {name!r} "
                                  f"in the config takes inputs that are not tensors of the "
                                  f"model (got {node.get('args')!r})")
@@ -174,13 +175,6 @@ def functional_from_config(config, cls):
     outputs = tensors(config["output_layers"])
     return cls(inputs, outputs, name=config.get("name"),
                trainable=config.get("trainable", True))
-
-
-def _leaves(value):
-    """The items of nested lists (a layer call's inputs)."""
-    if isinstance(value, list):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return [value]
 
 
 def _restore(value, created):
