@@ -206,6 +206,41 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
     return ForwardResult(outputs, last, h, c, cache, "kernel", None)
 
 
+def inference_plan(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
+                   go_backwards=False, return_sequences=True, activation=_ref.TANH,
+                   recurrent_activation=_ref.SIGMOID):
+    """A plan for inference calls like this one (`_shard.InferencePlan`), or None.
+
+    `plan(x, h0, c0)` returns `(outputs or None, last, h, c)`: what `lstm_forward` on the
+    kernel returns for x, h0, c0 of these shapes and dtype with these weights and options
+    (no mask, no dropout), bit for bit, without the Python around the compiled call. None
+    where the kernel does not run such calls as one small compiled call: unsupported,
+    not compiled yet (no waiting here), split over cores, or large. The plan holds the
+    weight arrays: it stands for these weights only.
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmkit import kernels
+        >>> x = np.ones((1, 1, 4), "float32")
+        >>> K, R = np.ones((4, 20), "float32"), np.ones((5, 20), "float32")
+        >>> kernels.lstm_forward(x, K, R, None, None, None, backend="kernel").backend
+        'kernel'
+        >>> plan = kernels.inference_plan(x, K, R)
+        >>> out, last, h, c = plan(x)
+        >>> bool((h == kernels.lstm_forward(x, K, R, None, None, None).h).all())
+        True
+    """
+    dtype = getattr(x, "dtype", None)
+    if _RUN is None or getattr(dtype, "type", None) not in _READY:
+        return None
+    if unsupported_reason(x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
+                          recurrent_activation=recurrent_activation) is not None:
+        return None
+    return _RUN.plan_inference(_RUN.KernelCall(
+        x, kernel, recurrent_kernel, bias, h0, c0, go_backwards=go_backwards,
+        return_sequences=return_sequences))
+
+
 def lstm_backward(result: ForwardResult, d_outputs=None, d_h=None, d_c=None, *,
                   input_grad=True) -> _ref.Gradients:
     """Gradients for a `lstm_forward(..., keep_cache=True)` run, on the path that ran it.
@@ -256,6 +291,7 @@ __all__ = [
     "ForwardResult",
     "cache_is_warm",
     "gates_from_cache",
+    "inference_plan",
     "isa",
     "lstm_backward",
     "lstm_forward",

@@ -172,24 +172,27 @@ def forward_loop(X, K, Z, z_ready, joint, Wp, R, Rg, bias, h0, c0, mask, rdrop, 
     Rp = _gemm.packed_for(R, B, T) if rmode != 2 and not joint else np.empty(0, Z.dtype)
     nbs = rows_per_step(mask, T, B, has_mask and not train and rmode == 0 and not z_ready
                         and (joint or Rp.size > 0))
-    # Scratch buffers, sized 0 when this call does not use them (a small call pays for
-    # every allocation).
+    # Scratch buffers; one size-0 array stands in for those this call does not use (a
+    # small call pays for every allocation, and for its reference counting).
     small = H < SMALL_H
+    unused = np.empty(0, Z.dtype)
+    unused2 = unused.reshape((0, H))
     zr = _gemm.aligned_empty(B * G4, Z).reshape((B, G4))
-    hm = np.empty((B if rmode > 0 else 0, H), Z.dtype)
-    zk = np.empty((B if rmode == 2 else 0, H), Z.dtype)
-    act = np.empty((B if small else 0, G4), Z.dtype)  # the step's activations (small H)
-    arow = np.empty(0 if small else G4, Z.dtype)  # one row's activations (H >= SMALL_H)
+    hm = np.empty((B, H), Z.dtype) if rmode > 0 else unused2
+    zk = np.empty((B, H), Z.dtype) if rmode == 2 else unused2
+    act = np.empty((B, G4), Z.dtype) if small else unused2  # the step's activations
+    arow = unused if small else np.empty(G4, Z.dtype)  # one row's activations (H >= SMALL_H)
     # For small H: per-column scales so that one sigmoid pass gives all four gates,
     # tanh(z) = 2 sigmoid(2z) - 1 on the candidate block (absolute error ~1e-7).
-    gs = np.ones(G4 if small else 0, Z.dtype)
-    gm = np.ones(G4 if small else 0, Z.dtype)
-    ga = np.zeros(G4 if small else 0, Z.dtype)
+    gs = gm = ga = tc = unused
     if small:
+        gs = np.ones(G4, Z.dtype)
+        gm = np.ones(G4, Z.dtype)
+        ga = np.zeros(G4, Z.dtype)
         gs[2 * H:3 * H] = 2
         gm[2 * H:3 * H] = 2
         ga[2 * H:3 * H] = -1
-    tc = np.empty(B * H if small else 0, Z.dtype)
+        tc = np.empty(B * H, Z.dtype)
     if h0.size == 0:
         S[0] = 0
     else:

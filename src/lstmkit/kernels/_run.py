@@ -169,7 +169,7 @@ def _gate_blocks(w, H):
     return np.ascontiguousarray(w.reshape(w.shape[0], 4, H).transpose(1, 0, 2))
 
 
-def _empties(dtype):
+def empties(dtype):
     """Size-0 stand-ins for absent arrays (1-, 2- and 3-D of dtype, 2-D uint8), made once."""
     key = np.dtype(dtype)
     if key not in _EMPTY:
@@ -187,7 +187,7 @@ def convert(call: KernelCall, rows: int) -> Inputs:
     dtype = x.dtype
     D, H = x.shape[2], call.recurrent_kernel.shape[0]
     dm, rm = call.dropout_mask, call.recurrent_dropout_mask
-    e1, e2, e3, e2u8 = _empties(dtype)
+    e1, e2, e3, e2u8 = empties(dtype)
     per_gate = (dm is not None and dm.ndim == 3) or (rm is not None and rm.ndim == 3)
     joint = not per_gate and _gemm.joint_steps(rows, D, H, dtype)
     mask = call.mask
@@ -238,11 +238,9 @@ def kernel_cache(call: KernelCall, inputs: Inputs, buffers: Buffers) -> KernelCa
                        call.recurrent_dropout_mask, inputs.go_backwards, inputs.zero_output)
 
 
-def prepare(call: KernelCall, outputs: Outputs) -> tuple:
-    """(Inputs, Buffers, KernelCache or None) for one compiled call of `call`'s rows.
-
-    outputs are the caller's: whole arrays, or one shard's rows of them (see `_shard`).
-    """
+def prepare(call: KernelCall) -> tuple:
+    """(Inputs, Buffers, KernelCache or None) for one compiled call of `call`'s rows
+    (the whole batch, or one shard's rows: see `_shard`)."""
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
     inputs = convert(call, B)
@@ -251,7 +249,7 @@ def prepare(call: KernelCall, outputs: Outputs) -> tuple:
         buffers = make_buffers(0, T, B, D, H, call.train, inputs.joint,
                                call.mask is not None, call.x.dtype)
     else:  # the compiled call allocates its scratch itself
-        e1, e2, e3, e2u8 = _empties(call.x.dtype)
+        e1, e2, e3, e2u8 = empties(call.x.dtype)
         buffers = Buffers(e1, e3, e3, e3, e3, e2u8)
     cache = kernel_cache(call, inputs, buffers) if call.train else None
     return inputs, buffers, cache
@@ -272,7 +270,7 @@ def blas_may_thread(rows: int, inputs: Inputs) -> bool:
 
 def outputs_for(B, T, H, dtype, return_sequences) -> Outputs:
     """The forward's `Outputs`, to be filled."""
-    out = np.empty((B, T, H), dtype) if return_sequences else _empties(dtype)[2]
+    out = np.empty((B, T, H), dtype) if return_sequences else empties(dtype)[2]
     return Outputs(out, np.empty((B, H), dtype), np.empty((B, H), dtype),
                    np.empty((B, H), dtype))
 
@@ -282,7 +280,7 @@ def forward(call: KernelCall) -> tuple:
     B, T, _ = call.x.shape
     H = call.recurrent_kernel.shape[0]
     outputs = outputs_for(B, T, H, call.x.dtype, call.return_sequences)
-    inputs, buffers, cache = prepare(call, outputs)
+    inputs, buffers, cache = prepare(call)
     if not blas_may_thread(B, inputs):
         forward_call(*inputs, *buffers, *outputs)
     else:

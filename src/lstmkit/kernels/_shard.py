@@ -211,11 +211,76 @@ def _forward_shards(call, n, bounds, compiling):
     for b0, b1 in bounds:
         part = _run.Outputs(outputs.out[b0:b1] if call.return_sequences else outputs.out,
                             *(a[b0:b1] for a in outputs[1:]))
-        inputs, buffers, cache = _run.prepare(call.rows(b0, b1), part)
+        inputs, buffers, cache = _run.prepare(call.rows(b0, b1))
         jobs.append(((*inputs, *buffers, *part), cache))
     _run_shards(forward_call, [args for args, _ in jobs])
     cache = ShardedCache([part for _, part in jobs], bounds) if call.train else None
     return (outputs.out if call.return_sequences else None), *outputs[1:], cache
+
+
+class InferencePlan:
+    """`forward` for one kind of small inference call, its arguments converted once.
+
+    Made by `plan_inference` from a call. Called with x, h0, c0 of the call's shapes and
+    dtype (h0, c0 None for zeros), it runs the one compiled call that `forward` runs for
+    them with the plan's weights and options: the same arguments, so the same bits. It
+    skips the Python around that call (the choices, conversions and checks), most of a
+    1-step stream call's time. Returns (outputs (B, T, H) or None, last, h, c), each
+    (B, H); or None when `forward` would now split the batch over cores (`n_shards`
+    reads the environment), and the caller takes the general path.
+
+    Example (`_run.KernelCall.of(x, ...)` describes the call):
+        >>> plan = plan_inference(call)                 # doctest: +SKIP
+        >>> out, last, h, c = plan(x_next, h, c)        # doctest: +SKIP
+    """
+
+    __slots__ = ("weights", "options", "shape", "states", "no_state", "dtype")
+
+    def __init__(self, inputs: _run.Inputs, buffers: _run.Buffers):
+        B, T, _ = inputs.x.shape
+        H = inputs.R.shape[0]
+        self.weights = (inputs.kernel, inputs.R, inputs.bias)
+        self.options = (*inputs[6:], *buffers)  # mask, dm, rm, the flags, scratch stand-ins
+        self.shape = (B, T, H) if inputs.return_sequences else None  # of the outputs
+        self.states = (B, H)
+        self.no_state = _run.empties(inputs.x.dtype)[1]  # h0 or c0 of zeros
+        self.dtype = inputs.x.dtype
+
+    def __call__(self, x, h0=None, c0=None):
+        B, H = self.states
+        if B > 1 and n_shards(B, H) > 1:
+            return None
+        dtype = self.dtype
+        if h0 is not None and not _are_states(h0, c0, self.states, dtype):
+            return None
+        out = np.empty(self.shape, dtype) if self.shape else _run.empties(dtype)[2]
+        last, h, c = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
+        forward_call(x, *self.weights, self.no_state if h0 is None else h0,
+                     self.no_state if c0 is None else c0, *self.options, out, last, h, c)
+        return (out if self.shape else None), last, h, c
+
+
+def _are_states(h0, c0, shape, dtype) -> bool:
+    """Whether h0 and c0 go to an `InferencePlan`'s compiled call as they are: it is
+    typed for C-contiguous arrays and trusts their shapes."""
+    return (type(h0) is np.ndarray and type(c0) is np.ndarray and h0.shape == c0.shape == shape
+            and h0.dtype == c0.dtype == dtype and h0.flags.c_contiguous and c0.flags.c_contiguous)
+
+
+def plan_inference(call: _run.KernelCall) -> InferencePlan | None:
+    """An `InferencePlan` for calls like `call`, or None where `forward` does more for it
+    than one compiled call on stand-in scratch: training, a mask or dropout masks, shards,
+    BLAS threads, or scratch from NumPy (large calls, where the Python costs little)."""
+    if call.train or call.mask is not None or call.dropout_mask is not None \
+            or call.recurrent_dropout_mask is not None:
+        return None
+    B, H = call.x.shape[0], call.recurrent_kernel.shape[0]
+    if n_shards(B, H) > 1:
+        return None
+    inputs, buffers, _ = _run.prepare(call)
+    if buffers.S.size > 0 or _run.blas_may_thread(B, inputs):
+        return None
+    return InferencePlan(inputs, buffers)
 
 
 def backward(cache, d_outputs=None, d_h=None, d_c=None, input_grad=True) -> _ref.Gradients:

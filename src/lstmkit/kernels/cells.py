@@ -180,7 +180,7 @@ def run_forward(kind, x, kernel, recurrent_kernel, bias, h0, *, reset_after=True
     dtype = x.dtype
     gru = kind == "GRU"
     n = 3 if gru else 1
-    e1, e2, e3, e2u8 = _run._empties(dtype)
+    e1, e2, e3, e2u8 = _run.empties(dtype)
     b_in = b_rec = None
     if bias is not None:
         b_in, b_rec = (bias[0], bias[1]) if (gru and reset_after) else (bias, None)

@@ -33,7 +33,15 @@ from ..ops._tape import Tensor, value_of
 from . import node as _node
 from ._masks import first_mask, set_masks, supports_masking
 
-_context = threading.local()
+class _Context(threading.local):
+    """This thread's enclosing call: its `training` flag and the `losses` collected (class
+    defaults: read without the AttributeError a bare `threading.local` raises, 0.3 µs)."""
+
+    training = None
+    losses = None
+
+
+_context = _Context()
 _PARAMS: dict = {}
 
 
@@ -83,13 +91,13 @@ def call_params(cls):
 
 def context_training():
     """The `training` flag of the enclosing traced call (None outside one)."""
-    return getattr(_context, "training", None)
+    return _context.training
 
 
 @contextlib.contextmanager
 def training_context(training):
     """Within it, nested calls without `training` get this flag (Keras's call context)."""
-    previous = getattr(_context, "training", None)
+    previous = _context.training
     _context.training = training
     try:
         yield
@@ -100,7 +108,7 @@ def training_context(training):
 @contextlib.contextmanager
 def collecting_losses():
     """Collect what `add_loss` receives within it (a traced call's extra losses)."""
-    previous = getattr(_context, "losses", None)
+    previous = _context.losses
     _context.losses = collected = []
     try:
         yield collected
@@ -110,7 +118,7 @@ def collecting_losses():
 
 def add_loss(layer, loss):
     """Keras's `Layer.add_loss`: inside a traced call the loss joins the model's loss."""
-    collected = getattr(_context, "losses", None)
+    collected = _context.losses
     if collected is None:
         return  # an eager call outside training: nothing adds it up (as a Keras eager call)
     collected.append(loss)

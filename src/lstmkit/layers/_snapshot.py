@@ -99,6 +99,22 @@ def current_values(variables) -> dict:
             return values
 
 
+def arrays(variables) -> list:
+    """The arrays a call sees for `variables` (None stays None): the calling thread's
+    snapshot inside a call, else one published state (as `current_values`)."""
+    values = _LOCAL.values
+    if values is not None:
+        return [None if var is None else read(var) for var in variables]
+    while True:
+        generation = _STATE["generation"]
+        if not generation & 1:
+            out = [None if var is None else var._value for var in variables]
+            if _STATE["generation"] == generation:
+                return out
+        with _WRITE:  # wait for the publish under way
+            pass
+
+
 class reading:
     """Inside `with reading(variables):`, `Variable.value` of `variables` is one snapshot
     (nested calls keep the outer snapshot). `variables` may be a callable, called only

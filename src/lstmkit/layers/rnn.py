@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import kernels as _kernels
 from ..ops import _tape
-from . import _custom, _masks, _snapshot, _traced
+from . import _custom, _inference_plan, _masks, _snapshot, _traced
 from .base import Layer, check_array
 
 
@@ -53,10 +53,14 @@ class SequenceCall:
         if _tape.current() is not None:  # inside a traced call: one op on the tape
             return _traced.record_layer(self, inputs, {
                 "initial_state": initial_state, "mask": mask, "training": training})
-        if mask is None:  # Keras passes the mask an earlier layer attached
-            mask = getattr(inputs, "_keras_mask", None)
         if training is None:  # inside a custom call: its training flag
             training = _custom.context_training()
+        if self._plan is not None and not training and initial_state is None and mask is None:
+            outputs = _inference_plan.run(self, inputs)  # a repeated inference call
+            if outputs is not None:
+                return outputs
+        if mask is None and type(inputs) is not np.ndarray:  # Keras passes the mask an
+            mask = getattr(inputs, "_keras_mask", None)  # earlier layer attached
         outputs, _ = self.forward(inputs, training=bool(training), mask=mask,
                                   initial_state=initial_state, keep_cache=False)
         if mask is not None:  # Keras attaches the output masks (return_sequences)
@@ -160,6 +164,7 @@ class RNN(SequenceCall, Layer):
         self.backend_ = None  # which path the last call ran: "kernel" or "reference"
         self.states = None  # the flat states when stateful
         self._path_prefix = self.name
+        self._plan = None  # the last inference call's kind, prepared (`_inference_plan`)
 
     def _all_weights(self):
         return self.cell._all_weights()
@@ -314,6 +319,11 @@ class RNN(SequenceCall, Layer):
 
     def forward(self, inputs, training=False, mask=None, initial_state=None, keep_cache=True):
         """Run the layer; returns `(outputs in Keras's order, RNNCache or None)`."""
+        plain = not (keep_cache or training) and mask is None and initial_state is None
+        if plain and self._plan is not None:  # a repeated inference call: its plan
+            outputs = _inference_plan.run(self, inputs)
+            if outputs is not None:
+                return outputs, None
         x, mask, states = self._check_inputs(inputs, mask, initial_state)
         with _snapshot.reading(self._all_weights):  # one set, whatever other threads publish
             result = self.cell.run_sequence(
@@ -321,6 +331,8 @@ class RNN(SequenceCall, Layer):
                 zero_output_for_mask=self.zero_output_for_mask, training=training,
                 return_sequences=self.return_sequences or keep_cache, keep_cache=keep_cache,
                 backend=self._backend_for_call())
+            if plain and result.backend == "kernel":  # the plan for the next such call
+                self._plan = _inference_plan.make(self, x, states)
         self.backend_ = result.backend
         if self.stateful:
             self.states = list(result.states)

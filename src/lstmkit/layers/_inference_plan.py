@@ -1,0 +1,99 @@
+"""A recurrent layer's repeated inference calls, straight to the compiled call.
+
+A stateful stream calls its layer once per step on a (1, 1, D) array. There the
+general path (`RNN.forward`'s checks and weight snapshot, `kernels.lstm_forward`'s
+choices, `_shard` and `_run`'s conversions) costs three times the compiled call.
+So an LSTM layer's inference call that ran on the kernel leaves a `Plan`: the
+kernel's `inference_plan` for such calls, and the key of everything else the
+result depends on (the input's shape and dtype, the weight arrays, the layer's
+options). A later call with an equal key runs the plan; any other call (a mask,
+initial states, training, other shapes, new weights or options) takes the general
+path, which leaves a plan for its own kind. The result is the general path's, bit
+for bit: the plan holds that path's arguments to the compiled call.
+
+Weight arrays are replaced, never changed in place (`_snapshot`), so the arrays'
+identity tells whether the weights changed; the plan holds the arrays, so their
+ids are not reused while it lives. `LSTMKIT_BACKEND` is read on every call.
+
+Example:
+    >>> import numpy as np
+    >>> import lstmkit as lk
+    >>> layer = lk.layers.LSTM(4, stateful=True)
+    >>> x = np.ones((1, 1, 3), "float32")
+    >>> first = layer(x)  # the general path (it leaves a plan when it ran the kernel)
+    >>> second = layer(x)  # the plan, if there is one: the same result either way
+    >>> second.shape
+    (1, 4)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _config
+from .. import kernels as _kernels
+from . import _snapshot
+
+
+class Plan(NamedTuple):
+    """A layer's plan: `key(layer, x, weights)` of the call it was made for, and the
+    kernel's plan, `(x, h0, c0) -> (outputs or None, last, h, c)`."""
+
+    key: tuple
+    run: object
+
+
+def _weights(cell) -> tuple:
+    """The arrays of the cell's kernel, recurrent_kernel and bias (None without one)."""
+    return _snapshot.arrays((cell.kernel, cell.recurrent_kernel, cell.bias))
+
+
+def key(layer, x, weights, backend) -> tuple:
+    """What a layer's inference result depends on besides x's values and the states
+    (`backend`: the layer's `_backend_for_call()`)."""
+    cell = layer.cell
+    return (x.shape, x.dtype, *map(id, weights), layer.go_backwards,
+            layer.return_sequences, layer.return_state, layer.stateful, backend,
+            cell.activation, cell.recurrent_activation)
+
+
+def make(layer, x, states) -> Plan | None:
+    """The plan for inference calls like `layer(x)` from `states` ([h0, c0] or None),
+    which just ran on the kernel; None where the kernel has none. Call it inside the
+    call's weight snapshot (`_snapshot.reading`), so that the plan holds the weights
+    the call used."""
+    from .lstm_cell import LSTMCell  # here: lstm_cell imports rnn, which imports this
+
+    cell = layer.cell
+    if type(cell).run_sequence is not LSTMCell.run_sequence:  # plans are the LSTM kernel's
+        return None
+    weights = _weights(cell)
+    h0, c0 = (None, None) if states is None else states
+    run = _kernels.inference_plan(
+        x, *weights, h0, c0, go_backwards=layer.go_backwards,
+        return_sequences=layer.return_sequences, activation=cell.activation,
+        recurrent_activation=cell.recurrent_activation)
+    return None if run is None else Plan(key(layer, x, weights, layer._backend_for_call()), run)
+
+
+def run(layer, x):
+    """`layer(x)`'s outputs at inference through the layer's plan, or None when the plan
+    does not fit this call (then the caller takes the general path)."""
+    plan = layer._plan
+    if plan is None or type(x) is not np.ndarray or not x.flags.c_contiguous:
+        return None
+    backend = layer._backend_for_call()
+    if key(layer, x, _weights(layer.cell), backend) != plan.key \
+            or (backend or _config.backend()) == "reference":
+        return None
+    result = plan.run(x, *layer.states) if layer.stateful else plan.run(x)
+    if result is None:
+        return None
+    outputs, last, h, c = result
+    layer.backend_ = "kernel"
+    if layer.stateful:
+        layer.states = [h, c]
+    output = outputs if layer.return_sequences else last
+    return (output, h, c) if layer.return_state else output
