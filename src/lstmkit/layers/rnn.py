@@ -42,8 +42,11 @@ from .base import Layer, check_array
 class SequenceCall:
     """`layer(inputs, initial_state=None, mask=None, training=None)` for the recurrent layers.
 
-    Symbolic inputs (`lk.Input`) record a node; arrays run `forward` without keeping a cache.
+    Symbolic inputs (`lk.Input`) record a node; arrays run `forward` without keeping a cache,
+    or the layer's plan for a repeated inference call (`_inference_plan`; RNN layers only).
     """
+
+    _plan = None
 
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
         # lk.Input: record a Node (an array with no other argument is answered first)
