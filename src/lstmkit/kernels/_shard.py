@@ -229,12 +229,10 @@ class InferencePlan:
     (B, H); or None when `forward` would now split the batch over cores (`n_shards`
     reads the environment), and the caller takes the general path.
 
-    Example (`_run.KernelCall.of(x, ...)` describes the call):
-        >>> plan = plan_inference(call)                 # doctest: +SKIP
-        >>> out, last, h, c = plan(x_next, h, c)        # doctest: +SKIP
+    `kernels.inference_plan` makes one from a call's arrays (its docstring has an example).
     """
 
-    __slots__ = ("weights", "options", "shape", "states", "no_state", "dtype")
+    __slots__ = ("weights", "options", "shape", "states", "dtype", "no_state", "no_outputs")
 
     def __init__(self, inputs: _run.Inputs, buffers: _run.Buffers):
         B, T, _ = inputs.x.shape
@@ -243,8 +241,8 @@ class InferencePlan:
         self.options = (*inputs[6:], *buffers)  # mask, dm, rm, the flags, scratch stand-ins
         self.shape = (B, T, H) if inputs.return_sequences else None  # of the outputs
         self.states = (B, H)
-        self.no_state = _run.empties(inputs.x.dtype)[1]  # h0 or c0 of zeros
         self.dtype = inputs.x.dtype
+        _, self.no_state, self.no_outputs, _ = _run.empties(self.dtype)  # size-0 stand-ins
 
     def __call__(self, x, h0=None, c0=None):
         B, H = self.states
@@ -253,7 +251,7 @@ class InferencePlan:
         dtype = self.dtype
         if h0 is not None and not _are_states(h0, c0, self.states, dtype):
             return None
-        out = np.empty(self.shape, dtype) if self.shape else _run.empties(dtype)[2]
+        out = np.empty(self.shape, dtype) if self.shape else self.no_outputs
         last, h, c = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
         forward_call(x, *self.weights, self.no_state if h0 is None else h0,
                      self.no_state if c0 is None else c0, *self.options, out, last, h, c)

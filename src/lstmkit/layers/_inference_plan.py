@@ -4,16 +4,17 @@ A stateful stream calls its layer once per step on a (1, 1, D) array. There the
 general path (`RNN.forward`'s checks and weight snapshot, `kernels.lstm_forward`'s
 choices, `_shard` and `_run`'s conversions) costs three times the compiled call.
 So an LSTM layer's inference call that ran on the kernel leaves a `Plan`: the
-kernel's `inference_plan` for such calls, and the key of everything else the
-result depends on (the input's shape and dtype, the weight arrays, the layer's
-options). A later call with an equal key runs the plan; any other call (a mask,
-initial states, training, other shapes, new weights or options) takes the general
-path, which leaves a plan for its own kind. The result is the general path's, bit
-for bit: the plan holds that path's arguments to the compiled call.
+kernel's `inference_plan` for such calls, and what else the result depends on (the
+input's shape and dtype, the weight arrays, the layer's `options`). A later call
+that matches them all runs the plan; any other call (a mask, initial states,
+training, other shapes, new weights or options, `LSTMKIT_BACKEND=reference`) takes
+the general path, which leaves a plan for its own kind. The result is the general
+path's, bit for bit: the plan holds that path's arguments to the compiled call.
 
 Weight arrays are replaced, never changed in place (`_snapshot`), so the arrays'
-identity tells whether the weights changed; the plan holds the arrays, so their
-ids are not reused while it lives. `LSTMKIT_BACKEND` is read on every call.
+identity tells whether the weights changed. The plan holds the arrays it was made
+with: after `set_weights` or a training step they live on until the layer's next
+inference call replaces the plan. `LSTMKIT_BACKEND` is read on every call.
 
 Example:
     >>> import numpy as np
@@ -38,24 +39,27 @@ from . import _snapshot
 
 
 class Plan(NamedTuple):
-    """A layer's plan: `key(layer, x, weights)` of the call it was made for, and the
-    kernel's plan, `(x, h0, c0) -> (outputs or None, last, h, c)`."""
+    """A layer's plan: the call it was made for (x's shape and dtype, the weight arrays,
+    the layer's `options`) and the kernel's plan, `(x, h0, c0) -> (outputs or None,
+    last, h, c)`."""
 
-    key: tuple
+    shape: tuple
+    dtype: np.dtype
+    weights: list  # kernel, recurrent_kernel, bias (None without one): the arrays
+    options: tuple
     run: object
 
 
-def _weights(cell) -> tuple:
+def _weights(cell) -> list:
     """The arrays of the cell's kernel, recurrent_kernel and bias (None without one)."""
     return _snapshot.arrays((cell.kernel, cell.recurrent_kernel, cell.bias))
 
 
-def key(layer, x, weights, backend) -> tuple:
-    """What a layer's inference result depends on besides x's values and the states
-    (`backend`: the layer's `_backend_for_call()`)."""
+def options(layer) -> tuple:
+    """What a layer's inference result depends on besides x, the weights and the states
+    (and the backend, which `run` asks for on every call)."""
     cell = layer.cell
-    return (x.shape, x.dtype, *map(id, weights), layer.go_backwards,
-            layer.return_sequences, layer.return_state, layer.stateful, backend,
+    return (layer.go_backwards, layer.return_sequences, layer.return_state, layer.stateful,
             cell.activation, cell.recurrent_activation)
 
 
@@ -75,18 +79,25 @@ def make(layer, x, states) -> Plan | None:
         x, *weights, h0, c0, go_backwards=layer.go_backwards,
         return_sequences=layer.return_sequences, activation=cell.activation,
         recurrent_activation=cell.recurrent_activation)
-    return None if run is None else Plan(key(layer, x, weights, layer._backend_for_call()), run)
+    return None if run is None else Plan(x.shape, x.dtype, weights, options(layer), run)
+
+
+def _fits(plan: Plan, layer, x) -> bool:
+    """Whether `layer(x)` at inference is a call of `plan`'s kind, on the kernel."""
+    if type(x) is not np.ndarray or x.shape != plan.shape or x.dtype != plan.dtype \
+            or not x.flags.c_contiguous:
+        return False
+    (kernel, recurrent_kernel, bias), made = _weights(layer.cell), plan.weights
+    return (kernel is made[0] and recurrent_kernel is made[1] and bias is made[2]
+            and options(layer) == plan.options
+            and (layer._backend_for_call() or _config.backend()) != "reference")
 
 
 def run(layer, x):
     """`layer(x)`'s outputs at inference through the layer's plan, or None when the plan
     does not fit this call (then the caller takes the general path)."""
     plan = layer._plan
-    if plan is None or type(x) is not np.ndarray or not x.flags.c_contiguous:
-        return None
-    backend = layer._backend_for_call()
-    if key(layer, x, _weights(layer.cell), backend) != plan.key \
-            or (backend or _config.backend()) == "reference":
+    if plan is None or not _fits(plan, layer, x):
         return None
     result = plan.run(x, *layer.states) if layer.stateful else plan.run(x)
     if result is None:
