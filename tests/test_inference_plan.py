@@ -244,3 +244,20 @@ def test_getenv_of_a_replaced_environ(monkeypatch):
     assert _config.getenv("LSTMKIT_BACKEND") == "reference"
     assert _config.backend() == "reference"
     assert _config.getenv("LSTMKIT_NOT_SET", "d") == "d"
+
+
+def test_a_models_calls_use_the_plan_with_the_models_weights():
+    model = lk.Sequential([lk.Input((3, 5)), lk.layers.LSTM(8, return_sequences=True),
+                           lk.layers.LSTM(4)])
+    x = np.random.default_rng(2).normal(size=(2, 3, 5)).astype("float32")
+    first = model.predict_on_batch(x)
+    model.predict_on_batch(x)  # each LSTM has a plan now
+    counted = [_Counted(layer) for layer in model.layers]
+    _assert_same_bits(model.predict_on_batch(x), first)
+    assert [c.calls for c in counted] == [1, 1]
+    model.set_weights([w + 0.01 for w in model.get_weights()])
+    changed = model.predict_on_batch(x)
+    assert not np.array_equal(changed, first)
+    for layer in model.layers:
+        layer._plan = None
+    _assert_same_bits(model.predict_on_batch(x), changed)
