@@ -354,17 +354,22 @@ def test_batch_shards_match_the_reference(monkeypatch, dropout, dtype):
             np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("launcher", ["openmp", "pool"])
+@pytest.mark.parametrize("launcher", ["openmp", "handoff", "pool"])
 @pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
 def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
-    """Equal inference shards (B % n == 0) run on numba's OpenMP layer when it is there,
-    else on the thread pool (training always on the pool); all match the reference."""
-    from lstmkit.kernels import _parallel, _shard
+    """Equal inference shards (B % n == 0) run on numba's OpenMP layer when it is there
+    and allowed, else on `_handoff`'s workers (no dropout masks), else on the thread pool
+    (training always on the pool); all match the reference."""
+    from lstmkit.kernels import _handoff, _parallel, _shard
 
     monkeypatch.setenv("LSTMKIT_PARALLEL", "1" if launcher == "openmp" else "0")
     if launcher == "openmp" and not _parallel.available():
         pytest.skip("numba has no thread-safe threading layer (OpenMP/TBB) here")
     monkeypatch.setitem(_parallel._STATE, "available", launcher == "openmp")
+    monkeypatch.setattr(_handoff, "ready", lambda compiling=False: launcher == "handoff")
+    handed_off = []
+    launch = _handoff.launch
+    monkeypatch.setattr(_handoff, "launch", lambda *a: handed_off.append(1) or launch(*a))
     monkeypatch.setenv("LSTMKIT_SHARD_MACS", "0")
     monkeypatch.setattr(_shard, "_cores", lambda: 3)
     for dtype in (np.float32, np.float64):
@@ -376,6 +381,7 @@ def test_equal_shards_on_either_launcher(monkeypatch, launcher, dropout):
                  go_backwards=True, zero_output=True)
     _compare(np.float32, 18, 3, 16, 128, state=True, dropout=dropout)  # joint packed steps
     _compare(np.float32, 18, 3, 16, 128, train=False, mask="left", dropout=dropout)
+    assert bool(handed_off) == (launcher == "handoff")
 
 
 def test_a_forked_child_runs_shards_on_the_pool(monkeypatch):
@@ -423,11 +429,14 @@ def test_named_call_tuples_are_the_compiled_calls_parameters_in_order():
     fields must name the parameters they fill."""
     import inspect
 
-    from lstmkit.kernels import _forward, _parallel, _run
+    from lstmkit.kernels import _forward, _handoff, _parallel, _run
 
     fields = _run.Inputs._fields + _run.Buffers._fields + _run.Outputs._fields
-    for fn in (_forward.forward_call, _parallel.forward_shards):
-        assert tuple(inspect.signature(fn.py_func).parameters) == fields
+    for fn in (_forward.forward_call, _parallel.forward_shards, _handoff.forward_shards):
+        assert tuple(inspect.signature(getattr(fn, "py_func", fn)).parameters) == fields
+    for fn in (_handoff.launch, _handoff._post, _handoff._shard):  # after their own first
+        params = tuple(inspect.signature(fn.py_func).parameters)
+        assert params[-len(fields):] == fields
 
 
 def test_kernel_call_rows_cut_every_per_row_array():
@@ -450,11 +459,13 @@ def test_kernel_call_rows_cut_every_per_row_array():
 @pytest.mark.parametrize("cpu, isa_name", _other_isa.CPUS)
 def test_parity_compiled_for_other_isas(tmp_path, cpu, isa_name):
     """The float32 parity tests above (forward, backward, masks, dropout, the packed one-row
-    path, padded inference) and the GRU/SimpleRNN kernels' compiled for AVX2 and for
+    path, padded inference), the hand-off of equal shards (`_handoff`: atomics and the
+    cycle counter) and the GRU/SimpleRNN kernels' compiled for AVX2 and for
     generic x86-64 (`_other_isa`)."""
     here = os.path.dirname(__file__)
     tests = [__file__] + [os.path.join(here, name)
                           for name in ("test_kernel_ragged.py", "test_kernels_gru_rnn.py")]
     _other_isa.run_pytest(cpu, isa_name, tmp_path / "nb", [
         "-k", "float32 and (masks_and_directions or dropout_masks or one_row or "
-        "inference_pass or padded_batches or kernel_matches_reference)"] + tests)
+        "inference_pass or padded_batches or kernel_matches_reference) or "
+        "(equal_shards_on_either_launcher and handoff and none)"] + tests)

@@ -101,7 +101,8 @@ def _lanes_of(block: Block, dtype) -> int:
     return block.lanes32 if dtype == types.float32 else max(block.lanes32 // 2, 1)
 
 
-def _data(context, builder, typ, value):
+def data_pointer(context, builder, typ, value):
+    """The data pointer of an array value (for intrinsics: here and `_handoff`)."""
     return context.make_array(typ)(context, builder, value=value).data
 
 
@@ -142,7 +143,7 @@ def copy_vector(typingctx, blk, src, s_off, dst, d_off):
         vec = ir.VectorType(context.get_value_type(s_t.dtype), _lanes_of(b_t.block, s_t.dtype))
 
         def at(t, v, off, off_t):
-            ptr = builder.gep(_data(context, builder, t, v), [_int(context, builder, off, off_t)])
+            ptr = builder.gep(data_pointer(context, builder, t, v), [_int(context, builder, off, off_t)])
             return builder.bitcast(ptr, vec.as_pointer())
 
         builder.store(builder.load(at(s_t, s_v, so, so_t), align=4), at(d_t, d_v, do, do_t),
@@ -179,9 +180,9 @@ def kernel(typingctx, blk, rows, vectors, a, a_off, lda, ksa, packed, p_off, c, 
             acc_v = ints
         lanes = _lanes_of(block, t[3].dtype)
         vec = ir.VectorType(context.get_value_type(t[3].dtype), lanes)
-        ptrs = (builder.gep(_data(context, builder, t[3], a_v), [a_off_v]),
-                builder.gep(_data(context, builder, t[7], p_v), [p_off_v]),
-                builder.gep(_data(context, builder, t[9], c_v), [c_off_v]))
+        ptrs = (builder.gep(data_pointer(context, builder, t[3], a_v), [a_off_v]),
+                builder.gep(data_pointer(context, builder, t[7], p_v), [p_off_v]),
+                builder.gep(data_pointer(context, builder, t[9], c_v), [c_off_v]))
         bits = 32 if t[3].dtype == types.float32 else 64
         name = f"llvm.fmuladd.v{lanes}f{bits}"  # fused where the target has FMA
         fma = builder.module.globals.get(name) or ir.Function(

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import _config
 from .. import reference as _ref
-from . import _gemm, _parallel, _ragged, _run
+from . import _gemm, _handoff, _parallel, _ragged, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
 from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
@@ -165,6 +165,30 @@ def _run_shards(fn, arg_lists):
         restore_threads(changed)
 
 
+def _launch_equal_shards(call, n, outputs, compiling) -> bool:
+    """n equal inference shards of `call` into `outputs` in one launch: OpenMP's where
+    the application allows it (`_parallel`), else `_handoff`'s workers (no dropout masks);
+    False (nothing run) when neither can take them now."""
+    B, T, D = call.x.shape
+    H = call.recurrent_kernel.shape[0]
+    openmp = _parallel.available(compiling)
+    if not openmp and (call.dropout_mask is not None or call.recurrent_dropout_mask is not None
+                       or not _handoff.ready(compiling)):
+        return False
+    inputs = _run.convert(call, B // n)
+    buffers = _inference_scratch(n, T, B // n, D, H, False, inputs.joint,
+                                 call.mask is not None, call.x.dtype)
+    # one BLAS thread per shard, when BLAS could use more
+    changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
+    try:
+        if openmp:
+            _parallel.forward_shards(*inputs, *buffers, *outputs)
+            return True
+        return _handoff.forward_shards(*inputs, *buffers, *outputs)
+    finally:
+        restore_threads(changed)
+
+
 def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = False) -> tuple:
     """`_run.forward`, split over shards of batch rows when that pays (`n_shards`), or
     over `shards` shards when given; `compiling`: use the OpenMP launch even before it is
@@ -196,16 +220,7 @@ def _forward_shards(call, n, bounds, compiling):
     # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
     # rows are one contiguous block); each shard's time-major buffers are its own.
     outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
-    if B % n == 0 and not call.train and _parallel.available(compiling):  # one OpenMP launch
-        inputs = _run.convert(call, B // n)
-        buffers = _inference_scratch(n, T, B // n, D, H, False, inputs.joint,
-                                     call.mask is not None, call.x.dtype)
-        # one BLAS thread per shard, when BLAS could use more
-        changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
-        try:
-            _parallel.forward_shards(*inputs, *buffers, *outputs)
-        finally:
-            restore_threads(changed)
+    if B % n == 0 and not call.train and _launch_equal_shards(call, n, outputs, compiling):
         return (outputs.out if call.return_sequences else None), *outputs[1:], None
     jobs = []
     for b0, b1 in bounds:

@@ -164,6 +164,10 @@ def warmup(progress=None) -> float:
             from . import cells
 
             cells.warm(dtype)
+        if stamp == "float64" and label == "sharded training":  # both dtypes' hand-off
+            from . import _handoff
+
+            _handoff.warm()
         if n == len(steps) or steps[n][0] != stamp:  # the last step of this stamp
             _write_stamp(stamp)
     seconds = time.perf_counter() - started
