@@ -143,7 +143,8 @@ def copy_vector(typingctx, blk, src, s_off, dst, d_off):
         vec = ir.VectorType(context.get_value_type(s_t.dtype), _lanes_of(b_t.block, s_t.dtype))
 
         def at(t, v, off, off_t):
-            ptr = builder.gep(data_pointer(context, builder, t, v), [_int(context, builder, off, off_t)])
+            ptr = builder.gep(data_pointer(context, builder, t, v),
+                              [_int(context, builder, off, off_t)])
             return builder.bitcast(ptr, vec.as_pointer())
 
         builder.store(builder.load(at(s_t, s_v, so, so_t), align=4), at(d_t, d_v, do, do_t),

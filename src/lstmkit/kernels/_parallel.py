@@ -6,8 +6,9 @@ thread wake-ups and GIL hand-offs per call, with a long tail where waking a thre
 slow (virtual machines). An OpenMP `prange` over the shards starts them without the GIL,
 and its threads spin a while between launches, so back-to-back calls find them awake
 (numbers in benchmarks/README.md). So when numba runs its parallel code on OpenMP (or
-TBB), equal shards take this path; otherwise (numba's own "workqueue" layer, which
-aborts the process if two threads launch parallel code at once) the pool serves.
+TBB), equal shards may take this path; otherwise (numba's own "workqueue" layer, which
+aborts the process if two threads launch parallel code at once) `_handoff`'s workers or
+the pool serve.
 
 GNU OpenMP is not fork-safe: a forked child must not launch it. The child of a fork
 therefore falls back to the pool (`os.register_at_fork`).
@@ -16,7 +17,8 @@ GNU OpenMP's idle threads spin before they sleep (`GOMP_SPINCOUNT`, 300,000 roun
 default), competing with any other thread pool that runs next, and on a busy machine the
 launch then waits for descheduled threads. That setting belongs to the application (it is
 read once when OpenMP loads, for the whole process), so by default (`LSTMKIT_PARALLEL`
-"auto") this path is taken only when the application has set it (`_config.kernel_parallel`).
+"auto") this path is taken only when the application has set it (`_config.kernel_parallel`);
+`_handoff` gives the same launch time with a short spin of its own.
 
 Example:
     >>> from lstmkit.kernels import _parallel

@@ -4,11 +4,12 @@ The recurrences of different batch rows never meet, so a batch of B rows is cut
 into n shards of about B/n rows, and each shard runs the compiled forward
 (`_forward.forward_call`) or `_run.backward` on its own thread with single-threaded
 BLAS; the threads meet once per call, not once per step. Equal inference shards
-start with one OpenMP launch (`_parallel`), which costs microseconds; training
-(forward and backward) uses a thread pool, slower to wake, because OpenMP threads
-that spin after a forward slow down the pool and BLAS threads of the backward that
-follows. Splitting every step's GEMM over threads instead (what BLAS threading does)
-needs a handshake per step, and on a busy machine a handshake waits for a
+(no dropout masks) are handed to workers that wait in compiled code (`_handoff`: a
+few microseconds between back-to-back calls), or launched on OpenMP where the
+application allows its spinning threads (`_parallel`); training (forward and
+backward), and inference shards neither takes, use a thread pool, slower to wake
+(~45 us a call on a quiet VM). Splitting every step's GEMM over threads instead (what
+BLAS threading does) needs a handshake per step, and on a busy machine a handshake waits for a
 descheduled thread. The measurements are in benchmarks/README.md.
 
 Only the weight gradients cross shards: each shard's dK, dR, d_bias are summed.

@@ -121,7 +121,8 @@ def _steps():
     numba compiles per argument types, not values, so one call per signature suffices:
     a small call compiles the forward and backward loops with all their branches; a larger
     one the packed weight-gradient products (`_run._packed_pays`); forced shards the
-    thread pool (training) and the OpenMP launch (inference, `_parallel`)."""
+    thread pool (training) and the OpenMP launch (inference, `_parallel`). The hand-off
+    of inference shards (`_handoff.warm`, both dtypes) comes with the float64 stamp."""
     cases = [("small inference", (2, 3, 4, 5), False, 1),
              ("small training", (2, 3, 4, 5), True, 1),
              ("packed gradients", (16, 16, 64, 64), True, 1),

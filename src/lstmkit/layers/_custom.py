@@ -33,6 +33,7 @@ from ..ops._tape import Tensor, value_of
 from . import node as _node
 from ._masks import first_mask, set_masks, supports_masking
 
+
 class _Context(threading.local):
     """This thread's enclosing call: its `training` flag and the `losses` collected (class
     defaults: read without the AttributeError a bare `threading.local` raises, 0.3 µs)."""

@@ -30,6 +30,7 @@ import threading
 
 import numpy as np
 
+
 class _State(threading.local):
     """This thread's recording tapes, innermost last (`__init__` runs once per thread:
     a default found without an AttributeError, which costs 0.3 µs a layer call)."""
