@@ -151,3 +151,22 @@ def test_a_forked_child_makes_its_own_workers():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller(monkeypatch):
+    call = _call(30)
+    _shard.forward(call, shards=2)  # the worker exists
+    deadline = time.monotonic() + 5
+    while _handoff._STATE["states"][0, 0] != _handoff.SLEEPING:  # back on its Event
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    def failing(state, box):
+        raise MemoryError("no memory for the shard")
+    monkeypatch.setattr(_handoff, "serve", failing)
+    with pytest.raises(MemoryError, match="no memory"):
+        _shard.forward(call, shards=2)
+    monkeypatch.undo()  # (the autouse fixture's patches too: set them again)
+    monkeypatch.setenv("LSTMKIT_PARALLEL", "0")
+    monkeypatch.setattr(_handoff, "ready", lambda compiling=False: True)
+    _assert_same(_shard.forward(call, shards=2), _pooled(call))  # and the worker serves again

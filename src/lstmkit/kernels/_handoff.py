@@ -290,13 +290,18 @@ class Worker:
     def __init__(self, state, box):
         self.state, self.box = state, box
         self.wake = threading.Event()
+        self.error = None  # what stopped a job (e.g. MemoryError), for the caller to raise
         threading.Thread(target=self._main, name="lstmkit-shard", daemon=True).start()
 
     def _main(self):
         while True:
             self.wake.wait()
             self.wake.clear()
-            serve(self.state, self.box)
+            try:
+                serve(self.state, self.box)
+            except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+                self.error = err
+                self.state[0] = DONE  # the caller stops waiting, and raises it
 
 
 #: Workers at most (`_shard.n_shards` makes at most 8 shards).
@@ -375,6 +380,11 @@ def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_
             if given[k] != CLAIMED:
                 while not wait(states[k]):  # a descheduled worker: let it have the core
                     os.sched_yield()
+        for k in range(n):
+            if workers[k].error is not None:
+                error, workers[k].error = workers[k].error, None
+                states[k, 0] = SLEEPING  # as it is: waiting on its Event again
+                raise error
         return True
     finally:
         lock.release()
