@@ -142,8 +142,7 @@ def test_environment_backend_is_read_on_every_call(monkeypatch):
     assert layer.backend_ == "kernel"
 
 
-@pytest.mark.parametrize("call", ["mask", "initial_state", "training", "float64", "strided",
-                                  "shape"])
+@pytest.mark.parametrize("call", ["mask", "initial_state", "training", "shape"])
 def test_other_calls_take_the_general_path(call):
     layer, x = _stream_layer(dropout=0.5)
     counted = _Counted(layer)
@@ -154,10 +153,6 @@ def test_other_calls_take_the_general_path(call):
         kwargs["initial_state"] = [np.zeros((2, 8), "float32")] * 2
     elif call == "training":
         kwargs["training"] = True
-    elif call == "float64":
-        x = x.astype("float64")
-    elif call == "strided":
-        x = np.repeat(x, 2, axis=2)[:, :, ::2]
     else:
         x = x[:1]
     out = layer(x, **kwargs)
@@ -167,6 +162,20 @@ def test_other_calls_take_the_general_path(call):
         twin(x)
         twin.set_weights(layer.get_weights())
         _assert_same_bits(out, _general(twin, x, **kwargs))
+
+
+@pytest.mark.parametrize("cast", ["float64", "int", "strided"])
+def test_inputs_the_general_path_would_cast_use_the_plan(cast):
+    layer, x = _stream_layer()
+    counted = _Counted(layer)
+    x = {"float64": x.astype("float64"), "int": (x * 3).astype("int64"),
+         "strided": np.repeat(x, 2, axis=2)[:, :, ::2]}[cast]
+    out = layer(x)
+    assert counted.calls == 1
+    twin = lk.layers.LSTM(8)
+    twin(x)
+    twin.set_weights(layer.get_weights())
+    _assert_same_bits(out, _general(twin, x))
 
 
 def test_training_context_of_a_custom_call_takes_the_general_path():

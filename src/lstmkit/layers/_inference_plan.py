@@ -82,11 +82,8 @@ def make(layer, x, states) -> Plan | None:
     return None if run is None else Plan(x.shape, x.dtype, weights, options(layer), run)
 
 
-def _fits(plan: Plan, layer, x) -> bool:
-    """Whether `layer(x)` at inference is a call of `plan`'s kind, on the kernel."""
-    if type(x) is not np.ndarray or x.shape != plan.shape or x.dtype != plan.dtype \
-            or not x.flags.c_contiguous:
-        return False
+def _fits(plan: Plan, layer) -> bool:
+    """Whether the layer's weights, options and backend are still those of `plan`."""
     (kernel, recurrent_kernel, bias), made = _weights(layer.cell), plan.weights
     return (kernel is made[0] and recurrent_kernel is made[1] and bias is made[2]
             and options(layer) == plan.options
@@ -97,7 +94,13 @@ def run(layer, x):
     """`layer(x)`'s outputs at inference through the layer's plan, or None when the plan
     does not fit this call (then the caller takes the general path)."""
     plan = layer._plan
-    if plan is None or not _fits(plan, layer, x):
+    if plan is None or type(x) is not np.ndarray or x.shape != plan.shape:
+        return None
+    if x.dtype != plan.dtype or not x.flags.c_contiguous:
+        if x.dtype.kind not in "biuf":  # the general path's error
+            return None
+        x = np.ascontiguousarray(x, plan.dtype)  # as the general path casts and copies
+    if not _fits(plan, layer):
         return None
     result = plan.run(x, *layer.states) if layer.stateful else plan.run(x)
     if result is None:
