@@ -59,8 +59,8 @@ class SequenceCall:
         if training is None:  # inside a custom call: its training flag
             training = _custom.context_training()
         if self._plan is not None and not training and initial_state is None and mask is None:
-            outputs = _inference_plan.run(self, inputs)  # a repeated inference call
-            if outputs is not None:
+            outputs = _inference_plan.run(self, inputs)  # a repeated inference call (here,
+            if outputs is not None:  # not only in `forward`: a call less, 0.4 us of ~7)
                 return outputs
         if mask is None and type(inputs) is not np.ndarray:  # Keras passes the mask an
             mask = getattr(inputs, "_keras_mask", None)  # earlier layer attached
