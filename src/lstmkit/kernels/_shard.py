@@ -56,20 +56,26 @@ class ShardedCache(NamedTuple):
         return first
 
 
-#: A thread's own limit on the cores a call may use (`one_core`), else unset.
-_SCOPE = threading.local()
+class _Scope(threading.local):
+    """A thread's own limit on the cores a call may use (`one_core`), else None (a class
+    default: read without the AttributeError a bare `threading.local` raises)."""
+
+    cores = None
+
+
+_SCOPE = _Scope()
 
 
 def _cores() -> int:
     """Cores to use: the calling thread's `one_core` scope, else `LSTMKIT_NUM_THREADS`,
     else the cores this process may run on (asked once: not a system call per LSTM call)."""
-    return getattr(_SCOPE, "cores", None) or _config.kernel_threads() or _affinity()
+    return _SCOPE.cores or _config.kernel_threads() or _affinity()
 
 
 @contextlib.contextmanager
 def one_core():
     """Within the block, this thread's kernel calls run as one shard (see `side_by_side`)."""
-    saved = getattr(_SCOPE, "cores", None)
+    saved = _SCOPE.cores
     _SCOPE.cores = 1
     try:
         yield

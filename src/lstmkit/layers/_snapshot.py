@@ -85,26 +85,9 @@ def publish(variables, values, copy: bool = True) -> None:
             var.value = value
 
 
-def current_values(variables) -> dict:
-    """{Variable: array} of one published state of `variables` (no lock unless a writer
-    is publishing)."""
-    while True:
-        generation = _STATE["generation"]
-        if generation & 1:
-            with _WRITE:  # wait for the publish under way
-                pass
-            continue
-        values = {var: var._value for var in variables}
-        if _STATE["generation"] == generation:
-            return values
-
-
-def arrays(variables) -> list:
-    """The arrays a call sees for `variables` (None stays None): the calling thread's
-    snapshot inside a call, else one published state (as `current_values`)."""
-    values = _LOCAL.values
-    if values is not None:
-        return [None if var is None else read(var) for var in variables]
+def _published(variables) -> list:
+    """The arrays of one published state of `variables` (None stays None), read without a
+    lock unless a writer is publishing (the seqlock above)."""
     while True:
         generation = _STATE["generation"]
         if not generation & 1:
@@ -113,6 +96,20 @@ def arrays(variables) -> list:
                 return out
         with _WRITE:  # wait for the publish under way
             pass
+
+
+def current_values(variables) -> dict:
+    """{Variable: array} of one published state of `variables`."""
+    return dict(zip(variables, _published(variables)))
+
+
+def arrays(variables) -> list:
+    """The arrays a call sees for `variables` (None stays None): the calling thread's
+    snapshot inside a call, else one published state."""
+    values = _LOCAL.values
+    if values is not None:
+        return [None if var is None else read(var) for var in variables]
+    return _published(variables)
 
 
 class reading:
