@@ -3,6 +3,7 @@
     python benchmarks/bench_gemm.py                    # the issue's three shapes
     python benchmarks/bench_gemm.py --blocks 5x5,6x4   # other register blocks, same lanes
     python benchmarks/bench_gemm.py --crossover        # packed vs BLAS near the thresholds
+    python benchmarks/bench_gemm.py --gradients        # weight gradients: packed vs BLAS
 
 Emulated AVX2 on an AVX-512 machine: NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES="" for
 lstmkit and OPENBLAS_CORETYPE=Haswell for OpenBLAS (NUMBA_CPU_NAME alone keeps the host's
@@ -48,6 +49,23 @@ def _one_off_loop(blk, a, w, packed, c, n):
     for _ in range(n):
         _gemm.pack_rows_with(blk, w, packed, w.shape[0], 0)
         _gemm.matmul_with(blk, a, packed, c, False)
+
+
+@njit(cache=True)
+def _gradient_packed_loop(blk, inputs, dZ, packed, grad_t, grad, n):
+    """What `_run._weight_grad` pays on the packed path: pack inputs (T*B, n), then
+    dZ^T @ inputs (`matmul_tn`, dZ (T*B, 4H) read in place) and its transpose."""
+    for _ in range(n):
+        _gemm.pack_rows_with(blk, inputs, packed, inputs.shape[0], 0)
+        _gemm.matmul_tn_with(blk, dZ, packed, grad_t)
+        grad[:] = grad_t.T
+
+
+@njit(cache=True)
+def _gradient_blas_loop(inputs, dZ, grad, n):
+    """inputs^T @ dZ by BLAS, as `_run._weight_grad` calls it."""
+    for _ in range(n):
+        np.dot(inputs.T, dZ, grad)
 
 
 def _timings(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
@@ -170,11 +188,45 @@ def crossover(rounds: int) -> None:
     print(f"thresholds: {found}  (never = {_gemm._NEVER})")
 
 
+#: Weight gradients inputs^T @ dZ, (rows, n)^T @ (rows, N): a training shard's (T*B/2
+#: rows, n = D or H, N = 4H) at the grid's sizes, and between them.
+GRADIENTS = [(100, 16, 256), (100, 64, 256), (800, 32, 256), (800, 64, 256), (1600, 64, 256),
+             (1600, 128, 512), (3200, 128, 512), (3200, 128, 1024), (3200, 256, 1024),
+             (6400, 128, 1024), (3200, 512, 2048), (6400, 512, 2048)]
+
+
+def gradients(rounds: int) -> None:
+    """Weight gradients on the packed path (`_run._weight_grad`) against BLAS, and the
+    `Thresholds.gradient_macs` they give: the least power of two of multiply-adds above
+    every size at which the packed path wins (ratio <= 1); 0 if it wins at none. Above
+    it, BLAS's kernel for large products, which packs both operands, is faster."""
+    blk = _gemm.BLOCK
+    print("| rows, n, N | MACs | packed / BLAS | BLAS ms |")
+    print("| --- | --- | --- | --- |")
+    ratios = {}
+    for rows, n, N in GRADIENTS:
+        rng = np.random.default_rng(0)
+        inputs = rng.normal(size=(rows, n)).astype(np.float32)  # (T*B, n)
+        dZ = rng.normal(size=(rows, N)).astype(np.float32)  # (T*B, 4H)
+        grad = np.empty((n, N), np.float32)
+        packed, grad_t = _gemm.aligned_empty(inputs.size, inputs), np.empty((N, n), np.float32)
+        ratio, blas = _ratios({
+            "packed": partial(_gradient_packed_loop, blk, inputs, dZ, packed, grad_t, grad),
+            "blas": partial(_gradient_blas_loop, inputs, dZ, grad)}, rounds, "blas")
+        ratios[rows * n * N] = max(ratios.get(rows * n * N, 0), ratio["packed"])
+        print(f"| {rows}, {n}, {N} | {rows * n * N} | {ratio['packed']:.2f} | "
+              f"{blas * 1e3:.3f} |")
+    wins = [macs for macs, r in ratios.items() if r <= 1]
+    gradient_macs = 1 << int(np.ceil(np.log2(max(wins) + 1))) if wins else 0
+    print(f"gradient_macs: {gradient_macs} (packed wins at {sorted(wins)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", default="", help="register blocks MRxNV to compare, "
                         "e.g. 5x5,6x4 (default: the ISA's own)")
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument("--gradients", action="store_true")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     blas = [(i["internal_api"], i.get("architecture"), i["version"]) for i in threadpool_info()]
@@ -186,6 +238,8 @@ def main() -> None:
     with threadpool_limits(1):
         if args.crossover:
             crossover(args.rounds)
+        elif args.gradients:
+            gradients(args.rounds)
         else:
             shapes(blocks, args.rounds)
     print(f"load after: {os.getloadavg()[0]:.1f}")

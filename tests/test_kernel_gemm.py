@@ -186,7 +186,7 @@ def test_public_api_dispatch_between_packed_and_blas():
     always by BLAS."""
     lim, never = _gemm.LIMITS, _gemm._NEVER
     assert lim == _gemm.THRESHOLDS.get(_gemm.ISA.name, _gemm.Thresholds(never, never, never,
-                                                                        never))
+                                                                        never, 0))
     L = LANES[np.float32]
     cases = [(64, 256, 64 * L, 1), (1, 256, 64 * L, 1), (1, 64, 16 * L, 1), (1, 64, 16 * L, 10**6),
              (2, 8, 3 * L, 1000), (64, 512, 64 * L - 2, 10**6)]
@@ -231,6 +231,35 @@ def test_gradient_products_take_the_packed_gemm_where_it_pays():
     changed = _blas.single_thread_if_small(0)
     try:
         assert _run._packed_pays(big, 64, f32) == _blas.single_threaded()
+    finally:
+        _blas.restore_threads(changed)
+
+
+def test_weight_gradients_run_packed_below_gradient_macs_only(monkeypatch):
+    """In a batch shard (BLAS on one thread), a weight gradient just below the ISA's
+    `gradient_macs` runs packed and one of gradient_macs runs on BLAS; both right."""
+    from lstmkit.kernels import _blas, _run
+
+    limit, n, N = _gemm.LIMITS.gradient_macs, 64, 16 * LANES[np.float32]
+    packed_calls, matmul_tn = [], _gemm.matmul_tn
+
+    def counted(a, packed, c):
+        packed_calls.append(a.shape)
+        matmul_tn(a, packed, c)
+    monkeypatch.setattr(_gemm, "matmul_tn", counted)
+    rng = np.random.default_rng(0)
+    changed = _blas.single_thread_if_small(0)
+    try:
+        for rows, packed in [(limit // (n * N) - 1, True), (limit // (n * N), False)]:
+            if rows * n * N < _gemm.PACKED_MACS or rows < 1:  # BLAS below, then no case
+                continue
+            inputs = rng.normal(size=(rows, n)).astype(np.float32)
+            dZ = rng.normal(size=(rows, N)).astype(np.float32)
+            before = len(packed_calls)
+            grad = _run._weight_grad(inputs, dZ)
+            assert (len(packed_calls) > before) == packed, (rows, limit)
+            np.testing.assert_allclose(grad, inputs.astype(np.float64).T @ dZ, rtol=1e-3,
+                                       atol=1e-2 * np.sqrt(rows))
     finally:
         _blas.restore_threads(changed)
 

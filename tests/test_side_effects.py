@@ -110,3 +110,27 @@ out = {"found": lib is not None, "during": during, "still": still,
        "after": lib.get_num_threads(), "big": _blas.single_thread_if_small(1 << 30)}
 """)
     assert out == {"found": True, "during": 1, "still": 1, "after": 2, "big": False}
+
+
+def test_blas_thread_limit_falls_on_scipys_blas_when_scipy_is_not_loaded_yet():
+    """The limit is for the BLAS numba's `np.dot` calls, SciPy's. Asked for before anything
+    has loaded SciPy, when only NumPy's OpenBLAS is loaded, it once limited that one and
+    left SciPy's products (the weight gradients in batch shards) on all threads."""
+    out = _run("""
+import os, sys
+import numpy as np
+from lstmkit.kernels import _blas
+loaded = "scipy.linalg.cython_blas" in sys.modules
+changed = _blas.single_thread_if_small(0)
+import threadpoolctl
+threads = {os.path.basename(os.path.dirname(i["filepath"])): i["num_threads"]
+           for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"}
+_blas.restore_threads(changed)
+out = {"loaded_before": loaded, "during": threads, "limited": _blas._BLAS.lib().filepath}
+""")
+    assert not out["loaded_before"]  # the case this test is about
+    if len(out["during"]) == 1:  # one OpenBLAS for both (conda): that one
+        assert list(out["during"].values()) == [1]
+    else:
+        assert "scipy" in os.path.basename(os.path.dirname(out["limited"]))
+        assert [n for lib, n in out["during"].items() if "scipy" in lib] == [1]

@@ -34,8 +34,9 @@ from .. import _config
 class _ScipyBlasThreads:
     """SciPy's OpenBLAS as threadpoolctl sees it: its thread count, read and set.
 
-    Found on first use (after numba has loaded `scipy.linalg.cython_blas`), because
-    threadpoolctl lists the libraries loaded at the time it looks.
+    Found on first use, after loading `scipy.linalg.cython_blas` (as numba does for its
+    `np.dot`): threadpoolctl lists the libraries loaded at the time it looks, and before
+    that only NumPy's OpenBLAS may be there.
     """
 
     def __init__(self):
@@ -46,8 +47,9 @@ class _ScipyBlasThreads:
         if not self._looked:
             self._looked = True
             try:
+                import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba calls)
                 import threadpoolctl
-            except ImportError:  # threadpoolctl is a dependency; a broken install: no limit
+            except ImportError:  # both are dependencies; a broken install: no limit
                 return None
             libs = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
             # SciPy's wheels bundle their OpenBLAS in "scipy.libs" (NumPy's is in

@@ -70,23 +70,27 @@ class Thresholds(NamedTuple):
         paid back over the steps) from this many multiply-adds.
     one_row_steps: a one-row product repeated at least this many times (BLAS has a
         matrix-vector product of its own for one row, so it is a case apart).
+    gradient_macs: a weight gradient (`matmul_tn`, depth T*B) runs packed below this
+        many multiply-adds only: above, BLAS's kernel for large products, which packs
+        both operands, is faster (`bench_gemm.py --gradients`).
     """
 
     packed_macs: int
     step_macs: int
     steps: int
     one_row_steps: int
+    gradient_macs: int
 
 
 _NEVER = 1 << 62
-#: Per ISA name, measured with `benchmarks/bench_gemm.py --crossover` (which prints the
-#: values; numbers and machines in `benchmarks/README.md`). An ISA not measured here
-#: (NEON, SSE, generic) runs BLAS only: its packed GEMM is tested, not timed.
+#: Per ISA name, measured with `benchmarks/bench_gemm.py --crossover` and `--gradients`
+#: (which print the values; numbers and machines in `benchmarks/README.md`). An ISA not
+#: measured here (NEON, SSE, generic) runs BLAS only: its packed GEMM is tested, not timed.
 THRESHOLDS = {
-    "avx512": Thresholds(1 << 20, 1 << 17, 32, 32),
-    "avx2": Thresholds(1 << 22, 1 << 14, 2, _NEVER),
+    "avx512": Thresholds(1 << 20, 1 << 17, 32, 32, 1 << 28),
+    "avx2": Thresholds(1 << 22, 1 << 14, 2, _NEVER, 1 << 25),
 }
-LIMITS = THRESHOLDS.get(ISA.name, Thresholds(_NEVER, _NEVER, _NEVER, _NEVER))
+LIMITS = THRESHOLDS.get(ISA.name, Thresholds(_NEVER, _NEVER, _NEVER, _NEVER, 0))
 #: Products of at least PACKED_MACS multiply-adds run packed (also read by `_run`).
 PACKED_MACS = LIMITS.packed_macs
 #: One-row products repeated at least this many times run packed.

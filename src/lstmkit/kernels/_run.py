@@ -317,9 +317,10 @@ def _weight_grad(inputs, dZ2):
     """inputs^T @ dZ, (T*B, n)^T @ (T*B, 4H) -> (n, 4H): a weight gradient over all steps.
 
     On the packed path it is computed as (dZ^T @ inputs)^T, so that the smaller matrix
-    (inputs) is the one packed and dZ is read in place."""
-    n = inputs.shape[1]
-    if not _packed_pays(inputs.size * dZ2.shape[1], n, inputs.dtype):
+    (inputs) is the one packed and dZ is read in place; that path stops at the ISA's
+    `gradient_macs`, above which BLAS is faster."""
+    n, macs = inputs.shape[1], inputs.size * dZ2.shape[1]
+    if macs >= _gemm.LIMITS.gradient_macs or not _packed_pays(macs, n, inputs.dtype):
         return gemm(inputs.T, dZ2)
     inputs_packed = np.empty(inputs.size, inputs.dtype)
     _gemm.pack(inputs, inputs_packed)
