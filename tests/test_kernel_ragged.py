@@ -124,3 +124,54 @@ def test_hypothesis_masks(B, T, D, H, kind, go_backwards, zero_output, shards, s
     call = _call(np.float32, B, T, D, H, mask, seed=seed, go_backwards=go_backwards,
                  zero_output_for_mask=zero_output)
     _check(call, min(shards, B))
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_padded_outputs_are_the_callers_own_while_the_sorted_scratch_is_kept(shards):
+    """The sorted copy of x and the sorted outputs are the thread's scratch, kept for its
+    next call (`_shard._kept`); what the call returns is new every call, and a second
+    call leaves the first's results as they were."""
+    lengths = np.random.default_rng(4).integers(5, 41, size=32)
+    mask = _padding(list(lengths), 40, "right")
+    first_call, second_call = (_call(np.float32, 32, 40, 16, 64, mask, seed=s) for s in (1, 2))
+    first = _shard.forward(first_call, shards=shards)[:4]
+    saved = [a.copy() for a in first]
+    kept = {name: made for name, (_, made) in _shard._KEPT.by_name.items()
+            if name.startswith("sorted")}
+    assert set(kept) == {"sorted x", "sorted out", "sorted last", "sorted h", "sorted c"}
+    second = _shard.forward(second_call, shards=shards)[:4]
+    for name, made in _shard._KEPT.by_name.items():  # the same scratch again
+        if name.startswith("sorted"):
+            assert made[1] is kept[name]
+    for got, want in zip(first, saved):
+        np.testing.assert_array_equal(got, want)
+    for result in (*first, *second):
+        assert not any(np.shares_memory(result, a) for a in kept.values())
+    _check(second_call, shards)
+
+
+def test_kept_scratch_is_per_thread_per_key_and_bounded(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = _shard._scratch_array("test", (3, 4), np.float32)
+    assert _shard._scratch_array("test", (3, 4), np.float32) is a
+    assert _shard._scratch_array("test", (3, 4), np.float64) is not a  # another key
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(_shard._scratch_array, "test", (3, 4), np.float32).result()
+    assert other is not a
+    monkeypatch.setattr(_shard, "SCRATCH_CACHE_BYTES", 8)
+    big = _shard._scratch_array("test big", (3,), np.float32)  # 12 bytes: not kept
+    assert _shard._scratch_array("test big", (3,), np.float32) is not big
+
+
+def test_one_shard_inference_keeps_its_numpy_scratch(monkeypatch):
+    """A one-shard inference call whose scratch comes from NumPy (large calls) gets the
+    same buffers on its next call of the same sizes, as shards do; training gets its own."""
+    monkeypatch.setattr(_run, "OWN_SCRATCH_BYTES", 0)  # every call: buffers from NumPy
+    call = _call(np.float32, 4, 6, 3, 8, None)
+    _check(call, 1)
+    buffers = _shard._KEPT.by_name["buffers"][1]
+    _check(call._replace(x=call.x[::-1].copy()), 1)
+    assert _shard._KEPT.by_name["buffers"][1] is buffers
+    cache = _shard.forward(call._replace(train=True), shards=1)[4]
+    assert not any(np.shares_memory(cache.A, b) for b in buffers)

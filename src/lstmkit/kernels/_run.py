@@ -67,13 +67,15 @@ class KernelCall(NamedTuple):
         """The same call for batch rows [b0, b1) (a shard)."""
         return self.take(slice(b0, b1))
 
-    def take(self, rows) -> KernelCall:
-        """The same call for the batch rows `rows` (a slice, or an index array: a copy)."""
+    def take(self, rows, x=None) -> KernelCall:
+        """The same call for the batch rows `rows` (a slice, or an index array: a copy);
+        `x`: x[rows] when the caller has it already."""
         def cut(a, axis=0):
             if a is None:
                 return None
             return a[rows] if axis == 0 or a.ndim == 2 else a[:, rows]
-        return self._replace(x=self.x[rows], h0=cut(self.h0), c0=cut(self.c0),
+        return self._replace(x=self.x[rows] if x is None else x, h0=cut(self.h0),
+                             c0=cut(self.c0),
                              mask=cut(self.mask), dropout_mask=cut(self.dropout_mask, 1),
                              recurrent_dropout_mask=cut(self.recurrent_dropout_mask, 1))
 
@@ -238,16 +240,17 @@ def kernel_cache(call: KernelCall, inputs: Inputs, buffers: Buffers) -> KernelCa
                        call.recurrent_dropout_mask, inputs.go_backwards, inputs.zero_output)
 
 
-def prepare(call: KernelCall) -> tuple:
+def prepare(call: KernelCall, scratch=None) -> tuple:
     """(Inputs, Buffers, KernelCache or None) for one compiled call of `call`'s rows
-    (the whole batch, or one shard's rows: see `_shard`)."""
+    (the whole batch, or one shard's rows: see `_shard`). Large buffers come from
+    `scratch` (`make_buffers`'s signature; `make_buffers` itself by default)."""
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
     inputs = convert(call, B)
     largest = max(T * B * max(D, 4 * H), (D + H) * 4 * H if inputs.joint else 0)
     if call.train or largest * call.x.itemsize >= OWN_SCRATCH_BYTES:
-        buffers = make_buffers(0, T, B, D, H, call.train, inputs.joint,
-                               call.mask is not None, call.x.dtype)
+        buffers = (scratch or make_buffers)(0, T, B, D, H, call.train, inputs.joint,
+                                            call.mask is not None, call.x.dtype)
     else:  # the compiled call allocates its scratch itself
         e1, e2, e3, e2u8 = empties(call.x.dtype)
         buffers = Buffers(e1, e3, e3, e3, e3, e2u8)
@@ -275,12 +278,14 @@ def outputs_for(B, T, H, dtype, return_sequences) -> Outputs:
                    np.empty((B, H), dtype))
 
 
-def forward(call: KernelCall) -> tuple:
-    """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None)."""
+def forward(call: KernelCall, outputs: Outputs | None = None, scratch=None) -> tuple:
+    """Returns (outputs (B, T, H) or None, last (B, H), h (B, H), c (B, H), KernelCache|None),
+    filled into `outputs` when given (`outputs_for`'s shapes); `scratch` as in `prepare`."""
     B, T, _ = call.x.shape
     H = call.recurrent_kernel.shape[0]
-    outputs = outputs_for(B, T, H, call.x.dtype, call.return_sequences)
-    inputs, buffers, cache = prepare(call)
+    if outputs is None:
+        outputs = outputs_for(B, T, H, call.x.dtype, call.return_sequences)
+    inputs, buffers, cache = prepare(call, scratch)
     if not blas_may_thread(B, inputs):
         forward_call(*inputs, *buffers, *outputs)
     else:

@@ -138,23 +138,52 @@ def _bounds(B, n):
     return list(itertools.pairwise(edges))
 
 
-#: Inference scratch up to this size is kept for the thread's next call of the same sizes.
+#: Scratch up to this size is kept for the thread's next call of the same sizes (`_kept`).
 SCRATCH_CACHE_BYTES = 64 << 20
-_SCRATCH = threading.local()
+
+
+class _Kept(threading.local):
+    """This thread's scratch kept for its next call, by name (`_kept`)."""
+
+    def __init__(self):
+        self.by_name = {}
+
+
+_KEPT = _Kept()
+
+
+def _kept(name: str, key: tuple, make):
+    """make() (an array or a tuple of arrays), or what it made for this thread's previous
+    call with the same name and key: scratch of one call, which the caller gets no part
+    of. Kept when it totals at most SCRATCH_CACHE_BYTES.
+
+    Why: fresh buffers are cold in cache and TLB on every call (~15 us of a 32,50,32,64
+    call); and a large array freed at the end of every call can end up on top of the C
+    heap, whose pages glibc then returns to the system (`M_TRIM_THRESHOLD`) and faults
+    in again on the next call, in some processes and not others, by the heap's history
+    (a masked Bidirectional call: 2.1 ms in one process, 4.4 in the next, a third of it
+    in page faults; benchmarks/README.md)."""
+    kept = _KEPT.by_name.get(name)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    made = make()
+    if sum(a.nbytes for a in (made if isinstance(made, tuple) else (made,))) \
+            <= SCRATCH_CACHE_BYTES:
+        _KEPT.by_name[name] = (key, made)
+    return made
 
 
 def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype) -> _run.Buffers:
-    """`_run.make_buffers` for inference shards, reused from this thread's previous call
-    of the same sizes: inference returns none of them, and fresh buffers are cold in
-    cache and TLB on every call. One set per thread (a thread runs one call at a time),
-    at most SCRATCH_CACHE_BYTES."""
+    """`_run.make_buffers` for inference (n shards, or n = 0: one call), kept for this
+    thread's next call of the same sizes (`_kept`): inference returns none of them."""
     key = (n, T, rows, D, H, joint, has_mask, np.dtype(dtype))
-    if getattr(_SCRATCH, "key", None) != key:
-        buffers = _run.make_buffers(n, T, rows, D, H, train, joint, has_mask, dtype)
-        if sum(b.nbytes for b in buffers) > SCRATCH_CACHE_BYTES:
-            return buffers
-        _SCRATCH.key, _SCRATCH.buffers = key, buffers
-    return _SCRATCH.buffers
+    return _kept("buffers", key, lambda: _run.make_buffers(n, T, rows, D, H, train, joint,
+                                                           has_mask, dtype))
+
+
+def _scratch_array(name: str, shape: tuple, dtype) -> np.ndarray:
+    """An empty array kept for this thread's next call (`_kept`)."""
+    return _kept(name, (shape, np.dtype(dtype)), lambda: np.empty(shape, dtype))
 
 
 def _rows(a, b0, b1):
@@ -211,22 +240,32 @@ def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = 
             rows = _ragged.order(call.mask, n)
     if rows is None:
         return _forward_shards(call, n, _bounds(B, n), compiling)
-    out, last, h, c, _ = _forward_shards(call.take(rows), n, _ragged.shard_bounds(B, n),
-                                         compiling)
+    # The sorted copy of x and the sorted outputs are scratch (`_kept`): only the outputs
+    # in the caller's order are new.
+    T, H, dtype = call.x.shape[1], call.recurrent_kernel.shape[0], call.x.dtype
+    x = np.take(call.x, rows, axis=0, out=_scratch_array("sorted x", call.x.shape, dtype))
+    outputs = _run.Outputs(
+        _scratch_array("sorted out", (B, T, H), dtype) if call.return_sequences
+        else _run.empties(dtype)[2],
+        *(_scratch_array(f"sorted {name}", (B, H), dtype) for name in ("last", "h", "c")))
+    out, last, h, c, _ = _forward_shards(call.take(rows, x=x), n, _ragged.shard_bounds(B, n),
+                                         compiling, outputs)
     return (*_ragged.restore(rows, out, last, h, c), None)
 
 
-def _forward_shards(call, n, bounds, compiling):
-    """`forward` of `call`'s rows as they come, in n shards of rows [start, stop) `bounds`."""
-    if n == 1:
-        return _run.forward(call)
+def _forward_shards(call, n, bounds, compiling, outputs=None):
+    """`forward` of `call`'s rows as they come, in n shards of rows [start, stop) `bounds`,
+    into `outputs` (`_run.Outputs`) or new ones."""
+    if n == 1:  # inference scratch reused, as for shards (`_inference_scratch`)
+        return _run.forward(call, outputs, None if call.train else _inference_scratch)
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
     call = call._replace(kernel=np.ascontiguousarray(call.kernel),
                          recurrent_kernel=np.ascontiguousarray(call.recurrent_kernel))
     # The outputs are made whole and each shard fills its rows (batch-major, so a shard's
     # rows are one contiguous block); each shard's time-major buffers are its own.
-    outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
+    if outputs is None:
+        outputs = _run.outputs_for(B, T, H, call.x.dtype, call.return_sequences)
     if B % n == 0 and not call.train and _launch_equal_shards(call, n, outputs, compiling):
         return (outputs.out if call.return_sequences else None), *outputs[1:], None
     jobs = []
