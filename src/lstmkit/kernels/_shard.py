@@ -243,7 +243,8 @@ def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = 
     # The sorted copy of x and the sorted outputs are scratch (`_kept`): only the outputs
     # in the caller's order are new.
     T, H, dtype = call.x.shape[1], call.recurrent_kernel.shape[0], call.x.dtype
-    x = np.take(call.x, rows, axis=0, out=_scratch_array("sorted x", call.x.shape, dtype))
+    x = np.take(call.x, rows, axis=0, out=_scratch_array("sorted x", call.x.shape, dtype),
+                mode="clip")  # (rows are in range; "raise" would copy through a buffer)
     outputs = _run.Outputs(
         _scratch_array("sorted out", (B, T, H), dtype) if call.return_sequences
         else _run.empties(dtype)[2],
