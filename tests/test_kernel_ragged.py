@@ -159,9 +159,16 @@ def test_kept_scratch_is_per_thread_per_key_and_bounded(monkeypatch):
     with ThreadPoolExecutor(1) as pool:
         other = pool.submit(_shard._scratch_array, "test", (3, 4), np.float32).result()
     assert other is not a
+    monkeypatch.setattr(_shard._KEPT, "by_name", {})
     monkeypatch.setattr(_shard, "SCRATCH_CACHE_BYTES", 8)
     big = _shard._scratch_array("test big", (3,), np.float32)  # 12 bytes: not kept
     assert _shard._scratch_array("test big", (3,), np.float32) is not big
+    first = _shard._scratch_array("first", (1,), np.float32)  # 4 bytes: kept
+    assert _shard._scratch_array("first", (1,), np.float32) is first
+    second = _shard._scratch_array("second", (2,), np.float32)  # 4 + 8 > 8: not kept
+    assert _shard._scratch_array("second", (2,), np.float32) is not second
+    assert _shard._scratch_array("first", (2,), np.float32) is not first  # replaced: 8
+    assert set(_shard._KEPT.by_name) == {"first"}
 
 
 def test_one_shard_inference_keeps_its_numpy_scratch(monkeypatch):

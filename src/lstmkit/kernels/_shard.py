@@ -138,7 +138,7 @@ def _bounds(B, n):
     return list(itertools.pairwise(edges))
 
 
-#: Scratch up to this size is kept for the thread's next call of the same sizes (`_kept`).
+#: A thread keeps at most this much scratch for its next call (`_kept`).
 SCRATCH_CACHE_BYTES = 64 << 20
 
 
@@ -155,7 +155,7 @@ _KEPT = _Kept()
 def _kept(name: str, key: tuple, make):
     """make() (an array or a tuple of arrays), or what it made for this thread's previous
     call with the same name and key: scratch of one call, which the caller gets no part
-    of. Kept when it totals at most SCRATCH_CACHE_BYTES.
+    of. Kept while all the thread keeps totals at most SCRATCH_CACHE_BYTES.
 
     Why: fresh buffers are cold in cache and TLB on every call (~15 us of a 32,50,32,64
     call); and a large array freed at the end of every call can end up on top of the C
@@ -163,14 +163,20 @@ def _kept(name: str, key: tuple, make):
     in again on the next call, in some processes and not others, by the heap's history
     (a masked Bidirectional call: 2.1 ms in one process, 4.4 in the next, a third of it
     in page faults; benchmarks/README.md)."""
-    kept = _KEPT.by_name.get(name)
+    by_name = _KEPT.by_name
+    kept = by_name.pop(name, None)
     if kept is not None and kept[0] == key:
+        by_name[name] = kept
         return kept[1]
     made = make()
-    if sum(a.nbytes for a in (made if isinstance(made, tuple) else (made,))) \
+    if _nbytes(made) + sum(_nbytes(other) for _, other in by_name.values()) \
             <= SCRATCH_CACHE_BYTES:
-        _KEPT.by_name[name] = (key, made)
+        by_name[name] = (key, made)
     return made
+
+
+def _nbytes(arrays) -> int:
+    return sum(a.nbytes for a in (arrays if isinstance(arrays, tuple) else (arrays,)))
 
 
 def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype) -> _run.Buffers:
