@@ -1,5 +1,5 @@
 """lstmkit leaves the process as it found it: garbage collector, import machinery,
-environment, exit handlers and BLAS thread counts.
+environment, exit handlers, BLAS thread counts and threads' CPU affinities.
 
 Each check runs in a new interpreter: it imports the third-party libraries lstmkit uses
 first (their own import-time effects are theirs), records the process state, then
@@ -31,7 +31,20 @@ def state():
         "environ": dict(os.environ), "atexit": atexit._ncallbacks(),
         "blas_threads": {d["filepath"]: d["num_threads"]
                          for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"},
+        "affinities": affinities(),
     }
+
+def affinities():  # every thread's CPU affinity, lstmkit's workers included (_placement)
+    import os
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    found = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            found.add(tuple(sorted(os.sched_getaffinity(int(tid)))))
+        except OSError:  # a thread that has just ended
+            pass
+    return sorted(found)
 """
 
 # multiprocessing.synchronize: numba imports it when its threading layer starts, and

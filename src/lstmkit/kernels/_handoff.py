@@ -39,7 +39,7 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from .. import _config
-from . import _warm
+from . import _placement, _warm
 from ._forward import forward_call
 from ._microkernel import data_pointer
 
@@ -291,9 +291,11 @@ class Worker:
         self.state, self.box = state, box
         self.wake = threading.Event()
         self.error = None  # what stopped a job (e.g. MemoryError), for the caller to raise
+        self.tid = None  # its thread's native id, once running (for `_placement`)
         threading.Thread(target=self._main, name="lstmkit-shard", daemon=True).start()
 
     def _main(self):
+        self.tid = threading.get_native_id()
         while True:
             self.wake.wait()
             self.wake.clear()
@@ -368,23 +370,34 @@ def forward_shards(x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards, zero_
         n = X.shape[0] - 1
         states, boxes = _workers(n)
         workers = _STATE["workers"]
-        for k in range(n):
-            if states[k, 0] == SLEEPING:  # woken now, it finds its shard posted or spins
-                workers[k].wake.set()  # until it is
-        given = launch(states, boxes, x, kernel, R, bias, h0, c0, mask, dm, rm, go_backwards,
-                       zero_output, return_sequences, train, joint, Wp, X, Z, S, C, mask_tm,
-                       out, last, h, c).tolist()
-        for k in range(n):
-            if given[k] == SLEEPING:  # asleep when posted (perhaps again): wake it
-                workers[k].wake.set()
-            if given[k] != CLAIMED:
-                while not wait(states[k]):  # a descheduled worker: let it have the core
-                    os.sched_yield()
-        for k in range(n):
-            if workers[k].error is not None:
-                error, workers[k].error = workers[k].error, None
-                states[k, 0] = SLEEPING  # as it is: waiting on its Event again
-                raise error
+        # workers asleep are woken off this core (`_placement`); spinning ones stay put
+        moved = _placement.keep_off_this_core(
+            [w.tid for w, s in zip(workers, states[:, 0]) if s == SLEEPING and w.tid])
+        try:
+            _launch(n, states, boxes, workers, x, kernel, R, bias, h0, c0, mask, dm, rm,
+                    go_backwards, zero_output, return_sequences, train, joint, Wp, X, Z, S,
+                    C, mask_tm, out, last, h, c)
+        finally:
+            _placement.give_back(moved)
         return True
     finally:
         lock.release()
+
+
+def _launch(n, states, boxes, workers, *arguments):
+    """`forward_shards`'s launch with the workers' lock held: wake, post, run, wait."""
+    for k in range(n):
+        if states[k, 0] == SLEEPING:  # woken now, it finds its shard posted or spins
+            workers[k].wake.set()  # until it is
+    given = launch(states, boxes, *arguments).tolist()
+    for k in range(n):
+        if given[k] == SLEEPING:  # asleep when posted (perhaps again): wake it
+            workers[k].wake.set()
+        if given[k] != CLAIMED:
+            while not wait(states[k]):  # a descheduled worker: let it have the core
+                os.sched_yield()
+    for k in range(n):
+        if workers[k].error is not None:
+            error, workers[k].error = workers[k].error, None
+            states[k, 0] = SLEEPING  # as it is: waiting on its Event again
+            raise error

@@ -31,12 +31,13 @@ import numpy as np
 
 from .. import _config
 from .. import reference as _ref
-from . import _gemm, _handoff, _parallel, _ragged, _run
+from . import _gemm, _handoff, _parallel, _placement, _ragged, _run
 from ._blas import restore_threads, single_thread_if_small
 from ._forward import forward_call
 from ._run import KernelCall  # noqa: F401  (what `forward` takes; kernels builds it from here)
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_THREADS: list = []  # the pool's threads' native ids (for `_placement`)
 
 
 class ShardedCache(NamedTuple):
@@ -117,8 +118,8 @@ def n_shards(B: int, H: int) -> int:
 def _forget_pool():
     """In a forked child: the parent's pool threads do not exist there (a job submitted
     to them would wait forever), so the child makes its own pool."""
-    global _POOL
-    _POOL = None
+    global _POOL, _POOL_THREADS
+    _POOL, _POOL_THREADS = None, []
 
 
 if hasattr(os, "register_at_fork"):
@@ -126,10 +127,16 @@ if hasattr(os, "register_at_fork"):
 
 
 def _pool(n):
-    global _POOL
+    global _POOL, _POOL_THREADS
     if _POOL is None or _POOL._max_workers < n:
-        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lstmkit")
+        _POOL_THREADS = []
+        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lstmkit",
+                                   initializer=_register, initargs=(_POOL_THREADS,))
     return _POOL
+
+
+def _register(ids):
+    ids.append(threading.get_native_id())
 
 
 def _bounds(B, n):
@@ -198,12 +205,15 @@ def _rows(a, b0, b1):
 
 def _run_shards(fn, arg_lists):
     """fn(*args) for each shard; the first on this thread, the rest on the pool."""
+    pool = _pool(len(arg_lists))
     changed = single_thread_if_small(0)  # one BLAS thread per shard
+    moved = _placement.keep_off_this_core(_POOL_THREADS)  # the workers off this core
     try:
-        futures = [_pool(len(arg_lists)).submit(fn, *args) for args in arg_lists[1:]]
+        futures = [pool.submit(fn, *args) for args in arg_lists[1:]]
         first = fn(*arg_lists[0])
         return [first] + [f.result() for f in futures]
     finally:
+        _placement.give_back(moved)
         restore_threads(changed)
 
 
