@@ -8,9 +8,10 @@ BLAS; the threads meet once per call, not once per step. Equal inference shards
 few microseconds between back-to-back calls), or launched on OpenMP where the
 application allows its spinning threads (`_parallel`); training (forward and
 backward), and inference shards neither takes, use a thread pool, slower to wake
-(~45 us a call on a quiet VM). Splitting every step's GEMM over threads instead (what
-BLAS threading does) needs a handshake per step, and on a busy machine a handshake waits for a
-descheduled thread. The measurements are in benchmarks/README.md.
+(~45 us a call on a quiet VM). Workers are woken off the caller's core (`_placement`).
+Splitting every step's GEMM over threads instead (what BLAS threading does) needs a
+handshake per step, and on a busy machine a handshake waits for a descheduled thread.
+The measurements are in benchmarks/README.md.
 
 Only the weight gradients cross shards: each shard's dK, dR, d_bias are summed.
 Shards are used when the per-step product is large (`_config.kernel_shard_macs`); small calls run
