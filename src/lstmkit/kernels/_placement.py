@@ -16,10 +16,15 @@ back the affinity it had. Where the platform has no `sched_setaffinity` /
 `sched_getcpu` (macOS, Windows) nothing is done.
 
 Example:
-    >>> from lstmkit.kernels import _placement
     >>> import threading
-    >>> changed = _placement.keep_off_this_core([threading.get_native_id()])
-    >>> _placement.give_back(changed)  # this thread's affinity as it was
+    >>> from lstmkit.kernels import _placement
+    >>> done = threading.Event()
+    >>> worker = threading.Thread(target=done.wait)
+    >>> worker.start()
+    >>> changed = _placement.keep_off_this_core([worker.native_id])  # before waking it
+    >>> _placement.give_back(changed)  # after the launch: its affinity as it was
+    >>> done.set()
+    >>> worker.join()
 """
 
 from __future__ import annotations
