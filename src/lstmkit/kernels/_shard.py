@@ -172,10 +172,10 @@ def _kept(name: str, key: tuple, make):
     (a masked Bidirectional call: 2.1 ms in one process, 4.4 in the next, a third of it
     in page faults; benchmarks/README.md)."""
     by_name = _KEPT.by_name
-    kept = by_name.pop(name, None)
+    kept = by_name.get(name)
     if kept is not None and kept[0] == key:
-        by_name[name] = kept
         return kept[1]
+    by_name.pop(name, None)  # another key's scratch under this name: replaced
     made = make()
     if _nbytes(made) + sum(_nbytes(other) for _, other in by_name.values()) \
             <= SCRATCH_CACHE_BYTES:
