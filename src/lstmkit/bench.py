@@ -67,12 +67,23 @@ def load():
 
 
 def calibrate(fn, min_time):
-    """Calls per measurement so that one measurement takes about `min_time` seconds."""
+    """Calls per measurement so that one measurement takes about `min_time` seconds.
+
+    Timed as the rounds are (after a pause, see `interleaved`) and over calls filling a
+    quarter of `min_time`, not one call: right after the peers are built, their threads
+    still spin, and one call timed then came out 10x slow; the few calls per
+    measurement it gave left each measurement's first call, on cold caches and
+    sleeping workers, a tenth of the median."""
     fn()  # warm up (compiles, allocates)
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    return max(1, int(min_time / once))
+    time.sleep(PAUSE)
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time / 4:
+            break
+    return max(1, int(min_time / max(elapsed / calls, 1e-7)))
 
 
 def interleaved(contenders, rounds, min_time):
