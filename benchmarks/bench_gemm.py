@@ -4,6 +4,7 @@
     python benchmarks/bench_gemm.py --blocks 5x5,6x4   # other register blocks, same lanes
     python benchmarks/bench_gemm.py --crossover        # packed vs BLAS near the thresholds
     python benchmarks/bench_gemm.py --gradients        # weight gradients: packed vs BLAS
+    python benchmarks/bench_gemm.py --peak             # the register block's rate, in cache
 
 Emulated AVX2 on an AVX-512 machine: NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES="" for
 lstmkit and OPENBLAS_CORETYPE=Haswell for OpenBLAS (NUMBA_CPU_NAME alone keeps the host's
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -66,6 +68,13 @@ def _gradient_blas_loop(inputs, dZ, grad, n):
     """inputs^T @ dZ by BLAS, as `_run._weight_grad` calls it."""
     for _ in range(n):
         np.dot(inputs.T, dZ, grad)
+
+
+@njit(cache=True, nogil=True)
+def _block_loop(blk, a, packed, c, n):
+    """One register block's product, n times (operands in cache: `peak`)."""
+    for _ in range(n):
+        _gemm.matmul_with(blk, a, packed, c, False)
 
 
 def _timings(contenders: dict, rounds: int, budget: float = 0.02) -> dict:
@@ -221,12 +230,47 @@ def gradients(rounds: int) -> None:
     print(f"gradient_macs: {gradient_macs} (packed wins at {sorted(wins)})")
 
 
+#: `peak`'s product, in register blocks: 4 x 4 blocks of depth 256, so that a call's
+#: loads and stores of accumulators and its dispatch are a small part (one block of depth
+#: 64 ran at 170 against 243 GFLOP/s on an AVX-512 core), and the packed panels stay in
+#: L2 (AVX-512: 256 x 320 float32, 320 KB).
+PEAK_BLOCKS, PEAK_DEPTH = 4, 256
+
+
+def peak(rounds: int) -> None:
+    """The register block alone, its operands in cache (L1 and L2): the most a product of
+    this ISA's block can do on this machine (multiply-adds, not memory, setting the pace). Timed on
+    one core, then on every core at once (the rate a parallel call can have: clocks
+    drop when every core is busy), each core with operands of its own."""
+    blk = _gemm.BLOCK
+    M, K, N = PEAK_BLOCKS * blk.mr, PEAK_DEPTH, PEAK_BLOCKS * blk.nv * blk.lanes32
+    a, w, _ = _operands(M, K, N)
+    packed = _packed(blk, w)
+    flops = 2.0 * M * K * N
+    n = 1_000
+    _block_loop(blk, a, packed, np.empty((M, N), np.float32), 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    print("| cores busy | GFLOP/s per core (median of rounds) | all cores |")
+    print("| --- | --- | --- |")
+    for busy in sorted({1, cores}):
+        outs = [np.empty((M, N), np.float32) for _ in range(busy)]
+        rates = []
+        with ThreadPoolExecutor(busy) as pool:
+            for _ in range(rounds):
+                t = time.perf_counter()
+                list(pool.map(lambda c: _block_loop(blk, a.copy(), packed.copy(), c, n), outs))
+                rates.append(flops * n / (time.perf_counter() - t) / 1e9)
+        rate = float(np.median(rates))
+        print(f"| {busy} | {rate:.0f} | {rate * busy:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", default="", help="register blocks MRxNV to compare, "
                         "e.g. 5x5,6x4 (default: the ISA's own)")
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument("--gradients", action="store_true")
+    parser.add_argument("--peak", action="store_true")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     blas = [(i["internal_api"], i.get("architecture"), i["version"]) for i in threadpool_info()]
@@ -240,6 +284,8 @@ def main() -> None:
             crossover(args.rounds)
         elif args.gradients:
             gradients(args.rounds)
+        elif args.peak:
+            peak(args.rounds)
         else:
             shapes(blocks, args.rounds)
     print(f"load after: {os.getloadavg()[0]:.1f}")
