@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -146,6 +147,23 @@ def test_bench_cases_time_every_contender():
     bidir = bench.bidirectional_case(args, B=4, T=6, D=3, H=8)
     assert set(bidir["forward_ms"]) == {"lstmkit", "onnxruntime", "torch"}
     assert set(bidir["train_ms"]) == {"lstmkit", "torch"}
+
+
+def test_bench_calibration_is_not_set_by_one_slow_call():
+    # The bench's first call of a contender used to set its calls per measurement alone:
+    # one slow call (peers' threads still spinning) gave a tenth of the calls.
+    from lstmkit import bench
+
+    durations = iter([0.0, 0.004])  # the warm-up, then one slow call; then 0.2 ms each
+
+    def fn():
+        end = time.perf_counter() + next(durations, 0.0002)
+        while time.perf_counter() < end:
+            pass
+
+    reps = bench.calibrate(fn, 0.05)
+    assert 100 <= reps <= 260, reps  # 0.05 s / ~0.28 ms (the slow call spread over ~44)
+    assert bench.calibrate(lambda: None, 0.0) == 1  # the large sizes: one call a measurement
 
 
 def test_info_system_names_the_kernels_isa(capsys):
