@@ -223,6 +223,76 @@ def test_plans_run_from_many_threads_at_once():
     assert failures == []
 
 
+# -- calls split over cores: the plan launches the equal shards itself ---------------------
+
+@pytest.fixture
+def two_shards(monkeypatch):
+    """Every call of more than one row split in two shards, on any machine."""
+    monkeypatch.setenv("LSTMKIT_SHARD_MACS", "1")
+    monkeypatch.setenv("LSTMKIT_NUM_THREADS", "2")
+
+
+@pytest.mark.parametrize("B, H, dtype, options", [
+    (4, 8, "float32", {}),
+    (6, 16, "float32", {"return_sequences": True, "return_state": True}),
+    (4, 16, "float32", {"stateful": True, "go_backwards": True, "return_state": True}),
+    (2, 20, "float64", {"use_bias": False, "return_sequences": True}),
+])
+def test_a_call_split_over_cores_plans_its_shards(two_shards, B, H, dtype, options):
+    from lstmkit.kernels import _shard
+
+    rng = np.random.default_rng(B * H)
+    layer, twin = _twins(H, dtype, **options)
+    xs = [rng.normal(size=(B, 3, 5)).astype(dtype) for _ in range(4)]
+    layer(xs[0])
+    twin(xs[0])
+    twin.set_weights(layer.get_weights())
+    if layer.stateful:
+        layer.reset_states()
+        twin.reset_states()
+    layer(xs[0])
+    _general(twin, xs[0])
+    assert _shard.n_shards(B, H) == 2 and layer._plan.run.shards == 2
+    counted = _Counted(layer)
+    for x in xs[1:]:
+        _assert_same_bits(layer(x), _general(twin, x))
+    assert counted.calls == 3
+    if layer.stateful:
+        _assert_same_bits(layer.states, twin.states)
+
+
+def test_a_split_plan_declines_other_shards_and_busy_workers(two_shards, monkeypatch):
+    from lstmkit.kernels import _handoff, _parallel
+
+    layer, twin = _twins(8)
+    x = np.random.default_rng(3).normal(size=(4, 3, 5)).astype("float32")
+    layer(x)
+    twin(x)
+    twin.set_weights(layer.get_weights())
+    layer(x)
+    assert layer._plan.run.shards == 2
+    # the environment now asks for one shard: the general path, which plans one shard
+    monkeypatch.setenv("LSTMKIT_NUM_THREADS", "1")
+    counted = _Counted(layer)
+    _assert_same_bits(layer(x), _general(twin, x))
+    assert counted.calls == 0 and layer._plan.run.shards == 1
+    # two shards again, and another thread holds the hand-off's workers: the plan declines
+    # (the general path then runs the shards on the pool)
+    monkeypatch.setenv("LSTMKIT_NUM_THREADS", "2")
+    layer(x)
+    assert layer._plan.run.shards == 2
+    expected = _general(twin, x)
+    counted = _Counted(layer)
+    with _handoff._STATE["lock"]:
+        if not _parallel.available():
+            assert layer._plan.run(x) is None
+        _assert_same_bits(layer(x), expected)
+    assert counted.calls == 0 or _parallel.available()
+    counted = _Counted(layer)  # the plan the general path left
+    _assert_same_bits(layer(x), expected)
+    assert counted.calls == 1
+
+
 def test_a_cell_other_than_lstms_makes_no_plan():
     gru = lk.layers.GRU(4)
     x = np.ones((1, 2, 3), "float32")

@@ -214,9 +214,10 @@ def inference_plan(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
     `plan(x, h0, c0)` returns `(outputs or None, last, h, c)`: what `lstm_forward` on the
     kernel returns for x, h0, c0 of these shapes and dtype with these weights and options
     (no mask, no dropout), bit for bit, without the Python around the compiled call. None
-    where the kernel does not run such calls as one small compiled call: unsupported,
-    not compiled yet (no waiting here), split over cores, or large. The plan holds the
-    weight arrays: it stands for these weights only.
+    where the kernel does not run such calls as one small compiled call or one launch of
+    equal shards: unsupported, not compiled yet (no waiting here), shards on the thread
+    pool, or large for one call. The plan holds the weight arrays: it stands for these
+    weights only.
 
     Example:
         >>> import numpy as np
