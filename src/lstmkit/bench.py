@@ -70,19 +70,17 @@ def calibrate(fn, min_time):
     """Calls per measurement so that one measurement takes about `min_time` seconds.
 
     Timed as the rounds are (after a pause, see `interleaved`) and over calls filling a
-    quarter of `min_time`, not one call: right after the peers are built, their threads
-    still spin, and one call timed then came out 10x slow; the few calls per
-    measurement it gave left each measurement's first call, on cold caches and
-    sleeping workers, a tenth of the median."""
+    quarter of `min_time`, not one call: right after the peers are built their threads
+    still spin, and one call timed then came out 10x slow. The few calls per measurement
+    that gave let each measurement's first call (cold caches, a sleeping worker) add a
+    tenth to the median."""
     fn()  # warm up (compiles, allocates)
     time.sleep(PAUSE)
-    calls, t0 = 0, time.perf_counter()
-    while True:
+    calls, elapsed, t0 = 0, 0.0, time.perf_counter()
+    while calls == 0 or elapsed < min_time / 4:
         fn()
         calls += 1
         elapsed = time.perf_counter() - t0
-        if elapsed >= min_time / 4:
-            break
     return max(1, int(min_time / max(elapsed / calls, 1e-7)))
 
 
