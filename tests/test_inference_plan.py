@@ -1,4 +1,4 @@
-"""Inference plans (layers/_inference_plan.py, kernels/_shard.InferencePlan): a repeated
+"""Inference plans (layers/_inference_plan.py, kernels/_plan.InferencePlan): a repeated
 inference call of an LSTM layer goes straight to the compiled call, with the general
 path's bits, and any change that the result depends on sends the call back to the
 general path.

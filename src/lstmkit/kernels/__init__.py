@@ -209,7 +209,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, mask=None, go_bac
 def inference_plan(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
                    go_backwards=False, return_sequences=True, activation=_ref.TANH,
                    recurrent_activation=_ref.SIGMOID):
-    """A plan for inference calls like this one (`_shard.InferencePlan`), or None.
+    """A plan for inference calls like this one (`_plan.InferencePlan`), or None.
 
     `plan(x, h0, c0)` returns `(outputs or None, last, h, c)`: what `lstm_forward` on the
     kernel returns for x, h0, c0 of these shapes and dtype with these weights and options
@@ -237,7 +237,9 @@ def inference_plan(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, *,
     if unsupported_reason(x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
                           recurrent_activation=recurrent_activation) is not None:
         return None
-    return _RUN.plan_inference(_RUN.KernelCall(
+    from . import _plan
+
+    return _plan.plan_inference(_RUN.KernelCall(
         x, kernel, recurrent_kernel, bias, h0, c0, go_backwards=go_backwards,
         return_sequences=return_sequences))
 

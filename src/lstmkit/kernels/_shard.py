@@ -187,7 +187,7 @@ def _nbytes(arrays) -> int:
     return sum(a.nbytes for a in (arrays if isinstance(arrays, tuple) else (arrays,)))
 
 
-def _inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype) -> _run.Buffers:
+def inference_scratch(n, T, rows, D, H, train, joint, has_mask, dtype) -> _run.Buffers:
     """`_run.make_buffers` for inference (n shards, or n = 0: one call), kept for this
     thread's next call of the same sizes (`_kept`): inference returns none of them."""
     key = (n, T, rows, D, H, joint, has_mask, np.dtype(dtype))
@@ -229,17 +229,17 @@ def _launch_equal_shards(call, n, outputs, compiling) -> bool:
                        or not _handoff.ready(compiling)):
         return False
     inputs = _run.convert(call, B // n)
-    buffers = _inference_scratch(n, T, B // n, D, H, False, inputs.joint,
+    buffers = inference_scratch(n, T, B // n, D, H, False, inputs.joint,
                                  call.mask is not None, call.x.dtype)
     # one BLAS thread per shard, when BLAS could use more
     changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
     try:
-        return _launch(inputs, buffers, outputs, openmp)
+        return launch_shards(inputs, buffers, outputs, openmp)
     finally:
         restore_threads(changed)
 
 
-def _launch(inputs: _run.Inputs, buffers: _run.Buffers, outputs: _run.Outputs,
+def launch_shards(inputs: _run.Inputs, buffers: _run.Buffers, outputs: _run.Outputs,
             openmp: bool) -> bool:
     """The shards of `inputs` (whole batch; `buffers` with a leading shard axis) in one
     launch, on OpenMP or else the hand-off's workers; False when those are busy."""
@@ -281,8 +281,8 @@ def forward(call: _run.KernelCall, shards: int | None = None, compiling: bool = 
 def _forward_shards(call, n, bounds, compiling, outputs=None):
     """`forward` of `call`'s rows as they come, in n shards of rows [start, stop) `bounds`,
     into `outputs` (`_run.Outputs`) or new ones."""
-    if n == 1:  # inference scratch reused, as for shards (`_inference_scratch`)
-        return _run.forward(call, outputs, None if call.train else _inference_scratch)
+    if n == 1:  # inference scratch reused, as for shards (`inference_scratch`)
+        return _run.forward(call, outputs, None if call.train else inference_scratch)
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
     call = call._replace(kernel=np.ascontiguousarray(call.kernel),
@@ -302,94 +302,6 @@ def _forward_shards(call, n, bounds, compiling, outputs=None):
     _run_shards(forward_call, [args for args, _ in jobs])
     cache = ShardedCache([part for _, part in jobs], bounds) if call.train else None
     return (outputs.out if call.return_sequences else None), *outputs[1:], cache
-
-
-class InferencePlan:
-    """`forward` for one kind of repeated inference call, its arguments converted once.
-
-    Made by `plan_inference` from a call. Called with x, h0, c0 of the call's shapes and
-    dtype (h0, c0 None for zeros), it runs the compiled call that `forward` runs for them
-    with the plan's weights and options: one call on the compiled call's own scratch, or
-    equal shards in one launch (`_launch`) on this thread's kept scratch. The same
-    arguments, so the same bits. It skips the Python around that call (the choices,
-    conversions and checks): most of a 1-step stream call's time, a tenth of a
-    32,50,32,64 call's. Returns (outputs (B, T, H) or None, last, h, c), each (B, H); or
-    None when `forward` would now split the batch otherwise (`n_shards` reads the
-    environment), or the shards' workers are busy, and the caller takes the general path.
-
-    `kernels.inference_plan` makes one from a call's arrays (its docstring has an example).
-    """
-
-    __slots__ = ("weights", "flags", "scratch", "shards", "shape", "states", "dtype",
-                 "no_state", "no_outputs")
-
-    def __init__(self, inputs: _run.Inputs, buffers: _run.Buffers | None, shards: int = 1):
-        B, T, D = inputs.x.shape
-        H = inputs.R.shape[0]
-        self.weights = (inputs.kernel, inputs.R, inputs.bias)
-        self.flags = tuple(inputs[6:])  # mask, dm, rm (size-0 stand-ins), the flags
-        # one call: the scratch stand-ins; shards: `_inference_scratch`'s arguments (this
-        # thread's kept scratch is fetched per call: the plan may run on any thread)
-        self.scratch = buffers if shards == 1 else (shards, T, B // shards, D, H, False,
-                                                    inputs.joint, False, inputs.x.dtype)
-        self.shards = shards
-        self.shape = (B, T, H) if inputs.return_sequences else None  # of the outputs
-        self.states = (B, H)
-        self.dtype = inputs.x.dtype
-        _, self.no_state, self.no_outputs, _ = _run.empties(self.dtype)  # size-0 stand-ins
-
-    def __call__(self, x, h0=None, c0=None):
-        B, H = self.states
-        if B > 1 and n_shards(B, H) != self.shards:
-            return None
-        dtype = self.dtype
-        if h0 is not None and not _are_states(h0, c0, self.states, dtype):
-            return None
-        out = np.empty(self.shape, dtype) if self.shape else self.no_outputs
-        last, h, c = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
-        h0 = self.no_state if h0 is None else h0
-        c0 = self.no_state if c0 is None else c0
-        if self.shards == 1:
-            forward_call(x, *self.weights, h0, c0, *self.flags, *self.scratch, out, last, h, c)
-        elif not self._launch(_run.Inputs(x, *self.weights, h0, c0, *self.flags),
-                              _run.Outputs(out, last, h, c)):
-            return None
-        return (out if self.shape else None), last, h, c
-
-    def _launch(self, inputs: _run.Inputs, outputs: _run.Outputs) -> bool:
-        """The shards at once, as `_launch_equal_shards` launches them."""
-        openmp = _parallel.available()
-        if not openmp and not _handoff.ready():
-            return False
-        return _launch(inputs, _inference_scratch(*self.scratch), outputs, openmp)
-
-
-def _are_states(h0, c0, shape, dtype) -> bool:
-    """Whether h0 and c0 go to an `InferencePlan`'s compiled call as they are: it is
-    typed for C-contiguous arrays and trusts their shapes."""
-    return (type(h0) is np.ndarray and type(c0) is np.ndarray and h0.shape == c0.shape == shape
-            and h0.dtype == c0.dtype == dtype and h0.flags.c_contiguous and c0.flags.c_contiguous)
-
-
-def plan_inference(call: _run.KernelCall) -> InferencePlan | None:
-    """An `InferencePlan` for calls like `call`, or None where `forward` does more for it
-    than one compiled call on stand-in scratch or one launch of equal shards: training, a
-    mask or dropout masks, shards of unequal rows or on the pool, BLAS threads, or
-    scratch from NumPy for one call (large calls, where the Python costs little)."""
-    if call.train or call.mask is not None or call.dropout_mask is not None \
-            or call.recurrent_dropout_mask is not None:
-        return None
-    B, H = call.x.shape[0], call.recurrent_kernel.shape[0]
-    n = n_shards(B, H)
-    if n > 1:
-        if B % n or not (_parallel.available() or _handoff.ready()):
-            return None
-        inputs = _run.convert(call, B // n)
-        return None if _run.blas_may_thread(B // n, inputs) else InferencePlan(inputs, None, n)
-    inputs, buffers, _ = _run.prepare(call)
-    if buffers.S.size > 0 or _run.blas_may_thread(B, inputs):
-        return None
-    return InferencePlan(inputs, buffers)
 
 
 def backward(cache, d_outputs=None, d_h=None, d_c=None, input_grad=True) -> _ref.Gradients:
