@@ -239,9 +239,9 @@ PEAK_BLOCKS, PEAK_DEPTH = 4, 256
 
 def peak(rounds: int) -> None:
     """The register block alone, its operands in cache (L1 and L2): the most a product of
-    this ISA's block can do on this machine (multiply-adds, not memory, setting the pace). Timed on
-    one core, then on every core at once (the rate a parallel call can have: clocks
-    drop when every core is busy), each core with operands of its own."""
+    this ISA's block can do on this machine (multiply-adds, not memory, set the pace).
+    Timed on one core, then on every core at once (the rate a parallel call can have:
+    clocks drop when every core is busy), each core with operands of its own."""
     blk = _gemm.BLOCK
     M, K, N = PEAK_BLOCKS * blk.mr, PEAK_DEPTH, PEAK_BLOCKS * blk.nv * blk.lanes32
     a, w, _ = _operands(M, K, N)

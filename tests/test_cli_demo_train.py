@@ -162,7 +162,8 @@ def test_bench_calibration_is_not_set_by_one_slow_call():
             pass
 
     reps = bench.calibrate(fn, 0.05)
-    assert 100 <= reps <= 260, reps  # 0.05 s / ~0.28 ms (the slow call spread over ~44)
+    # ~0.05 s / 0.28 ms (the slow call spread over ~44 calls); one call's timing gave 12
+    assert 50 <= reps <= 250, reps
     assert bench.calibrate(lambda: None, 0.0) == 1  # the large sizes: one call a measurement
 
 

@@ -230,7 +230,7 @@ def _launch_equal_shards(call, n, outputs, compiling) -> bool:
         return False
     inputs = _run.convert(call, B // n)
     buffers = inference_scratch(n, T, B // n, D, H, False, inputs.joint,
-                                 call.mask is not None, call.x.dtype)
+                                call.mask is not None, call.x.dtype)
     # one BLAS thread per shard, when BLAS could use more
     changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
     try:
@@ -240,7 +240,7 @@ def _launch_equal_shards(call, n, outputs, compiling) -> bool:
 
 
 def launch_shards(inputs: _run.Inputs, buffers: _run.Buffers, outputs: _run.Outputs,
-            openmp: bool) -> bool:
+                  openmp: bool) -> bool:
     """The shards of `inputs` (whole batch; `buffers` with a leading shard axis) in one
     launch, on OpenMP or else the hand-off's workers; False when those are busy."""
     if openmp:
