@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _handoff, _parallel, _run
+from . import _run
 from ._forward import forward_call
-from ._shard import inference_scratch, launch_shards, n_shards
+from ._shard import equal_launch, inference_scratch, launch_shards, n_shards
 
 
 class InferencePlan:
@@ -81,10 +81,9 @@ class InferencePlan:
 
     def _launch(self, inputs: _run.Inputs, outputs: _run.Outputs) -> bool:
         """The shards at once, as `_shard._launch_equal_shards` launches them."""
-        openmp = _parallel.available()
-        if not openmp and not _handoff.ready():
-            return False
-        return launch_shards(inputs, inference_scratch(*self.scratch), outputs, openmp)
+        way = equal_launch()
+        return way is not None and launch_shards(inputs, inference_scratch(*self.scratch),
+                                                 outputs, way == "openmp")
 
 
 def _are_states(h0, c0, shape, dtype) -> bool:
@@ -106,7 +105,7 @@ def plan_inference(call: _run.KernelCall) -> InferencePlan | None:
     B, H = call.x.shape[0], call.recurrent_kernel.shape[0]
     n = n_shards(B, H)
     if n > 1:
-        if B % n or not (_parallel.available() or _handoff.ready()):
+        if B % n or equal_launch() is None:
             return None
         inputs = _run.convert(call, B // n)
         return None if _run.blas_may_thread(B // n, inputs) else InferencePlan(inputs, None, n)

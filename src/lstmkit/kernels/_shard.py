@@ -224,9 +224,9 @@ def _launch_equal_shards(call, n, outputs, compiling) -> bool:
     False (nothing run) when neither can take them now."""
     B, T, D = call.x.shape
     H = call.recurrent_kernel.shape[0]
-    openmp = _parallel.available(compiling)
-    if not openmp and (call.dropout_mask is not None or call.recurrent_dropout_mask is not None
-                       or not _handoff.ready(compiling)):
+    way = equal_launch(compiling, dropout=call.dropout_mask is not None
+                       or call.recurrent_dropout_mask is not None)
+    if way is None:
         return False
     inputs = _run.convert(call, B // n)
     buffers = inference_scratch(n, T, B // n, D, H, False, inputs.joint,
@@ -234,9 +234,20 @@ def _launch_equal_shards(call, n, outputs, compiling) -> bool:
     # one BLAS thread per shard, when BLAS could use more
     changed = _run.blas_may_thread(B // n, inputs) and single_thread_if_small(0)
     try:
-        return launch_shards(inputs, buffers, outputs, openmp)
+        return launch_shards(inputs, buffers, outputs, way == "openmp")
     finally:
         restore_threads(changed)
+
+
+def equal_launch(compiling: bool = False, dropout: bool = False) -> str | None:
+    """How equal inference shards launch at once now: "openmp" where the application
+    allows it (`_parallel`), else "handoff" (`_handoff`'s workers; no dropout masks),
+    or None: neither can take them, and the pool serves. `compiling` as in `forward`."""
+    if _parallel.available(compiling):
+        return "openmp"
+    if not dropout and _handoff.ready(compiling):
+        return "handoff"
+    return None
 
 
 def launch_shards(inputs: _run.Inputs, buffers: _run.Buffers, outputs: _run.Outputs,
